@@ -1,0 +1,34 @@
+# Two entry points: `make demo` (the main job) and `make test` (the test suite).
+# Both create or reuse .venv and install what they need. torch is pinned to the CPU build
+# (TORCH_SPEC) so CI never pulls CUDA wheels; pyproject.toml keeps a normal range.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test install bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/sim2real demo
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) benchmarks/env_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""randomizers package."""
