@@ -1,0 +1,34 @@
+"""Gymnasium registration of the toolkit's environments (``sim2real/<Robot><Task>-v0``)."""
+from __future__ import annotations
+
+import gymnasium as gym
+
+from sim2real.envs.arm_env import ArmEnv, GoalArmEnv, make_arm_env
+
+ARM_ENVS: dict[str, tuple[str, str]] = {
+    "sim2real/PandaReach-v0": ("panda", "reach"),
+    "sim2real/PandaPush-v0": ("panda", "push"),
+    "sim2real/PandaPickAndPlace-v0": ("panda", "pick_and_place"),
+    "sim2real/KukaReach-v0": ("kuka", "reach"),
+    "sim2real/KukaPush-v0": ("kuka", "push"),
+    "sim2real/SO101Reach-v0": ("so101", "reach"),
+    "sim2real/SO101PickAndPlace-v0": ("so101", "pick_and_place"),
+}
+EPISODE_STEPS = 50  # panda-gym's episode length (2 s at 25 Hz)
+
+
+def register_envs() -> None:
+    """Register every environment id once (idempotent)."""
+    for env_id, (robot, task) in ARM_ENVS.items():
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point="sim2real.envs.arm_env:make_arm_env", max_episode_steps=EPISODE_STEPS,
+                         kwargs={"robot": robot, "task": task})
+
+
+def registered_ids() -> list[str]:
+    return sorted(i for i in gym.registry if i.startswith("sim2real/"))
+
+
+register_envs()
+
+__all__ = ["ArmEnv", "GoalArmEnv", "make_arm_env", "ARM_ENVS", "register_envs", "registered_ids"]

@@ -1,0 +1,135 @@
+"""``ArmEnv``: a task + a simulated robot in a PyBullet world, as a gymnasium goal-conditioned environment."""
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from robots.registry import get_robot_spec
+from sim2real.sim import Camera, PhysicsConfig, PyBulletRobot, PyBulletWorld
+from sim2real.tasks import make_controller, make_task
+
+OBS_MODES = ("state", "rgb")
+RENDER_CAMERA = Camera(width=240, height=240, eye=(0.7, 0.0, 0.6), target=(-0.1, 0.0, 0.05))
+
+
+def _camera(value: Camera | dict | None, default: Camera) -> Camera:
+    if value is None:
+        return default
+    return value if isinstance(value, Camera) else replace(default, **value)
+
+
+class ArmEnv(gym.Env):
+    """Goal-conditioned arm environment.
+
+    Observation (``obs_mode="state"``): dict ``observation`` (EE position m, EE velocity m/s, finger opening m
+    when the gripper is used, object state), ``achieved_goal`` and ``desired_goal`` (m, world frame), so HER works.
+    ``obs_mode="rgb"``: dict ``image`` (H, W, 3 uint8 from ``camera``) and ``proprio`` (the robot part of
+    ``observation``). Actions are in [-1, 1] (see :mod:`sim2real.tasks.control`). Episodes end only by the time
+    limit of the registered id; ``info["is_success"]`` reports success at every step.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+
+    def __init__(self, robot: str = "panda", task: str = "reach", obs_mode: str = "state", control_mode: str = "ee",
+                 reward_type: str = "sparse", render_mode: str | None = None, camera: Camera | dict | None = None,
+                 physics: PhysicsConfig | dict | None = None, distance_threshold: float | None = None) -> None:
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        spec = get_robot_spec(robot)
+        self.spec = spec
+        self.obs_mode, self.control_mode, self.render_mode = obs_mode, control_mode, render_mode
+        self.camera = _camera(camera, Camera())
+        self.task = make_task(task, spec, reward_type, distance_threshold)
+        physics = physics if isinstance(physics, PhysicsConfig) else PhysicsConfig(**(physics or {}))
+        self.world = PyBulletWorld(physics)
+        self.robot = PyBulletRobot(self.world, spec, self.task.layout.robot_base)
+        self.robot.connect()
+        self.task.setup(self.world)
+        self.controller = make_controller(control_mode, spec, self.task.uses_gripper, self.task.layout.robot_base)
+        self.robot.reset_joints(np.asarray(spec.home))
+        self._initial = self.world.save()
+        self._home_command = np.asarray(spec.home, dtype=float)
+        self.goal = np.zeros(3)
+        self._state = self.robot.read_state()
+        self.action_space = spaces.Box(-1.0, 1.0, (self.controller.action_dim,), np.float32)
+        self.observation_space = self._make_observation_space()
+
+    # --- spaces and observations ---------------------------------------------------------------------------
+    def _make_observation_space(self) -> spaces.Dict:
+        robot_dim = self.task.robot_observation(self._state).shape[0]
+        if self.obs_mode == "rgb":
+            image = spaces.Box(0, 255, (self.camera.height, self.camera.width, 3), np.uint8)
+            return spaces.Dict({"image": image, "proprio": spaces.Box(-np.inf, np.inf, (robot_dim,), np.float32)})
+        obs_dim = robot_dim + self.task.object_observation(self.world).shape[0]
+        vector = lambda n: spaces.Box(-np.inf, np.inf, (n,), np.float32)  # noqa: E731
+        return spaces.Dict({"observation": vector(obs_dim), "achieved_goal": vector(3), "desired_goal": vector(3)})
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        state = self._state
+        robot_part = self.task.robot_observation(state)
+        if self.obs_mode == "rgb":
+            return {"image": self.world.render(self.camera), "proprio": robot_part.astype(np.float32)}
+        return {
+            "observation": np.concatenate((robot_part, self.task.object_observation(self.world))).astype(np.float32),
+            "achieved_goal": self.task.achieved_goal(state, self.world).astype(np.float32),
+            "desired_goal": self.goal.astype(np.float32),
+        }
+
+    # --- gymnasium API ---------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.world.restore(self._initial)
+        self.robot.reset_joints(self._home_command)
+        self.goal = self.task.reset(self.robot, self.world, self.np_random)
+        self._state = self.robot.read_state()
+        return self._observe(), {"is_success": self._success()}
+
+    def step(self, action):
+        # Non-finite actions are a policy bug: hold still rather than feed NaN to the physics engine.
+        action = np.nan_to_num(np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0), nan=0.0)
+        command = self.controller.to_command(action, self._state, self.robot)
+        self.robot.send_command(command)
+        self.world.step()
+        self._state = self.robot.read_state()
+        achieved = self.task.achieved_goal(self._state, self.world)
+        reward = float(self.task.compute_reward(achieved, self.goal))
+        success = bool(self.task.is_success(achieved, self.goal))
+        return self._observe(), reward, False, False, {"is_success": success}
+
+    def _success(self) -> bool:
+        return bool(self.task.is_success(self.task.achieved_goal(self._state, self.world), self.goal))
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode == "rgb_array":
+            return self.world.render(RENDER_CAMERA)
+        return None
+
+    def close(self) -> None:
+        self.world.close()
+
+    def describe(self) -> dict[str, Any]:
+        """Handles and settings other components (randomizers, deployment) need, as plain data."""
+        return {
+            "robot": self.spec.name, "task": self.task.name, "obs_mode": self.obs_mode,
+            "control_mode": self.control_mode, "camera": asdict(self.camera),
+            "physics": asdict(self.world.physics),
+        }
+
+
+class GoalArmEnv(ArmEnv):
+    """State-observation variant exposing ``compute_reward`` so HER can relabel goals."""
+
+    def compute_reward(self, achieved_goal, desired_goal, info) -> np.ndarray:
+        """Vectorized reward (see :meth:`ArmTask.compute_reward`)."""
+        return self.task.compute_reward(achieved_goal, desired_goal, info)
+
+
+def make_arm_env(**kwargs: Any) -> ArmEnv:
+    """Gymnasium entry point: goal-conditioned env for state observations, plain env for pixels."""
+    return GoalArmEnv(**kwargs) if kwargs.get("obs_mode", "state") == "state" else ArmEnv(**kwargs)
