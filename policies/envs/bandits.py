@@ -1,0 +1,55 @@
+"""Bernoulli multi-armed bandits as a torch-vectorized trial environment.
+
+One trial = ``n`` one-step episodes (pulls) in one bandit with arm probabilities p ~ U(0, 1)^k.
+All envs run in lock-step, so every trial has the same length and resets happen together.
+"""
+from __future__ import annotations
+
+import torch
+from gymnasium import spaces
+
+from policies.spaces import OBS_KEY
+from policies.vec import TrialStep
+
+
+class BernoulliBanditVecEnv:
+    """``num_envs`` bandits with ``k`` arms and ``n`` pulls per trial.
+
+    Observation: a constant zero of shape (1,) (all information comes through the RL² previous
+    action/reward inputs). Reward: 1 with probability p[action], else 0. Every step ends an episode.
+    ``probs`` (num_envs, k) holds the current arm probabilities.
+    """
+
+    def __init__(self, num_envs: int, k: int, n: int, seed: int | None = None) -> None:
+        self.num_envs, self.k, self.n = int(num_envs), int(k), int(n)
+        self.observation_space = spaces.Box(0.0, 1.0, (1,))
+        self.action_space = spaces.Discrete(self.k)
+        self.gen = torch.Generator().manual_seed(0 if seed is None else seed)
+        self.probs = torch.zeros(self.num_envs, self.k)
+        self.t = 0
+
+    def _obs(self) -> dict[str, torch.Tensor]:
+        return {OBS_KEY: torch.zeros(self.num_envs, 1)}
+
+    def sample_trials(self) -> None:
+        """Draw new arm probabilities for every env."""
+        self.probs = torch.rand(self.num_envs, self.k, generator=self.gen)
+        self.t = 0
+
+    def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]:
+        if seed is not None:
+            self.gen.manual_seed(seed)
+        self.sample_trials()
+        return self._obs()
+
+    def step(self, action: torch.Tensor) -> TrialStep:
+        p = self.probs.gather(1, action.long().view(-1, 1)).squeeze(1)
+        reward = (torch.rand(self.num_envs, generator=self.gen) < p).float()
+        self.t += 1
+        end = torch.full((self.num_envs,), float(self.t >= self.n))
+        if self.t >= self.n:
+            self.sample_trials()
+        return TrialStep(self._obs(), reward, torch.ones(self.num_envs), end, torch.zeros(self.num_envs))
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,70 @@
+"""Random tabular MDPs (Duan et al. 2016) as a torch-vectorized trial environment.
+
+Each trial samples an MDP: transitions P(·|s,a) ~ Dirichlet(1), mean rewards μ(s,a) ~ N(1, 1);
+a step's reward is N(μ(s,a), 1). Episodes last ``horizon`` steps and start in state 0 (our choice;
+the paper does not state the initial distribution); a trial is ``n`` episodes.
+"""
+from __future__ import annotations
+
+import torch
+from gymnasium import spaces
+
+from policies.spaces import OBS_KEY
+from policies.vec import TrialStep
+
+
+class TabularMDPVecEnv:
+    """``num_envs`` random MDPs with ``num_states`` states, ``num_actions`` actions.
+
+    Observation: one-hot of the current state, shape (num_states,). Attributes ``transitions``
+    (N, S, A, S), ``reward_means`` (N, S, A) and ``state`` (N,) describe the current MDPs.
+    """
+
+    def __init__(self, num_envs: int, n: int, num_states: int = 10, num_actions: int = 5, horizon: int = 10,
+                 seed: int | None = None) -> None:
+        self.num_envs, self.n, self.S, self.A, self.H = int(num_envs), int(n), num_states, num_actions, horizon
+        self.observation_space = spaces.Box(0.0, 1.0, (num_states,))
+        self.action_space = spaces.Discrete(num_actions)
+        self.gen = torch.Generator().manual_seed(0 if seed is None else seed)
+        self.t = 0
+        self.state = torch.zeros(self.num_envs, dtype=torch.long)
+
+    def _obs(self) -> dict[str, torch.Tensor]:
+        return {OBS_KEY: torch.nn.functional.one_hot(self.state, self.S).float()}
+
+    def sample_trials(self) -> None:
+        """Draw a new MDP for every env and put it in state 0."""
+        # Dirichlet(1) = normalised Exp(1) draws (taken from self.gen, which torch's Dirichlet cannot use).
+        shape = (self.num_envs, self.S, self.A, self.S)
+        gamma = -torch.log(torch.rand(shape, generator=self.gen).clamp_min(1e-12))
+        self.transitions = gamma / gamma.sum(-1, keepdim=True)
+        self.reward_means = 1.0 + torch.randn(self.num_envs, self.S, self.A, generator=self.gen)
+        self.state = torch.zeros(self.num_envs, dtype=torch.long)
+        self.t = 0
+
+    def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]:
+        if seed is not None:
+            self.gen.manual_seed(seed)
+        self.sample_trials()
+        return self._obs()
+
+    def step(self, action: torch.Tensor) -> TrialStep:
+        idx = torch.arange(self.num_envs)
+        a = action.long().view(-1)
+        mean = self.reward_means[idx, self.state, a]
+        reward = mean + torch.randn(self.num_envs, generator=self.gen)
+        probs = self.transitions[idx, self.state, a]
+        self.state = torch.multinomial(probs, 1, generator=self.gen).squeeze(1)
+        self.t += 1
+        episode_end = self.t % self.H == 0
+        trial_end = self.t >= self.n * self.H
+        if trial_end:
+            self.sample_trials()
+        elif episode_end:
+            self.state.zero_()
+        n = self.num_envs
+        return TrialStep(self._obs(), reward, torch.full((n,), float(episode_end)),
+                         torch.full((n,), float(trial_end)), torch.zeros(n))
+
+    def close(self) -> None:
+        """Nothing to release."""

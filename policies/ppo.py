@@ -1,0 +1,346 @@
+"""Recurrent PPO for RL², readable top to bottom (in the spirit of CleanRL's ``ppo.py``).
+
+Differences from episodic recurrent PPO (e.g. sb3-contrib's RecurrentPPO):
+
+* The hidden state is reset only at *trial* starts; inner-episode ends are an input flag.
+* GAE runs across inner-episode ends; only trial ends stop bootstrapping. A trial cut short
+  (truncated) is bootstrapped with the value of its last observation.
+* Truncated BPTT: the rollout (T steps × N envs) is cut into sequences of ``seq_len`` steps, each
+  started from the hidden state recorded during the rollout; trial starts inside a sequence zero
+  the state (masks), so no gradient crosses a trial boundary.
+* Observation and reward-input normalisation live in the model (buffers, exported with it) and are
+  updated after each PPO update, so a rollout and its update see the same statistics.
+
+Entry point: :func:`train_rl2`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from policies.actor_critic import RecurrentActorCritic
+from policies.checkpoint import atomic_torch_save, atomic_write_text, safe_load
+from policies.config import RL2Config
+from policies.errors import ConfigError
+from policies.normalization import ReturnScaler
+from policies.spaces import first_prev_action, make_spec, prev_action_input, raw_to_env_action
+from policies.trial import TrialWrapper, find_trial_wrapper
+from policies.vec import SyncTrialVecEnv, TrialVecEnv
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def compute_gae(rewards: torch.Tensor, values: torch.Tensor, trial_ends: torch.Tensor, last_values: torch.Tensor,
+                gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over a (T, N) rollout.
+
+    ``trial_ends[t]`` is 1 where a trial ended at step t (no bootstrap from step t+1); inner-episode
+    ends are deliberately *not* an argument. ``last_values`` (N,) is V of the observation after the
+    rollout. Returns (advantages, returns), both (T, N).
+    """
+    T = rewards.shape[0]
+    adv = torch.zeros_like(rewards)
+    gae = torch.zeros_like(last_values)
+    next_value = last_values
+    for t in reversed(range(T)):
+        nonterminal = 1.0 - trial_ends[t]
+        delta = rewards[t] + gamma * next_value * nonterminal - values[t]
+        gae = delta + gamma * lam * nonterminal * gae
+        adv[t] = gae
+        next_value = values[t]
+    return adv, adv + values
+
+
+@dataclass
+class Rollout:
+    """Storage for one iteration; leading dims (T, N)."""
+
+    obs: dict[str, torch.Tensor]
+    prev_action: torch.Tensor
+    prev_reward: torch.Tensor
+    prev_done: torch.Tensor
+    starts: torch.Tensor
+    raw_actions: torch.Tensor
+    logp: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    trial_ends: torch.Tensor
+    seq_states: torch.Tensor  # (T / seq_len, S, N, H): state before each sequence's first step
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_rl2` returns: checkpoint path, steps done, wall time (s), last stats."""
+
+    checkpoint: Path
+    global_step: int
+    wall_time_s: float
+    stats: dict[str, float]
+
+
+class _Carry:
+    """Per-env RL² inputs and hidden state carried between steps and iterations."""
+
+    def __init__(self, model: RecurrentActorCritic, n: int) -> None:
+        self.action_spec = model.spec.action
+        self.state = model.initial_state(n)
+        self.prev_action = first_prev_action(n, self.action_spec)
+        self.prev_reward = torch.zeros(n)
+        self.prev_done = torch.zeros(n)
+        self.start = torch.ones(n)
+
+    def advance(self, raw: torch.Tensor, reward: torch.Tensor, episode_done: torch.Tensor,
+                trial_end: torch.Tensor) -> None:
+        keep = (1.0 - trial_end).unsqueeze(-1)
+        self.prev_action = prev_action_input(raw, self.action_spec) * keep + \
+            first_prev_action(len(trial_end), self.action_spec) * (1.0 - keep)
+        self.prev_reward = reward * keep.squeeze(-1)
+        self.prev_done = episode_done * keep.squeeze(-1)
+        self.start = trial_end.clone()
+
+
+def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.Tensor], carry: _Carry,
+            cfg: RL2Config, scaler: ReturnScaler | None,
+            trial_returns: list[float], running: torch.Tensor) -> tuple[Rollout, dict[str, torch.Tensor]]:
+    """Run ``cfg.rollout_steps`` steps in every env; returns the rollout and the next observation.
+
+    ``running`` (N,) accumulates raw trial returns; finished trials are appended to ``trial_returns``.
+    """
+    T, N, L = cfg.rollout_steps, env.num_envs, cfg.seq_len
+    head = model.actor_head
+    buf: dict[str, list[Any]] = {k: [] for k in ("obs", "pa", "pr", "pd", "st", "raw", "logp", "v", "r", "end")}
+    seq_states = []
+    with torch.no_grad():
+        for t in range(T):
+            if t % L == 0:
+                seq_states.append(carry.state.clone())
+            state = carry.state * (1.0 - carry.start).view(1, -1, 1)
+            params, value, carry.state = model.step(obs, carry.prev_action, carry.prev_reward, carry.prev_done, state)
+            raw = head.sample(params)
+            step = env.step(raw_to_env_action(raw, model.spec.action))
+            trial_end = torch.maximum(step.trial_terminated, step.trial_truncated)
+            reward = step.reward.float()
+            train_r = scaler(reward, trial_end) if scaler is not None else reward.clone()
+            if step.final_obs is not None and bool(step.trial_truncated.any()):
+                _, v_final, _ = model.step(step.final_obs, prev_action_input(raw, carry.action_spec), reward,
+                                           step.episode_done, carry.state)
+                train_r = train_r + cfg.gamma * v_final * step.trial_truncated
+            for key, val in (("obs", obs), ("pa", carry.prev_action), ("pr", carry.prev_reward),
+                             ("pd", carry.prev_done), ("st", carry.start), ("raw", raw),
+                             ("logp", head.log_prob(params, raw)), ("v", value), ("r", train_r), ("end", trial_end)):
+                buf[key].append(val)
+            running += reward
+            for i in torch.nonzero(trial_end).flatten().tolist():
+                trial_returns.append(float(running[i]))
+                running[i] = 0.0
+            carry.advance(raw, reward, step.episode_done, trial_end)
+            obs = step.obs
+    rollout = Rollout(
+        obs={k: torch.stack([o[k] for o in buf["obs"]]) for k in obs},
+        prev_action=torch.stack(buf["pa"]), prev_reward=torch.stack(buf["pr"]), prev_done=torch.stack(buf["pd"]),
+        starts=torch.stack(buf["st"]), raw_actions=torch.stack(buf["raw"]), logp=torch.stack(buf["logp"]),
+        values=torch.stack(buf["v"]), rewards=torch.stack(buf["r"]), trial_ends=torch.stack(buf["end"]),
+        seq_states=torch.stack(seq_states))
+    return rollout, obs
+
+
+def _sequences(x: torch.Tensor, L: int) -> torch.Tensor:
+    """(T, N, ...) → (L, T/L · N, ...): sequence j = chunk j // N of env j % N."""
+    T, N = x.shape[:2]
+    return x.reshape(T // L, L, N, *x.shape[2:]).transpose(0, 1).reshape(L, (T // L) * N, *x.shape[2:])
+
+
+def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro: Rollout, adv: torch.Tensor,
+               returns: torch.Tensor, cfg: RL2Config, gen: torch.Generator) -> dict[str, float]:
+    """PPO epochs over minibatches of whole BPTT sequences; returns mean losses and diagnostics."""
+    L = cfg.seq_len
+    seq = {
+        "pa": _sequences(ro.prev_action, L), "pr": _sequences(ro.prev_reward, L),
+        "pd": _sequences(ro.prev_done, L), "st": _sequences(ro.starts, L), "raw": _sequences(ro.raw_actions, L),
+        "logp": _sequences(ro.logp, L), "v": _sequences(ro.values, L), "adv": _sequences(adv, L),
+        "ret": _sequences(returns, L),
+    }
+    obs = {k: _sequences(v, L) for k, v in ro.obs.items()}
+    states = ro.seq_states.permute(1, 0, 2, 3).reshape(ro.seq_states.shape[1], -1, ro.seq_states.shape[-1])
+    n_seq = seq["st"].shape[1]
+    mb = n_seq // cfg.num_minibatches
+    log: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(n_seq, generator=gen)
+        kls = []
+        for start in range(0, n_seq, mb):
+            idx = perm[start:start + mb]
+            params, values, _ = model.unroll({k: v[:, idx] for k, v in obs.items()}, seq["pa"][:, idx],
+                                             seq["pr"][:, idx], seq["pd"][:, idx], states[:, idx], seq["st"][:, idx])
+            logp = model.actor_head.log_prob(params, seq["raw"][:, idx])
+            log_ratio = logp - seq["logp"][:, idx]
+            ratio = log_ratio.exp()
+            a = seq["adv"][:, idx]
+            if cfg.normalize_advantages:
+                a = (a - a.mean()) / (a.std() + 1e-8)
+            pg_loss = torch.maximum(-a * ratio, -a * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)).mean()
+            ret, old_v = seq["ret"][:, idx], seq["v"][:, idx]
+            v_loss = (values - ret).pow(2)
+            if cfg.clip_value:
+                v_clip = old_v + (values - old_v).clamp(-cfg.clip_range, cfg.clip_range)
+                v_loss = torch.maximum(v_loss, (v_clip - ret).pow(2))
+            v_loss = 0.5 * v_loss.mean()
+            entropy = model.actor_head.entropy(params).mean()
+            loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            with torch.no_grad():
+                kl = ((ratio - 1) - log_ratio).mean().item()
+            kls.append(kl)
+            for k, v in (("policy_loss", pg_loss.item()), ("value_loss", v_loss.item()), ("entropy", entropy.item()),
+                         ("approx_kl", kl), ("clipfrac", ((ratio - 1).abs() > cfg.clip_range).float().mean().item())):
+                log[k].append(v)
+        if cfg.target_kl > 0 and float(np.mean(kls)) > cfg.target_kl:
+            break
+    out = {k: float(np.mean(v)) for k, v in log.items()}
+    var_ret = returns.var()
+    out["explained_variance"] = float(1 - (returns - ro.values).var() / var_ret) if var_ret > 0 else float("nan")
+    return out
+
+
+def make_vec_env(cfg: RL2Config, env_fns: Sequence[Callable[[], gym.Env]]) -> SyncTrialVecEnv:
+    """Vectorize env factories, adding a :class:`TrialWrapper` (K = ``episodes_per_trial``) where missing."""
+
+    def wrap(fn: Callable[[], gym.Env]) -> Callable[[], gym.Env]:
+        def make() -> gym.Env:
+            env = fn()
+            return env if find_trial_wrapper(env) is not None else TrialWrapper(env, cfg.episodes_per_trial)
+        return make
+
+    return SyncTrialVecEnv([wrap(fn) for fn in env_fns])
+
+
+def _check_resume(saved: Mapping[str, Any], cfg: RL2Config) -> None:
+    a = dict(saved)
+    b = cfg.to_dict()
+    a.pop("total_steps", None)
+    b.pop("total_steps", None)
+    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if diff:
+        raise ConfigError(f"{diff[0]}: differs from the checkpoint being resumed; use a new run_dir or the same value")
+
+
+def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[[], gym.Env]] | None,
+              run_dir: str | Path, *, vec_env: TrialVecEnv | None = None, resume: bool = True,
+              on_iteration: Callable[[dict[str, float]], None] | None = None,
+              tensorboard: bool = True) -> TrainResult:
+    """Train an RL² policy with recurrent PPO.
+
+    Args:
+        config: an :class:`RL2Config` or a launch-file mapping (validated by ``RL2Config.from_dict``).
+        env_fns: gymnasium env factories (one per parallel env; ``config.num_envs`` is then ignored);
+            each env is wrapped in a :class:`TrialWrapper` unless it already has one.
+        run_dir: where ``checkpoint.pt`` (atomic, every ``checkpoint_every`` iterations and at the end),
+            ``config.json``, ``progress.jsonl`` and TensorBoard events go.
+        vec_env: alternative to ``env_fns``: any :class:`~policies.vec.TrialVecEnv` (e.g. the torch
+            bandit env, or :class:`~policies.vec.SB3TrialVecEnv`).
+        resume: continue from ``run_dir/checkpoint.pt`` if present (envs restart with fresh trials).
+        on_iteration: called after every iteration with the logged stats (for progress displays).
+        tensorboard: write TensorBoard scalars.
+    """
+    cfg = config if isinstance(config, RL2Config) else RL2Config.from_dict(config)
+    if (env_fns is None) == (vec_env is None):
+        raise ConfigError("env: pass exactly one of env_fns or vec_env")
+    env = vec_env if vec_env is not None else make_vec_env(cfg, env_fns or [])
+    cfg.validate(num_envs=env.num_envs)
+    cfg = replace(cfg, num_envs=env.num_envs)
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    spec = make_spec(env.observation_space, env.action_space, cfg.network.squash)
+    model = RecurrentActorCritic(spec, cfg.network)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, eps=1e-5)
+    scaler = ReturnScaler(env.num_envs, cfg.gamma) if cfg.normalize_reward else None
+    iteration, global_step, wall_prev = 0, 0, 0.0
+    ckpt_path = run_dir / CHECKPOINT
+    if resume and ckpt_path.exists():
+        data = safe_load(ckpt_path)
+        _check_resume(data["config"], cfg)
+        model.load_state_dict(data["model"])
+        optimizer.load_state_dict(data["optimizer"])
+        if scaler is not None and "return_scaler" in data:
+            scaler.load_state_dict(data["return_scaler"])
+        iteration, global_step, wall_prev = int(data["iteration"]), int(data["global_step"]), float(data["wall_time_s"])
+        gen.manual_seed(cfg.seed + iteration)
+    atomic_write_text(json.dumps(cfg.to_dict(), indent=2), run_dir / "config.json")
+    writer = None
+    if tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(run_dir / "tb"), purge_step=global_step or None)
+
+    batch = cfg.rollout_steps * env.num_envs
+    num_iterations = math.ceil(cfg.total_steps / batch)
+    obs = env.reset(seed=cfg.seed + iteration)
+    carry = _Carry(model, env.num_envs)
+    running = torch.zeros(env.num_envs)
+    t0 = time.perf_counter()
+    stats: dict[str, float] = {}
+
+    def save() -> None:
+        atomic_torch_save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": cfg.to_dict(),
+            "spec": spec.to_dict(), "iteration": iteration, "global_step": global_step,
+            "wall_time_s": wall_prev + time.perf_counter() - t0,
+            **({"return_scaler": scaler.state_dict()} if scaler is not None else {})}, ckpt_path)
+
+    try:
+        while iteration < num_iterations:
+            if cfg.anneal_lr:
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.learning_rate * (1.0 - iteration / num_iterations)
+            trial_returns: list[float] = []
+            model.eval()
+            ro, obs = collect(model, env, obs, carry, cfg, scaler, trial_returns, running)
+            with torch.no_grad():
+                state = carry.state * (1.0 - carry.start).view(1, -1, 1)
+                _, last_v, _ = model.step(obs, carry.prev_action, carry.prev_reward, carry.prev_done, state)
+            adv, returns = compute_gae(ro.rewards, ro.values, ro.trial_ends, last_v, cfg.gamma, cfg.gae_lambda)
+            model.train()
+            stats = ppo_update(model, optimizer, ro, adv, returns, cfg, gen)
+            if cfg.normalize_obs:
+                raw_r = torch.cat([ro.prev_reward.reshape(-1)])
+                model.update_normalizers({k: v.reshape(-1, *v.shape[2:]) for k, v in ro.obs.items()}, raw_r)
+            iteration += 1
+            global_step += batch
+            elapsed = time.perf_counter() - t0
+            stats.update(iteration=iteration, global_step=global_step, wall_time_s=wall_prev + elapsed,
+                         lr=optimizer.param_groups[0]["lr"], steps_per_s=global_step / max(wall_prev + elapsed, 1e-9))
+            if trial_returns:
+                stats["trial_return_mean"] = float(np.mean(trial_returns))
+                stats["trials"] = len(trial_returns)
+            if iteration % cfg.log_every == 0 or iteration == num_iterations:
+                if writer is not None:
+                    for k, v in stats.items():
+                        writer.add_scalar(f"rl2/{k}", v, global_step)
+                with open(run_dir / "progress.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(stats) + "\n")
+            if iteration % cfg.checkpoint_every == 0 or iteration == num_iterations:
+                save()
+            if on_iteration is not None:
+                on_iteration(stats)
+    finally:
+        if writer is not None:
+            writer.close()
+        if vec_env is None:
+            env.close()
+    return TrainResult(ckpt_path, global_step, wall_prev + time.perf_counter() - t0, stats)

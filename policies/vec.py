@@ -1,0 +1,137 @@
+"""Vectorized trial environments as the trainer sees them: batched torch tensors, trial-level resets.
+
+Any object with the :class:`TrialVecEnv` shape can be trained on: :class:`SyncTrialVecEnv` (gymnasium
+env factories), :class:`SB3TrialVecEnv` (an SB3 ``VecEnv`` of trial-wrapped envs) and the torch-native
+bandit/MDP envs in :mod:`policies.envs`. The observation returned on a trial's last step is already the
+next trial's first one (auto-reset in the same step).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from policies.spaces import OBS_KEY
+
+
+@dataclass
+class TrialStep:
+    """One batched step. Shapes (N,) unless said; ``final_obs`` holds the last observations of trials
+    that were *truncated* at this step (None when none were), for value bootstrapping."""
+
+    obs: dict[str, torch.Tensor]
+    reward: torch.Tensor
+    episode_done: torch.Tensor
+    trial_terminated: torch.Tensor
+    trial_truncated: torch.Tensor
+    final_obs: dict[str, torch.Tensor] | None = None
+
+
+class TrialVecEnv(Protocol):
+    """What the recurrent PPO trainer needs from a vectorized environment."""
+
+    num_envs: int
+    observation_space: gym.Space
+    action_space: gym.Space
+
+    def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]: ...
+
+    def step(self, action: torch.Tensor) -> TrialStep: ...
+
+    def close(self) -> None: ...
+
+
+def _stack(obs_list: Sequence[Any]) -> dict[str, torch.Tensor]:
+    if isinstance(obs_list[0], dict):
+        return {k: torch.as_tensor(np.stack([o[k] for o in obs_list]), dtype=torch.float32) for k in obs_list[0]}
+    return {OBS_KEY: torch.as_tensor(np.stack(obs_list), dtype=torch.float32)}
+
+
+def _to_numpy_actions(action: torch.Tensor, space: gym.Space) -> np.ndarray:
+    a = action.detach().cpu().numpy()
+    return a.astype(np.int64) if isinstance(space, gym.spaces.Discrete) else a.astype(space.dtype)
+
+
+class SyncTrialVecEnv:
+    """Step gymnasium envs (each ending in a :class:`~policies.trial.TrialWrapper`) in this process."""
+
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]]) -> None:
+        self.envs = [fn() for fn in env_fns]
+        self.num_envs = len(self.envs)
+        self.observation_space = self.envs[0].observation_space
+        self.action_space = self.envs[0].action_space
+
+    def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]:
+        return _stack([env.reset(seed=None if seed is None else seed + i)[0] for i, env in enumerate(self.envs)])
+
+    def step(self, action: torch.Tensor) -> TrialStep:
+        actions = _to_numpy_actions(action, self.action_space)
+        obs_l, rew, ep_done, term, trunc, finals = [], [], [], [], [], {}
+        for i, env in enumerate(self.envs):
+            obs, r, te, tr, info = env.step(actions[i])
+            ep_done.append(bool(info.get("episode_done", te or tr)) or te or tr)
+            if te or tr:
+                if tr and not te:
+                    finals[i] = obs
+                obs, _ = env.reset()
+            obs_l.append(obs)
+            rew.append(float(r))
+            term.append(bool(te))
+            trunc.append(bool(tr and not te))
+        final_obs = None
+        if finals:
+            filled = [finals.get(i, obs_l[i]) for i in range(self.num_envs)]
+            final_obs = _stack(filled)
+        return TrialStep(_stack(obs_l), torch.tensor(rew), torch.tensor(ep_done, dtype=torch.float32),
+                         torch.tensor(term, dtype=torch.float32), torch.tensor(trunc, dtype=torch.float32), final_obs)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+class SB3TrialVecEnv:
+    """Adapt a stable-baselines3 ``VecEnv`` whose sub-envs end in a :class:`~policies.trial.TrialWrapper`.
+
+    SB3 ``dones`` are trial ends; ``TimeLimit.truncated`` marks truncated trials and
+    ``terminal_observation`` their last observation.
+    """
+
+    def __init__(self, venv: Any) -> None:
+        self.venv = venv
+        self.num_envs = venv.num_envs
+        self.observation_space = venv.observation_space
+        self.action_space = venv.action_space
+
+    def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]:
+        if seed is not None:
+            self.venv.seed(seed)
+        obs = self.venv.reset()
+        return _stack(list(obs)) if not isinstance(obs, dict) else {
+            k: torch.as_tensor(v, dtype=torch.float32) for k, v in obs.items()}
+
+    def step(self, action: torch.Tensor) -> TrialStep:
+        obs, rew, dones, infos = self.venv.step(_to_numpy_actions(action, self.action_space))
+        obs_t = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in obs.items()} if isinstance(obs, dict) \
+            else {OBS_KEY: torch.as_tensor(obs, dtype=torch.float32)}
+        trunc = [bool(d and info.get("TimeLimit.truncated", False)) for d, info in zip(dones, infos)]
+        term = [bool(d) and not t for d, t in zip(dones, trunc)]
+        ep_done = [bool(info.get("episode_done", d)) or bool(d) for d, info in zip(dones, infos)]
+        final_obs = None
+        if any(trunc):
+            final_obs = {k: v.clone() for k, v in obs_t.items()}
+            for i, t in enumerate(trunc):
+                if t:
+                    last = infos[i]["terminal_observation"]
+                    for k in final_obs:
+                        src = last[k] if isinstance(last, dict) else last
+                        final_obs[k][i] = torch.as_tensor(src, dtype=torch.float32)
+        return TrialStep(obs_t, torch.as_tensor(rew, dtype=torch.float32),
+                         torch.tensor(ep_done, dtype=torch.float32), torch.tensor(term, dtype=torch.float32),
+                         torch.tensor(trunc, dtype=torch.float32), final_obs)
+
+    def close(self) -> None:
+        self.venv.close()
