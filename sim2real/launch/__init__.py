@@ -1,0 +1,5 @@
+"""Launch files: one YAML file per experiment, validated against :data:`SCHEMA`."""
+from sim2real.launch.loader import dump, parse_override, read_yaml, resolve
+from sim2real.launch.schema import SCHEMA, defaults
+
+__all__ = ["SCHEMA", "defaults", "resolve", "read_yaml", "parse_override", "dump"]

@@ -1,0 +1,151 @@
+"""Load, override and validate launch files; every user mistake becomes one :class:`UserError` line."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Iterable
+
+import yaml
+
+from sim2real.errors import UserError
+from sim2real.launch.schema import SCHEMA, Field, defaults
+
+
+def read_yaml(path: str) -> dict[str, Any]:
+    """Parse a YAML mapping from ``path`` (missing file, bad YAML or non-mapping → UserError)."""
+    if not os.path.isfile(path):
+        raise UserError(f"launch file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', None) or err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read launch file: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a launch file must be a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``algo.learning_rate=1e-3`` → (["algo", "learning_rate"], 0.001); values are parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise UserError(f"override {text!r} must look like key.subkey=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def merge(base: dict[str, Any], update: dict[str, Any], schema: dict[str, Any] = SCHEMA, prefix: str = "") -> None:
+    """Deep-merge ``update`` into ``base`` in place, refusing keys the schema does not know."""
+    for key, value in update.items():
+        path = f"{prefix}{key}"
+        if not isinstance(key, str) or key not in schema:
+            allowed = ", ".join(schema)
+            raise UserError(f"unknown key {path!r} (allowed here: {allowed})")
+        spec = schema[key]
+        if isinstance(spec, dict):
+            if not isinstance(value, dict):
+                raise UserError(f"{path}: expected a mapping with keys {', '.join(spec)}, got {_show(value)}")
+            merge(base[key], value, spec, f"{path}.")
+        else:
+            base[key] = value
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_number(path: str, value: Any, spec: Field) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{path}: must be a finite number, got {value}")
+    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+        raise UserError(f"{path}: {value} is out of range [{spec.low}, {spec.high}]")
+
+
+def _coerce(path: str, value: Any, spec: Field) -> Any:
+    if value is None:
+        if spec.nullable:
+            return None
+        raise UserError(f"{path}: a value is required ({spec.help})")
+    kind = spec.kind
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    elif kind is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)) or (kind is int and isinstance(value, bool)):
+        raise UserError(f"{path}: expected {kind.__name__}, got {_show(value)} ({spec.help})")
+    if kind in (int, float):
+        _check_number(path, value, spec)
+    if kind is list and spec.item_kind is not None:
+        for index, item in enumerate(value):
+            item_path = f"{path}[{index}]"
+            if not isinstance(item, spec.item_kind) or isinstance(item, bool):
+                raise UserError(f"{item_path}: expected {spec.item_kind.__name__}, got {_show(item)}")
+            if spec.item_kind in (int, float):
+                _check_number(item_path, item, spec)
+    choices = spec.allowed_choices()
+    if choices is not None and value not in choices:
+        raise UserError(f"{path}: {_show(value)} is not allowed (choose from: {', '.join(map(str, choices))})")
+    return value
+
+
+def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] = SCHEMA, prefix: str = "") -> None:
+    """Type-, range- and choice-check every value in place; ``explicit`` holds the dotted keys the user set."""
+    for key, spec in schema.items():
+        path = f"{prefix}{key}"
+        if isinstance(spec, dict):
+            validate(config[key], explicit, spec, f"{path}.")
+        else:
+            config[key] = _coerce(path, config[key], spec)
+    if prefix == "":
+        algo = config["algo"]["name"]
+        for key, spec in SCHEMA["algo"].items():
+            if f"algo.{key}" in explicit and algo not in spec.algos:
+                raise UserError(f"algo.{key} does not apply to {algo} (it applies to: {', '.join(spec.algos)})")
+
+
+def _dotted_keys(data: dict[str, Any], prefix: str = "") -> Iterable[str]:
+    for key, value in data.items():
+        yield f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _dotted_keys(value, f"{prefix}{key}.")
+
+
+def resolve(path: str | None = None, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Defaults ← launch file (if any) ← dotted overrides, validated. Returns the resolved experiment."""
+    config = defaults()
+    explicit: set[str] = set()
+    if path is not None:
+        data = read_yaml(path)
+        merge(config, data)
+        explicit.update(_dotted_keys(data))
+    for text in overrides:
+        keys, value = parse_override(text)
+        nested: dict[str, Any] = {}
+        cursor = nested
+        for part in keys[:-1]:
+            cursor = cursor.setdefault(part, {})
+        cursor[keys[-1]] = value
+        merge(config, nested)
+        explicit.add(".".join(keys))
+    validate(config, explicit)
+    return config
+
+
+def dump(config: dict[str, Any], path: str) -> None:
+    """Write a resolved launch file atomically."""
+    from sim2real.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))

@@ -1,0 +1,92 @@
+"""The launch-file schema: every key, its type, default, allowed values and meaning.
+
+A launch file (YAML) is one experiment. Any key left out takes the default below, so the defaults are the
+toolkit's embedded experiment (Panda Reach with SAC + HER).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+ALGOS = ("ppo", "sac", "td3")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One launch-file value. ``low``/``high`` are inclusive bounds for numbers (list items for lists)."""
+
+    kind: type
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | Callable[[], tuple[Any, ...]] | None = None
+    low: float | None = None
+    high: float | None = None
+    nullable: bool = False
+    item_kind: type | None = None  # for lists
+    algos: tuple[str, ...] = ALGOS  # for algo.* keys: the algorithms that accept it
+
+    def allowed_choices(self) -> tuple[Any, ...] | None:
+        return self.choices() if callable(self.choices) else self.choices
+
+
+def _env_ids() -> tuple[str, ...]:
+    from sim2real.envs import registered_ids
+
+    return tuple(registered_ids())
+
+
+_OFF = ("sac", "td3")
+SCHEMA: dict[str, Any] = {
+    "name": Field(str, "panda_reach", "experiment name, used in the run directory name"),
+    "env": {
+        "id": Field(str, "sim2real/PandaReach-v0", "registered environment id", choices=_env_ids),
+        "obs_mode": Field(str, "state", "observation mode", choices=("state", "rgb")),
+        "control_mode": Field(str, "ee", "end-effector delta (IK) or joint-position delta", choices=("ee", "joints")),
+        "reward_type": Field(str, "sparse", "reward", choices=("sparse", "dense")),
+        "max_episode_steps": Field(int, 50, "control steps per episode", low=1, high=100_000),
+    },
+    "randomizers": Field(list, [], "domain-randomization entries (see `sim2real randomizers list`)", item_kind=dict),
+    "curriculum": Field(str, None, "automatic curriculum over the randomizers", choices=(None,), nullable=True),
+    "policy": Field(str, "mlp", "policy family", choices=("mlp",)),
+    "algo": {
+        "name": Field(str, "sac", "stable-baselines3 algorithm", choices=ALGOS),
+        "her": Field(bool, True, "hindsight experience replay (goal tasks, off-policy only)", algos=_OFF),
+        "her_n_sampled_goal": Field(int, 4, "HER relabelled goals per transition", low=1, high=64, algos=_OFF),
+        "learning_rate": Field(float, 1e-3, "Adam learning rate", low=1e-8, high=1.0),
+        "gamma": Field(float, 0.95, "discount factor", low=0.0, high=1.0),
+        "batch_size": Field(int, 256, "minibatch size", low=1, high=1_000_000),
+        "net_arch": Field(list, [256, 256], "hidden layer sizes", item_kind=int, low=1, high=4096),
+        "buffer_size": Field(int, 200_000, "replay buffer transitions", low=100, high=10_000_000, algos=_OFF),
+        "learning_starts": Field(int, 1000, "transitions before learning", low=0, high=10_000_000, algos=_OFF),
+        "tau": Field(float, 0.05, "target-network soft-update rate", low=0.0, high=1.0, algos=_OFF),
+        "train_freq": Field(int, 1, "environment steps between updates", low=1, high=100_000, algos=_OFF),
+        "gradient_steps": Field(int, 1, "gradient steps per update", low=1, high=10_000, algos=_OFF),
+        "n_steps": Field(int, 1024, "rollout steps per environment", low=2, high=1_000_000, algos=("ppo",)),
+        "n_epochs": Field(int, 10, "epochs per rollout", low=1, high=1000, algos=("ppo",)),
+        "gae_lambda": Field(float, 0.95, "GAE lambda", low=0.0, high=1.0, algos=("ppo",)),
+        "clip_range": Field(float, 0.2, "PPO clip range", low=0.0, high=10.0, algos=("ppo",)),
+        "ent_coef": Field(float, 0.0, "entropy bonus", low=0.0, high=10.0, algos=("ppo",)),
+    },
+    "n_envs": Field(int, 2, "parallel environments (SubprocVecEnv when > 1)", low=1, high=256),
+    "budget": {"total_timesteps": Field(int, 20_000, "environment steps to train", low=1, high=10**10)},
+    "eval": {
+        "every_steps": Field(int, 5000, "environment steps between evaluations", low=1, high=10**10),
+        "episodes": Field(int, 20, "episodes per evaluation", low=1, high=100_000),
+    },
+    "checkpoint": {"every_steps": Field(int, 5000, "environment steps between checkpoints", low=1, high=10**10)},
+    "seed": Field(int, 0, "random seed (environments, networks, evaluation)", low=0, high=2**31 - 1),
+    "output_dir": Field(str, "runs", "directory that receives the run directory"),
+    "device": Field(str, "cpu", "torch device", choices=("cpu", "cuda", "auto")),
+}
+
+
+def defaults(schema: dict[str, Any] = SCHEMA) -> dict[str, Any]:
+    """The embedded default experiment as a plain nested dict."""
+    out: dict[str, Any] = {}
+    for key, spec in schema.items():
+        out[key] = defaults(spec) if isinstance(spec, dict) else _copy(spec.default)
+    return out
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value

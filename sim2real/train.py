@@ -1,0 +1,283 @@
+"""``sim2real train``: stable-baselines3 training driven by a resolved launch file.
+
+Run directory layout::
+
+    RUN_DIR/launch.yaml          resolved launch file (what ran, every default filled in)
+    RUN_DIR/versions.json        package versions
+    RUN_DIR/tb/                  TensorBoard logs
+    RUN_DIR/checkpoints/LATEST   name of the newest complete checkpoint directory (written atomically)
+    RUN_DIR/checkpoints/step-N/  model.zip (+ replay_buffer.pkl for off-policy) + launch.yaml + versions.json
+    RUN_DIR/evaluations.jsonl    one line per periodic evaluation
+    RUN_DIR/final/model.zip      the model at the end of the budget
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+from sim2real.errors import UserError
+from sim2real.io import append_jsonl, atomic_write_json, atomic_write_text
+from sim2real.launch import dump, resolve
+
+CHECKPOINTS = "checkpoints"
+
+
+def package_versions() -> dict[str, str]:
+    names = ("sim2real", "numpy", "pybullet", "gymnasium", "stable-baselines3", "torch")
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Callable[[], gym.Env]:
+    """A picklable factory building the launch file's environment (for SubprocVecEnv workers)."""
+    env_cfg = config["env"]
+
+    def build() -> gym.Env:
+        import sim2real  # noqa: F401  (registers the environments inside worker processes)
+        from stable_baselines3.common.monitor import Monitor
+
+        env = gym.make(env_cfg["id"], obs_mode=env_cfg["obs_mode"], control_mode=env_cfg["control_mode"],
+                       reward_type=env_cfg["reward_type"], max_episode_steps=env_cfg["max_episode_steps"])
+        env = Monitor(env, info_keywords=("is_success",))
+        env.reset(seed=config["seed"] + seed_offset + rank)
+        return env
+
+    return build
+
+
+def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    fns = [make_env_fn(config, rank, seed_offset) for rank in range(n_envs)]
+    vec = SubprocVecEnv(fns) if n_envs > 1 else DummyVecEnv(fns)
+    vec.seed(config["seed"] + seed_offset)
+    return vec
+
+
+def _algo_class(name: str):
+    from stable_baselines3 import PPO, SAC, TD3
+
+    return {"ppo": PPO, "sac": SAC, "td3": TD3}[name]
+
+
+def build_model(config: dict[str, Any], env, tensorboard_dir: str | None):
+    """Instantiate the launch file's algorithm on ``env``."""
+    algo = config["algo"]
+    common = dict(learning_rate=algo["learning_rate"], gamma=algo["gamma"], batch_size=algo["batch_size"],
+                  policy_kwargs={"net_arch": list(algo["net_arch"])}, tensorboard_log=tensorboard_dir,
+                  seed=config["seed"], device=config["device"], verbose=0)
+    if algo["name"] == "ppo":
+        extra = dict(n_steps=algo["n_steps"], n_epochs=algo["n_epochs"], gae_lambda=algo["gae_lambda"],
+                     clip_range=algo["clip_range"], ent_coef=algo["ent_coef"])
+    else:
+        extra = dict(buffer_size=algo["buffer_size"], learning_starts=algo["learning_starts"], tau=algo["tau"],
+                     train_freq=algo["train_freq"], gradient_steps=algo["gradient_steps"])
+        if algo["her"] and _is_goal_env(env):
+            from stable_baselines3 import HerReplayBuffer
+
+            extra.update(replay_buffer_class=HerReplayBuffer,
+                         replay_buffer_kwargs={"n_sampled_goal": algo["her_n_sampled_goal"],
+                                               "goal_selection_strategy": "future"})
+    policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
+    return _algo_class(algo["name"])(policy, env, **common, **extra)
+
+
+def _is_goal_env(env) -> bool:
+    space = env.observation_space
+    return isinstance(space, gym.spaces.Dict) and {"achieved_goal", "desired_goal"} <= set(space.spaces)
+
+
+# --- evaluation ------------------------------------------------------------------------------------------------
+@dataclass
+class EvalResult:
+    episodes: int
+    success_rate: float
+    mean_return: float
+    std_return: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"episodes": self.episodes, "success_rate": self.success_rate,
+                "mean_return": self.mean_return, "std_return": self.std_return}
+
+
+def evaluate(model, env: gym.Env, episodes: int, seed: int) -> EvalResult:
+    """Run ``episodes`` deterministic episodes; success is ``info["is_success"]`` at the last step."""
+    returns, successes = [], []
+    for episode in range(episodes):
+        obs, info = env.reset(seed=seed + episode)
+        done, total = False, 0.0
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+        successes.append(bool(info.get("is_success", False)))
+    return EvalResult(episodes, float(np.mean(successes)), float(np.mean(returns)), float(np.std(returns)))
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------------
+def latest_checkpoint(run_dir: str) -> str | None:
+    pointer = os.path.join(run_dir, CHECKPOINTS, "LATEST")
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer, encoding="utf-8") as handle:
+        name = handle.read().strip()
+    path = os.path.join(run_dir, CHECKPOINTS, name)
+    return path if os.path.isfile(os.path.join(path, "model.zip")) else None
+
+
+def save_checkpoint(model, run_dir: str, config: dict[str, Any], keep: int = 2) -> str:
+    """Write a complete checkpoint directory, then point LATEST at it (atomic); prune older ones."""
+    root = os.path.join(run_dir, CHECKPOINTS)
+    name = f"step-{model.num_timesteps}"
+    final, staging = os.path.join(root, name), os.path.join(root, f".staging-{name}")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    model.save(os.path.join(staging, "model.zip"))
+    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+        model.save_replay_buffer(os.path.join(staging, "replay_buffer.pkl"))
+    dump(config, os.path.join(staging, "launch.yaml"))
+    atomic_write_json(os.path.join(staging, "versions.json"), package_versions())
+    atomic_write_json(os.path.join(staging, "state.json"), {"num_timesteps": int(model.num_timesteps)})
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+    atomic_write_text(os.path.join(root, "LATEST"), name + "\n")
+    checkpoints = sorted((d for d in os.listdir(root) if d.startswith("step-")), key=lambda d: int(d[5:]))
+    for old in checkpoints[:-keep]:
+        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+    return final
+
+
+def _training_callback(config: dict[str, Any], run_dir: str, eval_env: gym.Env):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class PeriodicEvalAndCheckpoint(BaseCallback):
+        """Evaluates every ``eval.every_steps`` and checkpoints every ``checkpoint.every_steps`` env steps."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.next_eval = self.next_ckpt = 0
+
+        def _on_training_start(self) -> None:
+            done = self.model.num_timesteps
+            self.next_eval = (done // config["eval"]["every_steps"] + 1) * config["eval"]["every_steps"]
+            self.next_ckpt = (done // config["checkpoint"]["every_steps"] + 1) * config["checkpoint"]["every_steps"]
+
+        def _on_step(self) -> bool:
+            steps = self.model.num_timesteps
+            if steps >= self.next_eval:
+                self.next_eval += config["eval"]["every_steps"]
+                result = evaluate(self.model, eval_env, config["eval"]["episodes"], config["seed"] + 10_000)
+                record = {"timesteps": steps, "wall_time_s": time.time(), **result.as_dict()}
+                append_jsonl(os.path.join(run_dir, "evaluations.jsonl"), record)
+                self.logger.record("eval/success_rate", result.success_rate)
+                self.logger.record("eval/mean_return", result.mean_return)
+                print(f"[{steps:>8d} steps] eval success {result.success_rate:.0%}  return {result.mean_return:.2f}",
+                      flush=True)
+            if steps >= self.next_ckpt:
+                self.next_ckpt += config["checkpoint"]["every_steps"]
+                save_checkpoint(self.model, run_dir, config)
+            return True
+
+    return PeriodicEvalAndCheckpoint()
+
+
+def new_run_dir(config: dict[str, Any]) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = os.path.join(config["output_dir"], f"{config['name']}-{stamp}-s{config['seed']}")
+    path, suffix = base, 1
+    while os.path.exists(path):
+        suffix += 1
+        path = f"{base}-{suffix}"
+    return path
+
+
+def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = False,
+          progress: bool | None = None) -> str:
+    """Train per ``config``; with ``resume`` continue ``run_dir`` from its newest checkpoint. Returns the run dir."""
+    import torch
+
+    torch.set_num_threads(1)
+    run_dir = run_dir or new_run_dir(config)
+    os.makedirs(run_dir, exist_ok=True)
+    if not resume:
+        dump(config, os.path.join(run_dir, "launch.yaml"))
+        atomic_write_json(os.path.join(run_dir, "versions.json"), package_versions())
+    env = make_vec_env(config, config["n_envs"])
+    eval_env = make_env_fn(config, rank=0, seed_offset=100_000)()
+    try:
+        checkpoint = latest_checkpoint(run_dir) if resume else None
+        if resume and checkpoint is None:
+            raise UserError(f"{run_dir}: no complete checkpoint to resume from")
+        tb_dir = os.path.join(run_dir, "tb")
+        if checkpoint is not None:
+            model = _algo_class(config["algo"]["name"]).load(os.path.join(checkpoint, "model.zip"), env=env,
+                                                             device=config["device"], tensorboard_log=tb_dir)
+            buffer = os.path.join(checkpoint, "replay_buffer.pkl")
+            if os.path.isfile(buffer):
+                model.load_replay_buffer(buffer)
+            print(f"resuming {run_dir} from {os.path.basename(checkpoint)}", flush=True)
+        else:
+            model = build_model(config, env, tb_dir)
+        remaining = config["budget"]["total_timesteps"] - model.num_timesteps
+        if remaining > 0:
+            show = sys.stdout.isatty() if progress is None else progress
+            model.learn(remaining, callback=_training_callback(config, run_dir, eval_env),
+                        reset_num_timesteps=checkpoint is None, tb_log_name="train", progress_bar=show)
+        save_checkpoint(model, run_dir, config)
+        os.makedirs(os.path.join(run_dir, "final"), exist_ok=True)
+        model.save(os.path.join(run_dir, "final", ".model.tmp.zip"))
+        os.replace(os.path.join(run_dir, "final", ".model.tmp.zip"), os.path.join(run_dir, "final", "model.zip"))
+    finally:
+        env.close()
+        eval_env.close()
+    return run_dir
+
+
+def load_run(run_dir: str):
+    """(config, model) of a finished or checkpointed run; prefers ``final/model.zip``."""
+    launch = os.path.join(run_dir, "launch.yaml")
+    if not os.path.isdir(run_dir) or not os.path.isfile(launch):
+        raise UserError(f"{run_dir}: not a run directory (no launch.yaml)")
+    config = resolve(launch)
+    final = os.path.join(run_dir, "final", "model.zip")
+    checkpoint = latest_checkpoint(run_dir)
+    path = final if os.path.isfile(final) else (os.path.join(checkpoint, "model.zip") if checkpoint else None)
+    if path is None:
+        raise UserError(f"{run_dir}: no model (neither final/model.zip nor a checkpoint)")
+    return config, _algo_class(config["algo"]["name"]).load(path, device=config["device"])
+
+
+def evaluate_run(run_dir: str, episodes: int, seed: int | None = None) -> EvalResult:
+    config, model = load_run(run_dir)
+    env = make_env_fn(config, rank=0, seed_offset=200_000)()
+    try:
+        result = evaluate(model, env, episodes, config["seed"] + 200_000 if seed is None else seed)
+    finally:
+        env.close()
+    atomic_write_json(os.path.join(run_dir, "eval.json"), result.as_dict())
+    return result
+
+
+def summarize(path: str) -> list[dict[str, Any]]:
+    """The evaluation history of a run (``evaluations.jsonl``)."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
