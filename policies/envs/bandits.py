@@ -9,10 +9,11 @@ import torch
 from gymnasium import spaces
 
 from policies.spaces import OBS_KEY
+from policies.envs.base import LockstepTrialEnv
 from policies.vec import TrialStep
 
 
-class BernoulliBanditVecEnv:
+class BernoulliBanditVecEnv(LockstepTrialEnv):
     """``num_envs`` bandits with ``k`` arms and ``n`` pulls per trial.
 
     Observation: a constant zero of shape (1,) (all information comes through the RL² previous
@@ -24,9 +25,8 @@ class BernoulliBanditVecEnv:
         self.num_envs, self.k, self.n = int(num_envs), int(k), int(n)
         self.observation_space = spaces.Box(0.0, 1.0, (1,))
         self.action_space = spaces.Discrete(self.k)
-        self.gen = torch.Generator().manual_seed(0 if seed is None else seed)
+        super().__init__(seed)
         self.probs = torch.zeros(self.num_envs, self.k)
-        self.t = 0
 
     def _obs(self) -> dict[str, torch.Tensor]:
         return {OBS_KEY: torch.zeros(self.num_envs, 1)}
@@ -36,12 +36,6 @@ class BernoulliBanditVecEnv:
         self.probs = torch.rand(self.num_envs, self.k, generator=self.gen)
         self.t = 0
 
-    def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]:
-        if seed is not None:
-            self.gen.manual_seed(seed)
-        self.sample_trials()
-        return self._obs()
-
     def step(self, action: torch.Tensor) -> TrialStep:
         p = self.probs.gather(1, action.long().view(-1, 1)).squeeze(1)
         reward = (torch.rand(self.num_envs, generator=self.gen) < p).float()
@@ -50,6 +44,3 @@ class BernoulliBanditVecEnv:
         if self.t >= self.n:
             self.sample_trials()
         return TrialStep(self._obs(), reward, torch.ones(self.num_envs), end, torch.zeros(self.num_envs))
-
-    def close(self) -> None:
-        """Nothing to release."""

@@ -10,14 +10,16 @@ import torch
 from gymnasium import spaces
 
 from policies.spaces import OBS_KEY
+from policies.envs.base import LockstepTrialEnv
 from policies.vec import TrialStep
 
 
-class TabularMDPVecEnv:
+class TabularMDPVecEnv(LockstepTrialEnv):
     """``num_envs`` random MDPs with ``num_states`` states, ``num_actions`` actions.
 
     Observation: one-hot of the current state, shape (num_states,). Attributes ``transitions``
-    (N, S, A, S), ``reward_means`` (N, S, A) and ``state`` (N,) describe the current MDPs.
+    (N, S, A, S), ``reward_means`` (N, S, A) and ``state`` (N,) describe the current MDPs; ``reached_state`` (N,) is the
+    state the last step reached, before an episode reset.
     """
 
     def __init__(self, num_envs: int, n: int, num_states: int = 10, num_actions: int = 5, horizon: int = 10,
@@ -25,8 +27,7 @@ class TabularMDPVecEnv:
         self.num_envs, self.n, self.S, self.A, self.H = int(num_envs), int(n), num_states, num_actions, horizon
         self.observation_space = spaces.Box(0.0, 1.0, (num_states,))
         self.action_space = spaces.Discrete(num_actions)
-        self.gen = torch.Generator().manual_seed(0 if seed is None else seed)
-        self.t = 0
+        super().__init__(seed)
         self.state = torch.zeros(self.num_envs, dtype=torch.long)
 
     def _obs(self) -> dict[str, torch.Tensor]:
@@ -42,12 +43,6 @@ class TabularMDPVecEnv:
         self.state = torch.zeros(self.num_envs, dtype=torch.long)
         self.t = 0
 
-    def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]:
-        if seed is not None:
-            self.gen.manual_seed(seed)
-        self.sample_trials()
-        return self._obs()
-
     def step(self, action: torch.Tensor) -> TrialStep:
         idx = torch.arange(self.num_envs)
         a = action.long().view(-1)
@@ -55,6 +50,7 @@ class TabularMDPVecEnv:
         reward = mean + torch.randn(self.num_envs, generator=self.gen)
         probs = self.transitions[idx, self.state, a]
         self.state = torch.multinomial(probs, 1, generator=self.gen).squeeze(1)
+        self.reached_state = self.state.clone()  # before any episode/trial reset (for baselines' posteriors)
         self.t += 1
         episode_end = self.t % self.H == 0
         trial_end = self.t >= self.n * self.H
@@ -65,6 +61,3 @@ class TabularMDPVecEnv:
         n = self.num_envs
         return TrialStep(self._obs(), reward, torch.full((n,), float(episode_end)),
                          torch.full((n,), float(trial_end)), torch.zeros(n))
-
-    def close(self) -> None:
-        """Nothing to release."""

@@ -1,0 +1,1 @@
+"""Classical baselines for the RL² bandit and tabular-MDP benchmarks."""
