@@ -1,0 +1,69 @@
+"""Actuation randomization: action latency (sample-and-hold over control steps), action noise, action repeat."""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from randomizers.params import Param, ParamSpace, Scalar
+from randomizers.wrappers.base import RandomizationWrapper
+
+
+class ActuationRandomizer(RandomizationWrapper):
+    """Delays, perturbs and repeats actions in [-1, 1] (the env's normalized action space).
+
+    Latency k: the action applied at step t is the one chosen at step t - k; for the first k steps of an episode
+    the zero action is applied (no motion for delta controllers). Noise: N(0, std^2) per action element, then
+    clipped to the action bounds. Repeat n: each step runs the inner env n times with the same action, rewards
+    summed, stopping early at termination or truncation.
+    """
+
+    GROUP = "actuation"
+
+    @classmethod
+    def declare(cls) -> ParamSpace:
+        return ParamSpace([
+            Param("actuation.latency", nominal=0, range=(0, 2), hard_limits=(0, 20), integer=True, physical=True,
+                  unit="steps", description="action delay in control steps (sample-and-hold)"),
+            Param("actuation.noise_std", nominal=0.0, range=(0.0, 0.05), hard_limits=(0.0, 1.0), physical=True,
+                  unit="1 (normalized action)", description="gaussian action noise std"),
+            Param("actuation.repeat", nominal=1, range=(1, 1), hard_limits=(1, 10), integer=True, physical=True,
+                  unit="steps", description="inner env steps per action"),
+        ])
+
+    def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
+        if at_reset:
+            self._queue: deque[np.ndarray] = deque()
+
+    def transform_action(self, action: Any) -> Any:
+        act = np.asarray(action, dtype=np.float64)
+        latency = int(self.values.get("actuation.latency", 0))
+        self._queue.append(act)
+        if len(self._queue) > latency:
+            act = self._queue.popleft()
+            while len(self._queue) > latency:  # latency shrank mid-episode: drop the oldest
+                act = self._queue.popleft()
+        else:
+            act = np.zeros_like(act)
+        std = float(self.values.get("actuation.noise_std", 0.0))
+        if std > 0:
+            act = act + self.rng.normal(0.0, std, act.shape)
+        space = self.action_space
+        if hasattr(space, "low"):
+            act = np.clip(act, space.low, space.high)
+        self._last_applied = act.astype(space.dtype) if space.dtype is not None else act
+        return self._last_applied
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = super().step(action)
+        applied = self._last_applied
+        total = float(reward)
+        for _ in range(int(self.values.get("actuation.repeat", 1)) - 1):
+            if terminated or truncated:
+                break
+            obs, reward, terminated, truncated, info = self.env.step(applied)
+            total += float(reward)
+            info = self._report(info)
+        return obs, total, terminated, truncated, info

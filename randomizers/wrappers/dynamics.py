@@ -1,0 +1,125 @@
+"""Dynamics randomization: masses (with inertia), friction, restitution, joint damping, actuator strength and
+gains, gravity and physics timestep; read back through PyBullet, always re-applied from the nominal values saved
+when the wrapper was built."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pybullet as p
+
+from randomizers.params import Param, ParamSpace, Scalar
+from randomizers.wrappers.base import RandomizationWrapper, SpaceSpec
+
+_OBJECT = "dynamics.object."
+
+
+class DynamicsRandomizer(RandomizationWrapper):
+    """Randomizes the physics of an ``ArmEnv`` (handles: ``world``, ``robot``; see the env README)."""
+
+    GROUP = "dynamics"
+
+    @classmethod
+    def declare(cls) -> ParamSpace:
+        scale = dict(apply="scale", physical=True, unit="1")
+        return ParamSpace([
+            Param("dynamics.object.mass", range=(0.5, 2.0), hard_limits=(0.05, 20.0), **scale,
+                  description="object mass factor (inertia scaled alike)"),
+            Param("dynamics.object.friction", range=(0.5, 1.5), hard_limits=(0.0, 10.0), **scale,
+                  description="object lateral friction factor"),
+            Param("dynamics.object.spinning_friction", nominal=0.0, range=(0.0, 0.005), hard_limits=(0.0, 0.1),
+                  physical=True, unit="m", description="object spinning (torsional) friction coefficient"),
+            Param("dynamics.object.rolling_friction", nominal=0.0, range=(0.0, 0.005), hard_limits=(0.0, 0.1),
+                  physical=True, unit="m", description="object rolling friction coefficient"),
+            Param("dynamics.object.restitution", nominal=0.0, range=(0.0, 0.3), hard_limits=(0.0, 1.0),
+                  physical=True, unit="1", description="object restitution (bounciness)"),
+            Param("dynamics.link.mass", range=(0.8, 1.2), hard_limits=(0.1, 10.0), **scale,
+                  description="robot link mass factor (inertia scaled alike)"),
+            Param("dynamics.joint.damping", apply="add", range=(0.0, 0.5), hard_limits=(0.0, 10.0), physical=True,
+                  unit="N*m*s/rad", description="added joint damping"),
+            Param("dynamics.actuator.strength", range=(0.7, 1.3), hard_limits=(0.05, 5.0), **scale,
+                  description="motor max force/torque factor"),
+            Param("dynamics.actuator.position_gain", range=(0.7, 1.3), hard_limits=(0.05, 5.0), **scale,
+                  description="position-control gain factor"),
+            Param("dynamics.actuator.velocity_gain", range=(0.7, 1.3), hard_limits=(0.05, 5.0), **scale,
+                  description="velocity-control gain factor"),
+            Param("dynamics.gravity.x", apply="add", range=(-0.1, 0.1), hard_limits=(-2.0, 2.0), unit="m/s^2"),
+            Param("dynamics.gravity.y", apply="add", range=(-0.1, 0.1), hard_limits=(-2.0, 2.0), unit="m/s^2"),
+            Param("dynamics.gravity.z", apply="add", range=(-0.2, 0.2), hard_limits=(-2.0, 2.0), unit="m/s^2"),
+            Param("dynamics.timestep", range=(0.95, 1.05), hard_limits=(0.5, 2.0), **scale,
+                  description="physics timestep factor (control period scales alike)"),
+        ])
+
+    def __init__(self, env: gym.Env, space: SpaceSpec = None, enabled: bool = True) -> None:
+        base = env.unwrapped
+        self._world, self._robot = base.world, base.robot  # type: ignore[attr-defined]
+        super().__init__(env, space, enabled)
+        c, body = self._world.client, self._robot.handle.body
+        self._links = list(range(-1, p.getNumJoints(body, physicsClientId=c)))
+        infos = [p.getDynamicsInfo(body, link, physicsClientId=c) for link in self._links]
+        self._link_mass = np.array([i[0] for i in infos])
+        self._link_inertia = np.array([i[2] for i in infos])
+        self._joint_damping = np.array([p.getJointInfo(body, j, physicsClientId=c)[6]
+                                        for j in self._robot.handle.joint_indices])
+        self._forces = self._robot.forces.copy()
+        self._kp, self._kd = self._robot.position_gains.copy(), self._robot.velocity_gains.copy()
+        self._physics = self._world.physics
+        self._object: dict[str, Any] | None = None
+        if "object" in self._world.bodies:
+            info = p.getDynamicsInfo(self._world.bodies["object"], -1, physicsClientId=c)
+            self._object = {"mass": info[0], "inertia": np.array(info[2]), "friction": info[1],
+                            "spinning_friction": info[7], "rolling_friction": info[6], "restitution": info[5]}
+
+    def applicable(self, declared: ParamSpace) -> ParamSpace:
+        if "object" in self.env.unwrapped.world.bodies:  # type: ignore[attr-defined]
+            return declared
+        return ParamSpace(q for q in declared if not q.name.startswith(_OBJECT))
+
+    def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
+        c, body, sp = self._world.client, self._robot.handle.body, self.space
+        v = dict(values)
+        if "dynamics.link.mass" in v:
+            s = float(v["dynamics.link.mass"])
+            for link, m, inertia in zip(self._links, self._link_mass, self._link_inertia):
+                if m > 0:  # mass 0 marks a fixed base: leave it fixed
+                    p.changeDynamics(body, link, mass=sp.apply("dynamics.link.mass", m, s),
+                                     localInertiaDiagonal=list(inertia * s), physicsClientId=c)
+        if "dynamics.joint.damping" in v:
+            damping = sp.apply("dynamics.joint.damping", self._joint_damping, v["dynamics.joint.damping"])
+            for j, d in zip(self._robot.handle.joint_indices, np.atleast_1d(damping)):
+                p.changeDynamics(body, j, jointDamping=float(d), physicsClientId=c)
+        for name, attr, nominal in (("dynamics.actuator.strength", "forces", self._forces),
+                                    ("dynamics.actuator.position_gain", "position_gains", self._kp),
+                                    ("dynamics.actuator.velocity_gain", "velocity_gains", self._kd)):
+            if name in v:
+                setattr(self._robot, attr, np.asarray(sp.apply(name, nominal, v[name]), dtype=float))
+        if any(k.startswith("dynamics.gravity.") for k in v):
+            gravity = [sp.apply(f"dynamics.gravity.{axis}", g, self.values[f"dynamics.gravity.{axis}"])
+                       if f"dynamics.gravity.{axis}" in sp else g
+                       for axis, g in zip("xyz", self._physics.gravity)]
+            p.setGravity(*gravity, physicsClientId=c)
+        if "dynamics.timestep" in v:
+            dt = sp.apply("dynamics.timestep", self._physics.timestep, v["dynamics.timestep"])
+            p.setTimeStep(dt, physicsClientId=c)
+            self._world.physics = replace(self._physics, timestep=float(dt))
+        if self._object is not None:
+            self._apply_object(v)
+
+    def _apply_object(self, v: Mapping[str, Scalar]) -> None:
+        c, obj, sp, nominal = self._world.client, self._world.bodies["object"], self.space, self._object
+        assert nominal is not None
+        kwargs: dict[str, Any] = {}
+        if "dynamics.object.mass" in v:
+            s = float(v["dynamics.object.mass"])
+            kwargs["mass"] = sp.apply("dynamics.object.mass", nominal["mass"], s)
+            kwargs["localInertiaDiagonal"] = list(nominal["inertia"] * s)
+        for key, kw in (("friction", "lateralFriction"), ("spinning_friction", "spinningFriction"),
+                        ("rolling_friction", "rollingFriction"), ("restitution", "restitution")):
+            name = _OBJECT + key
+            if name in v:
+                kwargs[kw] = sp.apply(name, nominal[key], v[name])
+        if kwargs:
+            p.changeDynamics(obj, -1, physicsClientId=c, **kwargs)
