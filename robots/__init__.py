@@ -1,1 +1,1 @@
-"""robots package."""
+"""What a robot is: specs, URDFs and PyBullet builders."""

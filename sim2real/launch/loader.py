@@ -46,6 +46,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def merge(base: dict[str, Any], update: dict[str, Any], schema: dict[str, Any] = SCHEMA, prefix: str = "") -> None:
     """Deep-merge ``update`` into ``base`` in place, refusing keys the schema does not know."""
     for key, value in update.items():
+        if key not in base and isinstance(schema.get(key), Field):
+            base[key] = None
         path = f"{prefix}{key}"
         if not isinstance(key, str) or key not in schema:
             allowed = ", ".join(schema)
@@ -112,8 +114,11 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
     if prefix == "":
         algo = config["algo"]["name"]
         for key, spec in SCHEMA["algo"].items():
-            if f"algo.{key}" in explicit and algo not in spec.algos:
+            if algo in spec.algos:
+                continue
+            if f"algo.{key}" in explicit:
                 raise UserError(f"algo.{key} does not apply to {algo} (it applies to: {', '.join(spec.algos)})")
+            del config["algo"][key]  # the resolved experiment lists only what the algorithm uses
 
 
 def _dotted_keys(data: dict[str, Any], prefix: str = "") -> Iterable[str]:
