@@ -250,8 +250,8 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
     return run_dir
 
 
-def load_run(run_dir: str):
-    """(config, model) of a finished or checkpointed run; prefers ``final/model.zip``."""
+def run_model_path(run_dir: str) -> tuple[dict[str, Any], str]:
+    """(resolved config, model path) of a run; prefers ``final/model.zip`` over the newest checkpoint."""
     launch = os.path.join(run_dir, "launch.yaml")
     if not os.path.isdir(run_dir) or not os.path.isfile(launch):
         raise UserError(f"{run_dir}: not a run directory (no launch.yaml)")
@@ -261,13 +261,19 @@ def load_run(run_dir: str):
     path = final if os.path.isfile(final) else (os.path.join(checkpoint, "model.zip") if checkpoint else None)
     if path is None:
         raise UserError(f"{run_dir}: no model (neither final/model.zip nor a checkpoint)")
-    return config, _algo_class(config["algo"]["name"]).load(path, device=config["device"])
+    return config, path
+
+
+def load_model(config: dict[str, Any], path: str, env: gym.Env):
+    """Load a trained SB3 model bound to ``env`` (HER models need one)."""
+    return _algo_class(config["algo"]["name"]).load(path, env=env, device=config["device"])
 
 
 def evaluate_run(run_dir: str, episodes: int, seed: int | None = None) -> EvalResult:
-    config, model = load_run(run_dir)
+    config, path = run_model_path(run_dir)
     env = make_env_fn(config, rank=0, seed_offset=200_000)()
     try:
+        model = load_model(config, path, env)
         result = evaluate(model, env, episodes, config["seed"] + 200_000 if seed is None else seed)
     finally:
         env.close()

@@ -21,7 +21,8 @@ def read_yaml(path: str) -> dict[str, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', None) or err}") from None
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())  # one line, always
+        raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: cannot read launch file: {err}") from None
     if data is None:

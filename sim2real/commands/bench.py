@@ -1,0 +1,151 @@
+"""``sim2real bench rl2-bandits|rl2-mdp``: RL² reproductions next to the paper's tables.
+
+Without ``--eval-only`` each setting is trained (resuming from ``--run-dir``) and its weights are
+written to the zoo; with it the shipped weights in ``policies/zoo`` are re-evaluated. Baselines are
+always recomputed. Results can be written as JSON (``--json``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from sim2real.errors import UserError
+
+BANDIT_DEFAULT = "10x5,10x10,10x50,100x5,100x10,100x50"
+MDP_DEFAULT = "10,25,50"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("bench", help="run a reproducible benchmark")
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=type(parser))
+    for name, default, helptext in (
+            ("rl2-bandits", BANDIT_DEFAULT, "RL² on Bernoulli bandits (settings NxK: pulls x arms)"),
+            ("rl2-mdp", MDP_DEFAULT, "RL² on random tabular MDPs (settings N: episodes per trial)")):
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("--configs", default=default, help=f"comma-separated settings (default {default})")
+        p.add_argument("--eval-only", action="store_true", help="evaluate the shipped zoo weights, no training")
+        p.add_argument("--trials", type=int, default=1000, help="evaluation trials per setting (default 1000)")
+        p.add_argument("--steps", type=int, default=None, help="override the recipe's training env steps")
+        p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+        p.add_argument("--run-dir", type=Path, default=Path("runs/bench"), help="training runs (default runs/bench)")
+        p.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: policies/zoo)")
+        p.add_argument("--skip-baselines", action="store_true", help="only evaluate RL²")
+        p.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+        p.set_defaults(handler=_handle, bench_kind=name)
+    parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
+
+
+def _parse_settings(kind: str, text: str) -> list[tuple[int, ...]]:
+    out = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        try:
+            parts = tuple(int(x) for x in item.lower().split("x"))
+        except ValueError:
+            parts = ()
+        if kind == "rl2-bandits" and (len(parts) != 2 or parts[0] < 1 or parts[1] < 2):
+            raise UserError(f"--configs: bandit settings are NxK (pulls >= 1 x arms >= 2), got {item!r}")
+        if kind == "rl2-mdp" and (len(parts) != 1 or parts[0] < 1):
+            raise UserError(f"--configs: MDP settings are episodes per trial (integer >= 1), got {item!r}")
+        out.append(parts)
+    if not out:
+        raise UserError("--configs: give at least one setting")
+    return out
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from policies.errors import ConfigError, PolicyFileError
+
+    if args.trials < 2:
+        raise UserError(f"--trials: expected an integer >= 2, got {args.trials}")
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps: expected an integer >= 1, got {args.steps}")
+    settings = _parse_settings(args.bench_kind, args.configs)
+    try:
+        return _run(args, settings)
+    except (ConfigError, PolicyFileError) as err:
+        raise UserError(str(err)) from None
+
+
+def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from policies import meta_bench as mb
+
+    console = Console()
+    zoo = args.zoo or mb.ZOO
+    bandits = args.bench_kind == "rl2-bandits"
+    names = [mb.bandit_name(*s) if bandits else mb.mdp_name(*s) for s in settings]
+    if args.eval_only:
+        missing = [n for n in names if not (zoo / f"{n}.pt").exists()]
+        if len(missing) == len(names):
+            have = sorted(p.stem for p in Path(zoo).glob("*.pt")) or ["none"]
+            raise UserError(f"--configs: no shipped weights for {', '.join(names)} in {zoo}; "
+                            f"available: {', '.join(have)}")
+    table = Table(title=f"{args.bench_kind}: total reward per trial, mean ± SE over {args.trials} trials")
+    for col in ("setting", "method", "this repo", "paper"):
+        table.add_column(col)
+    results: dict[str, Any] = {}
+    for setting, name in zip(settings, names):
+        label = "n={},k={}".format(*setting) if bandits else f"n={setting[0]}"
+        entry: dict[str, Any] = {}
+        if not args.eval_only:
+            cfg = mb.bandit_config(*setting, total_steps=args.steps, seed=args.seed) if bandits \
+                else mb.mdp_config(setting[0], total_steps=args.steps, seed=args.seed)
+            env = mb.bandit_env(*setting, cfg.num_envs, args.seed) if bandits \
+                else mb.mdp_env(setting[0], cfg.num_envs, args.seed)
+            with Progress(TextColumn(f"training {name}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                          TextColumn("{task.fields[ret]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                          console=console) as progress:
+                task = progress.add_task(name, total=cfg.total_steps, ret="")
+                on_it = lambda s: progress.update(task, completed=int(s["global_step"]),  # noqa: E731
+                                                  ret=f"trial return {s.get('trial_return_mean', float('nan')):.2f}")
+                cmd = f"sim2real bench {args.bench_kind} --configs {args.configs} --seed {args.seed}" + \
+                    (f" --steps {args.steps}" if args.steps else "")
+                result = mb.train(name, cfg, env, args.run_dir, zoo, on_it, command=cmd)
+            entry["train_wall_time_s"] = result.wall_time_s
+            entry["train_env_steps"] = result.global_step
+        ours: dict[str, tuple[float, float]] = {}
+        if (zoo / f"{name}.pt").exists():
+            eval_env = mb.bandit_env(*setting, args.trials, 12345) if bandits else mb.mdp_env(setting[0], args.trials,
+                                                                                             12345)
+            ours.update(mb.evaluate_zoo(name, eval_env, zoo))
+            card = mb.zoo_card(name, zoo)
+            if card:
+                entry["model_card"] = card
+        if not args.skip_baselines:
+            t0 = time.perf_counter()
+            base, notes = mb.bandit_baselines(*setting, args.trials) if bandits else mb.mdp_baselines(setting[0],
+                                                                                                       args.trials)
+            ours.update(base)
+            entry["baseline_notes"] = notes
+            entry["baseline_time_s"] = time.perf_counter() - t0
+        paper = mb.paper_bandit_row(*setting) if bandits and tuple(setting) in mb.PAPER_BANDITS else \
+            mb.PAPER_MDP.get(setting[0], {}) if not bandits else {}
+        for row in mb.format_rows(label, ours, paper):
+            table.add_row(*row)
+        table.add_section()
+        entry["results"] = {k: {"mean": m, "se": se} for k, (m, se) in ours.items()}
+        entry["paper"] = paper
+        results[name] = entry
+    console.print(table)
+    if args.json:
+        from policies.checkpoint import atomic_write_text
+        atomic_write_text(json.dumps(results, indent=2) + "\n", args.json)
+    return 0
+
+
+def main_rl2(kind: str, argv: Sequence[str]) -> int:
+    """Entry point for ``benchmarks/rl2_*.py``: the same as ``sim2real bench <kind> ...``."""
+    from sim2real.cli import main
+
+    return main(["bench", kind, *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(main_rl2(sys.argv[1], sys.argv[2:]))

@@ -1,0 +1,90 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sim2real.cli import main
+from sim2real.train import latest_checkpoint
+
+SMALL = ["algo.net_arch=[32, 32]", "algo.batch_size=64", "algo.learning_starts=100", "eval.episodes=2"]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sim2real.cli", *args]
+
+
+def test_train_writes_a_complete_run_and_eval_reads_it(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code = main(["train", "launch/panda_reach.yaml", *SMALL, "budget.total_timesteps=400", "eval.every_steps=200",
+                 "checkpoint.every_steps=200", "--run-dir", str(run_dir)])
+    assert code == 0
+    for name in ("launch.yaml", "versions.json", "evaluations.jsonl", "final/model.zip"):
+        assert (run_dir / name).is_file(), name
+    checkpoint = latest_checkpoint(str(run_dir))
+    assert checkpoint and os.path.isfile(os.path.join(checkpoint, "replay_buffer.pkl"))
+    assert json.load(open(os.path.join(checkpoint, "state.json")))["num_timesteps"] == 400
+    assert json.load(open(run_dir / "versions.json"))["pybullet"] != "not installed"
+    history = [json.loads(line) for line in open(run_dir / "evaluations.jsonl")]
+    assert [h["timesteps"] for h in history] == [200, 400]
+    assert any(d.name == "train_1" for d in (run_dir / "tb").iterdir())
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--episodes", "3"]) == 0
+    assert "success rate" in capsys.readouterr().out
+    assert json.load(open(run_dir / "eval.json"))["episodes"] == 3
+
+
+def test_ppo_trains_too(tmp_path):
+    run_dir = tmp_path / "ppo"
+    launch = tmp_path / "ppo.yaml"
+    launch.write_text("env:\n  id: sim2real/SO101Reach-v0\n  reward_type: dense\nalgo:\n  name: ppo\n")
+    assert main(["train", str(launch), "algo.net_arch=[16]",
+                 "algo.n_steps=64", "algo.batch_size=32", "algo.n_epochs=1", "n_envs=1", "eval.episodes=1",
+                 "budget.total_timesteps=128", "--run-dir", str(run_dir)]) == 0
+    assert (run_dir / "final" / "model.zip").is_file()
+
+
+def test_kill_9_mid_run_then_resume_finishes_the_budget(tmp_path):
+    run_dir = tmp_path / "killed"
+    args = _cli("train", "launch/panda_reach.yaml", *SMALL, "budget.total_timesteps=1600", "eval.every_steps=400",
+                "checkpoint.every_steps=300", "--run-dir", str(run_dir))
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while latest_checkpoint(str(run_dir)) is None and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.load(open(os.path.join(latest_checkpoint(str(run_dir)), "state.json")))["num_timesteps"]
+    assert 0 < killed_at < 1600
+    assert not (run_dir / "final").exists()
+
+    resumed = subprocess.run(_cli("train", "--resume", str(run_dir)), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    final_state = json.load(open(os.path.join(latest_checkpoint(str(run_dir)), "state.json")))
+    assert final_state["num_timesteps"] == 1600
+    assert (run_dir / "final" / "model.zip").is_file()
+
+
+def test_resume_errors_are_one_line(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    (tmp_path / "launch.yaml").write_text("seed: 1\n")
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "no complete checkpoint" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "nope")]) == 2
+
+
+@pytest.mark.parametrize("argv", [["info"], ["--help"]])
+def test_info_and_help(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse --help
+        code = stop.code
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "sim2real/PandaReach-v0" in out or "train" in out
