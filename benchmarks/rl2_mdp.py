@@ -1,0 +1,11 @@
+"""Train RL² on random tabular MDPs and compare with baselines and the paper.
+
+Usage: nice -n 10 python benchmarks/rl2_mdp.py --configs 10 [--steps N] [--eval-only] [--trials 1000]
+Equivalent to ``sim2real bench rl2-mdp``; see benchmarks/RL2_RESULTS.md for recorded results.
+"""
+import sys
+
+from sim2real.commands.bench import main_rl2
+
+if __name__ == "__main__":
+    sys.exit(main_rl2("rl2-mdp", sys.argv[1:]))

@@ -1,0 +1,99 @@
+"""Export an RL² policy to TorchScript and ONNX with explicit hidden-state inputs and outputs.
+
+Both graphs compute one step::
+
+    (obs_<key>..., prev_action, prev_reward, prev_done, hidden) -> (dist_params, value, hidden_out)
+
+Shapes (B = batch): ``obs_<key>`` (B, *shape) float32 in ``spec.obs_parts`` order; ``prev_action``
+(B, A_in) (discrete: the index as float, −1 at a trial start; Box: the action in [−1, 1]);
+``prev_reward`` (B,); ``prev_done`` (B,) ∈ {0, 1}; ``hidden`` (S, B, H). ``dist_params`` are logits
+(discrete) or cat(mean, log_std) of the raw Gaussian. Observation/reward normalisation is inside.
+A ``policy.json`` next to the graphs holds the spec and shapes (no pickles anywhere).
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from policies.actor_critic import RecurrentActorCritic
+from policies.checkpoint import atomic_write_text
+
+FORMAT_VERSION = 1
+META_FILE = "policy.json"
+TORCHSCRIPT_FILE = "policy.ts"
+ONNX_FILE = "policy.onnx"
+
+
+class StepGraph(nn.Module):
+    """One policy step with positional tensor inputs (trace- and ONNX-friendly)."""
+
+    def __init__(self, model: RecurrentActorCritic) -> None:
+        super().__init__()
+        self.model = model
+        self.keys = [p.key for p in model.spec.obs_parts]
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n = len(self.keys)
+        obs = dict(zip(self.keys, inputs[:n]))
+        prev_action, prev_reward, prev_done, hidden = inputs[n:]
+        return self.model.step(obs, prev_action, prev_reward, prev_done, hidden)
+
+
+def input_names(model: RecurrentActorCritic) -> list[str]:
+    return [f"obs_{p.key}" for p in model.spec.obs_parts] + ["prev_action", "prev_reward", "prev_done", "hidden"]
+
+
+OUTPUT_NAMES = ["dist_params", "value", "hidden_out"]
+
+
+def example_inputs(model: RecurrentActorCritic, batch: int = 1) -> tuple[torch.Tensor, ...]:
+    """Zero inputs of the right shapes (a trial's first step)."""
+    from policies.spaces import first_prev_action
+
+    obs = [torch.zeros(batch, *p.shape) for p in model.spec.obs_parts]
+    return (*obs, first_prev_action(batch, model.spec.action), torch.zeros(batch), torch.zeros(batch),
+            model.initial_state(batch))
+
+
+def export_policy(model: RecurrentActorCritic, out_dir: str | Path,
+                  formats: Sequence[str] = ("torchscript", "onnx")) -> Path:
+    """Write ``policy.json`` and the requested graphs (``policy.ts``, ``policy.onnx``) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    unknown = set(formats) - {"torchscript", "onnx"}
+    if unknown:
+        raise ValueError(f"formats: allowed torchscript, onnx; got {sorted(unknown)}")
+    model = model.eval()
+    graph = StepGraph(model).eval()
+    inputs = example_inputs(model)
+    names = input_names(model)
+    files: dict[str, str] = {}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer / legacy-exporter chatter; inputs carry the hidden state
+        if "torchscript" in formats:
+            traced = torch.jit.trace(graph, inputs, check_trace=False)
+            tmp = out_dir / f".{TORCHSCRIPT_FILE}.tmp"
+            torch.jit.save(traced, str(tmp))
+            tmp.replace(out_dir / TORCHSCRIPT_FILE)
+            files["torchscript"] = TORCHSCRIPT_FILE
+        if "onnx" in formats:
+            tmp = out_dir / f".{ONNX_FILE}.tmp"
+            batch_axes = {name: {0: "batch"} for name in names if name != "hidden"}
+            batch_axes["hidden"] = {1: "batch"}
+            batch_axes.update({"dist_params": {0: "batch"}, "value": {0: "batch"}, "hidden_out": {1: "batch"}})
+            torch.onnx.export(graph, inputs, str(tmp), input_names=names, output_names=OUTPUT_NAMES,
+                              dynamic_axes=batch_axes, opset_version=17, dynamo=False)
+            tmp.replace(out_dir / ONNX_FILE)
+            files["onnx"] = ONNX_FILE
+    meta = {"format_version": FORMAT_VERSION, "spec": model.spec.to_dict(), "files": files,
+            "input_names": names, "output_names": OUTPUT_NAMES,
+            "hidden_shape": [model.state_layers, model.cfg.hidden_size], "network": asdict(model.cfg)}
+    atomic_write_text(json.dumps(meta, indent=2) + "\n", out_dir / META_FILE)
+    return out_dir
+
