@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pybullet as p
 
-from robots.kinematics import orientation_error, pose_step
+from robots.kinematics import DampedLeastSquaresIK, orientation_error
 from robots.pybullet_builder import load_robot
 from robots.spec import RobotSpec
 from sim2real.hal.robot import Robot
@@ -29,6 +29,7 @@ class PyBulletRobot(Robot):
         self._indices = list(self.handle.joint_indices)
         self._ik_columns = self.handle.ik_columns
         self._arm_mask = np.array([n in spec.arm_joint_names for n in spec.joint_names])
+        self._arm_columns = self._ik_columns[self._arm_mask]  # Jacobian columns of the arm joints, spec order
         self._lower, self._upper = spec.lower, spec.upper
         self.forces = np.array([spec.actuator(n).max_force for n in spec.joint_names])
         self.position_gains = np.array([spec.actuator(n).position_gain for n in spec.joint_names])
@@ -37,6 +38,7 @@ class PyBulletRobot(Robot):
         # calculateJacobian wants every movable joint in body order; spec order may differ.
         self._spec_of_movable = np.argsort(self._ik_columns)
         self._zeros = [0.0] * len(self._indices)
+        self._ik = DampedLeastSquaresIK(int(self._arm_mask.sum()))
 
     def connect(self) -> None:
         self.connected = True
@@ -83,10 +85,10 @@ class PyBulletRobot(Robot):
         in_body_order = state.positions[self._spec_of_movable].tolist()
         linear, angular = p.calculateJacobian(self.handle.body, self.handle.ee_link, _ORIGIN, in_body_order,
                                               self._zeros, self._zeros, physicsClientId=self._client)
-        linear = np.asarray(linear)[:, self._ik_columns][:, self._arm_mask]
-        angular = np.asarray(angular)[:, self._ik_columns][:, self._arm_mask]
+        linear = np.asarray(linear)[:, self._arm_columns]
+        angular = np.asarray(angular)[:, self._arm_columns]
         rotation = None if ee_orientation is None else orientation_error(ee_orientation, state.ee_orientation)
-        step = pose_step(linear, angular, np.asarray(ee_position) - state.ee_position, rotation)
+        step = self._ik.step(linear, angular, ee_position - state.ee_position, rotation)
         solution = state.positions.copy()
         solution[self._arm_mask] += step
         return solution
