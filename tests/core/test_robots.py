@@ -41,7 +41,7 @@ def test_vendor_urdfs_come_from_pybullet_data_not_the_repo():
         assert urdf_path(spec).startswith(pybullet_data.getDataPath())
     repo = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     shipped = [f for _, _, files in os.walk(os.path.join(repo, "robots")) for f in files if f.endswith(".urdf")]
-    assert shipped == ["so101.urdf"]
+    assert sorted(shipped) == ["cf2x.urdf", "racer.urdf", "so101.urdf"]
 
 
 def test_so101_is_a_five_joint_arm_with_gripper_on_servo_ids_1_to_6():
