@@ -1,0 +1,126 @@
+"""The ``Multirotor`` HAL contract: state and typed setpoints shared by the simulator and flight-controller links.
+
+Frames: world ENU (x east, y north, z up, m); body FLU (x forward, y left, z up). Quaternions are (x, y, z, w)
+and rotate body vectors into the world frame. A MAVLink (NED/FRD) driver converts at its own boundary.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+
+from robots.quadrotor import QuadrotorSpec
+
+
+@dataclass
+class MultirotorState:
+    """One state estimate.
+
+    ``position`` m and ``velocity`` m/s in the world (ENU) frame; ``quaternion`` (x, y, z, w) body→world;
+    ``body_rates`` rad/s in the body (FLU) frame; ``motor_rpm`` the rotor speeds (rpm) when known, else NaN;
+    ``timestamp`` s on a monotonic clock (simulated time in simulation).
+    """
+
+    position: np.ndarray
+    velocity: np.ndarray
+    quaternion: np.ndarray
+    body_rates: np.ndarray
+    motor_rpm: np.ndarray
+    timestamp: float
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """(3, 3) rotation matrix body→world."""
+        return quaternion_to_matrix(self.quaternion)
+
+
+@dataclass(frozen=True)
+class MotorRpm:
+    """Per-rotor speed setpoints (rpm), rotor order of :mod:`robots.quadrotor`."""
+
+    rpm: np.ndarray
+
+
+@dataclass(frozen=True)
+class Ctbr:
+    """Collective thrust (N) and body rates (rad/s, body FLU) — what PX4/Crazyflie rate controllers accept."""
+
+    thrust: float
+    body_rates: np.ndarray
+
+
+@dataclass(frozen=True)
+class AttitudeThrust:
+    """Collective thrust (N), roll and pitch (rad, ZYX Euler in ENU/FLU) and yaw rate (rad/s)."""
+
+    thrust: float
+    roll: float
+    pitch: float
+    yaw_rate: float
+
+
+@dataclass(frozen=True)
+class Velocity:
+    """World-frame (ENU) velocity (m/s) and yaw rate (rad/s)."""
+
+    velocity: np.ndarray
+    yaw_rate: float
+
+
+@dataclass(frozen=True)
+class Position:
+    """World-frame (ENU) position (m) to hold, and yaw rate (rad/s)."""
+
+    position: np.ndarray
+    yaw_rate: float = 0.0
+
+
+Setpoint = Union[MotorRpm, Ctbr, AttitudeThrust, Velocity, Position]
+
+
+class Multirotor(abc.ABC):
+    """A multirotor seen through the HAL. Tasks only use this interface."""
+
+    spec: QuadrotorSpec
+
+    @abc.abstractmethod
+    def connect(self) -> None:
+        """Open the link (radio, serial, physics client)."""
+
+    @abc.abstractmethod
+    def disconnect(self) -> None:
+        """Close the link; must be safe to call twice."""
+
+    @abc.abstractmethod
+    def read_state(self) -> MultirotorState:
+        """Latest state estimate."""
+
+    @abc.abstractmethod
+    def send_command(self, setpoint: Setpoint) -> Setpoint:
+        """Send a setpoint; returns the setpoint actually applied (after the backend's limits)."""
+
+    @abc.abstractmethod
+    def safe_stop(self) -> None:
+        """Bring the vehicle to a safe state (hover in place, or motors off on the ground)."""
+
+    def __enter__(self) -> "Multirotor":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.safe_stop()
+        finally:
+            self.disconnect()
+
+
+def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation matrix of a unit quaternion (x, y, z, w)."""
+    x, y, z, w = (float(v) for v in q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])

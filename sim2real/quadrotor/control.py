@@ -1,0 +1,169 @@
+"""Onboard controller stack, run at physics rate: position → velocity → attitude → body-rate PID, then the mixer.
+
+Frames: world ENU, body FLU. Each loop turns its setpoint into the next one down:
+
+* position P: v_d = kp_pos·(p_d - p), clipped to the spec's ``max_speed`` (m/s).
+* velocity PI: a_d = kp_vel·(v_d - v) + ki_vel·∫(v_d - v) + g·ẑ (m/s², tilt limited to ``max_tilt``);
+  thrust T = m·a_d·b̂3 (N) and the desired attitude puts body z along a_d at the current yaw.
+* attitude P (geometric, Lee et al. 2010): e_R = ½·vee(R_dᵀR - RᵀR_d); ω_d = -kp_att·e_R (rad/s), with the yaw
+  component replaced by the commanded yaw rate.
+* body-rate PID: α_d = kp_rate·(ω_d - ω) + ki_rate·∫(ω_d - ω) - kd_rate·ω̇ (rad/s²); torque τ = I·α_d + ω × Iω.
+* mixer: rotor thrusts from [T, τx, τy, τz] by inverting the nominal allocation matrix, clipped to
+  [0, max thrust / 4], then ω_i = sqrt(f_i / kf) (rpm).
+
+Gains (:meth:`Gains.for_spec`) follow from the motor time constant τm: the rate loop with motor lag has the
+characteristic polynomial τm·s² + (1 + kd)·s + kp, so kp_rate = τm·ωn² and kd_rate = 2ζ·ωn·τm - 1 place its
+poles at natural frequency ωn = 0.8/τm with damping ζ = 0.7 (ki_rate = kp_rate·ωn/40, a slow integrator for
+rotor asymmetry); the outer loops are each about 4x slower than the loop inside them. The controller always uses the *nominal* spec (it does not see randomized parameters).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from robots.quadrotor import GRAVITY, YAW_SIGN, QuadrotorSpec
+from sim2real.hal.multirotor import AttitudeThrust, Ctbr, MotorRpm, Position, Setpoint, Velocity
+from sim2real.quadrotor.physics import Kinematics
+
+
+@dataclass(frozen=True)
+class Gains:
+    """PID gains: rate (kp 1/s, ki 1/s², kd dimensionless), attitude kp (1/s), velocity kp (1/s) and ki (1/s²),
+    position kp (1/s); integrator limits in rad (rate) and m/s (velocity)."""
+
+    rate_p: float
+    rate_i: float
+    rate_d: float
+    yaw_rate_p: float
+    attitude_p: float
+    velocity_p: float
+    velocity_i: float
+    position_p: float
+    rate_i_limit: float = 0.5
+    velocity_i_limit: float = 1.0
+
+    @classmethod
+    def for_spec(cls, spec: QuadrotorSpec, bandwidth: float = 0.8, damping: float = 0.7) -> "Gains":
+        """Gains placing the rate-loop poles at ωn = bandwidth/τm, damping ζ (see the module docstring)."""
+        tau = spec.motor_time_constant
+        wn = bandwidth / tau
+        attitude = wn / 4.0
+        velocity = attitude / 4.0
+        return cls(rate_p=tau * wn * wn, rate_i=tau * wn * wn * wn / 40.0, rate_d=max(2 * damping * wn * tau - 1, 0.0),
+                   yaw_rate_p=tau * wn * wn, attitude_p=attitude, velocity_p=velocity,
+                   velocity_i=velocity * velocity / 4.0, position_p=velocity / 2.0)
+
+
+class Mixer:
+    """Wrench [T (N), τx, τy, τz (N·m, body)] → rotor speeds (rpm), from the spec's nominal kf, km and geometry."""
+
+    def __init__(self, spec: QuadrotorSpec) -> None:
+        r = spec.rotor_positions
+        allocation = np.vstack([np.ones(4), r[:, 1], -r[:, 0], np.array(YAW_SIGN) * spec.km / spec.kf])
+        self.matrix = allocation  # rotor thrusts (N) → wrench
+        self._inverse = [tuple(float(v) for v in row) for row in np.linalg.inv(allocation)]
+        self._kf, self._fmax = spec.kf, spec.max_thrust / 4.0
+
+    def rpm(self, thrust: float, tx: float, ty: float, tz: float) -> list[float]:
+        out = []
+        for a, b, c, d in self._inverse:
+            f = a * thrust + b * tx + c * ty + d * tz
+            f = 0.0 if f < 0.0 else (self._fmax if f > self._fmax else f)
+            out.append(math.sqrt(f / self._kf))
+        return out
+
+
+def tilt_rotation(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """Rotation body→world of ZYX Euler angles (rad)."""
+    cr, sr, cp, sp, cy, sy = math.cos(roll), math.sin(roll), math.cos(pitch), math.sin(pitch), math.cos(yaw), math.sin(yaw)
+    return np.array([[cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+                     [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+                     [-sp, cp * sr, cp * cr]])
+
+
+class FlightController:
+    """The cascade above for one vehicle; :meth:`update` runs once per physics step of ``dt`` seconds."""
+
+    def __init__(self, spec: QuadrotorSpec, dt: float, gains: Gains | None = None) -> None:
+        self.spec, self.dt = spec, dt
+        self.gains = gains or Gains.for_spec(spec)
+        self.mixer = Mixer(spec)
+        self._inertia = tuple(float(v) for v in spec.inertia)
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear integrators and derivative memory."""
+        self._rate_integral = [0.0, 0.0, 0.0]
+        self._previous_rates: tuple[float, float, float] | None = None
+        self._velocity_integral = np.zeros(3)
+
+    def update(self, setpoint: Setpoint, kin: Kinematics) -> list[float]:
+        """Rotor-speed commands (rpm) for ``setpoint`` given the measured state ``kin``."""
+        if isinstance(setpoint, MotorRpm):
+            self._previous_rates = kin.body_rates
+            return [float(v) for v in setpoint.rpm]
+        if isinstance(setpoint, Ctbr):
+            rates = setpoint.body_rates
+            return self.rates(setpoint.thrust, float(rates[0]), float(rates[1]), float(rates[2]), kin)
+        if isinstance(setpoint, AttitudeThrust):
+            rotation = np.asarray(kin.rotation).reshape(3, 3)
+            target = tilt_rotation(setpoint.roll, setpoint.pitch, math.atan2(rotation[1, 0], rotation[0, 0]))
+            return self._attitude(setpoint.thrust, target, setpoint.yaw_rate, rotation, kin)
+        if isinstance(setpoint, Position):
+            error = np.asarray(setpoint.position, dtype=float) - np.asarray(kin.position)
+            velocity = self.gains.position_p * error
+            speed = float(np.linalg.norm(velocity))
+            if speed > self.spec.max_speed:
+                velocity *= self.spec.max_speed / speed
+            setpoint = Velocity(velocity, setpoint.yaw_rate)
+        if isinstance(setpoint, Velocity):
+            return self._velocity(np.asarray(setpoint.velocity, dtype=float), setpoint.yaw_rate, kin)
+        raise TypeError(f"unsupported setpoint {type(setpoint).__name__}")
+
+    def rates(self, thrust: float, px: float, py: float, pz: float, kin: Kinematics) -> list[float]:
+        """Body-rate PID + mixer: collective thrust (N) and desired body rates (rad/s) → rpm."""
+        g, dt, (ix, iy, iz) = self.gains, self.dt, self._inertia
+        wx, wy, wz = kin.body_rates
+        previous = self._previous_rates or kin.body_rates
+        self._previous_rates = kin.body_rates
+        limit, integral = g.rate_i_limit, self._rate_integral
+        alpha = []
+        for axis, (target, w, w0) in enumerate(((px, wx, previous[0]), (py, wy, previous[1]), (pz, wz, previous[2]))):
+            error = target - w
+            integral[axis] = min(max(integral[axis] + error * dt, -limit), limit)
+            kp = g.rate_p if axis < 2 else g.yaw_rate_p
+            alpha.append(kp * error + g.rate_i * integral[axis] - g.rate_d * (w - w0) / dt)
+        # τ = I·α + ω × (I·ω)
+        tx = ix * alpha[0] + (iz - iy) * wy * wz
+        ty = iy * alpha[1] + (ix - iz) * wz * wx
+        tz = iz * alpha[2] + (iy - ix) * wx * wy
+        return self.mixer.rpm(thrust, tx, ty, tz)
+
+    def _attitude(self, thrust: float, target: np.ndarray, yaw_rate: float, rotation: np.ndarray,
+                  kin: Kinematics) -> list[float]:
+        e = target.T @ rotation - rotation.T @ target
+        kp = self.gains.attitude_p
+        return self.rates(thrust, -kp * 0.5 * e[2, 1], -kp * 0.5 * e[0, 2], yaw_rate, kin)
+
+    def _velocity(self, velocity: np.ndarray, yaw_rate: float, kin: Kinematics) -> list[float]:
+        g, spec = self.gains, self.spec
+        error = velocity - np.asarray(kin.velocity)
+        self._velocity_integral = np.clip(self._velocity_integral + error * self.dt, -g.velocity_i_limit,
+                                          g.velocity_i_limit)
+        accel = g.velocity_p * error + g.velocity_i * self._velocity_integral
+        accel[2] += GRAVITY
+        accel[2] = max(accel[2], 0.2 * GRAVITY)
+        horizontal = math.hypot(accel[0], accel[1])
+        max_horizontal = accel[2] * math.tan(spec.max_tilt)
+        if horizontal > max_horizontal:
+            accel[:2] *= max_horizontal / horizontal
+        rotation = np.asarray(kin.rotation).reshape(3, 3)
+        b3 = accel / np.linalg.norm(accel)
+        yaw = math.atan2(rotation[1, 0], rotation[0, 0])
+        b2 = np.cross(b3, (math.cos(yaw), math.sin(yaw), 0.0))
+        b2 /= np.linalg.norm(b2)
+        target = np.column_stack((np.cross(b2, b3), b2, b3))
+        thrust = min(spec.mass * float(accel @ rotation[:, 2]), spec.max_thrust)
+        return self._attitude(max(thrust, 0.0), target, yaw_rate, rotation, kin)
