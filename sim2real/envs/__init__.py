@@ -23,6 +23,7 @@ def register_envs() -> None:
         if env_id not in gym.registry:
             gym.register(env_id, entry_point="sim2real.envs.arm_env:make_arm_env", max_episode_steps=EPISODE_STEPS,
                          kwargs={"robot": robot, "task": task})
+    from sim2real.envs.quadrotor_env import register_quadrotor_envs; register_quadrotor_envs()  # noqa: E702
 
 
 def registered_ids() -> list[str]:

@@ -125,6 +125,11 @@ class QuadrotorPhysics:
         self._rpm = [0.0] * 4
         self.steps = 0
 
+    @property
+    def bodies(self) -> dict[str, int]:
+        """Named PyBullet bodies of this scene (``quadrotor``, and ``ground`` when there is one)."""
+        return {"quadrotor": self.body, **({"ground": self.plane} if self.plane >= 0 else {})}
+
     # --- parameters -------------------------------------------------------------------------------------------
     def restore_nominal(self) -> None:
         """Every model parameter back to the spec's value."""
