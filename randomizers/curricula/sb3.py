@@ -1,0 +1,175 @@
+"""stable-baselines3 integration: :class:`CurriculumCallback` drives a teacher over a (Subproc)VecEnv.
+
+Per env, values are pinned one episode ahead with ``env_method("set_randomization_values", task, indices=[i])``
+(SB3 resets a finished env inside ``step``, so the values pinned *before* an episode ends are the next episode's).
+Results are read from the callback's ``dones``/``infos``/``rewards``: one IPC call per finished episode, none per
+step. At training start the envs are reset once so that every episode runs with teacher-chosen values.
+
+Checkpoints: call :meth:`CurriculumCallback.save` with the checkpoint directory (writes ``curriculum.json``); on a
+resumed run (``num_timesteps > 0``) the callback restores the teacher from ``RUN_DIR/checkpoints/LATEST`` itself.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+from randomizers.curricula.base import Task, Teacher
+from randomizers.curricula.plr import episode_signals
+from randomizers.curricula.store import (
+    HISTORY_FILE, append_history, latest_checkpoint_dir, load_state, save_state, start_record, truncate_history,
+)
+from randomizers.params import ParamSpace
+
+
+def _may_exclude(teacher: Teacher) -> bool:
+    return bool(getattr(teacher, "exclude_boundary", False) or getattr(teacher, "robust", False))
+
+
+class CurriculumCallback(BaseCallback):
+    """Curriculum over a VecEnv whose envs carry randomization wrappers.
+
+    Args:
+        teacher: the curriculum (its space's names must exist in the envs' randomizers).
+        run_dir: where ``curriculum_history.jsonl`` goes and checkpoints are looked up on resume (None: no files).
+        log_prefix: TensorBoard tag prefix.
+    """
+
+    def __init__(self, teacher: Teacher, run_dir: str | None = None, log_prefix: str = "curriculum",
+                 verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.teacher, self.run_dir, self.prefix = teacher, run_dir, log_prefix
+        self.current: list[Task] = []
+        self.pending: list[Task] = []
+        self.excluded_steps = 0
+
+    # -- files ----------------------------------------------------------------------------------------------
+    @property
+    def history_path(self) -> str | None:
+        return None if self.run_dir is None else os.path.join(self.run_dir, HISTORY_FILE)
+
+    def save(self, directory: str) -> str:
+        """Write the teacher's state into a checkpoint directory (``curriculum.json``)."""
+        return save_state(self.teacher, directory, self.num_timesteps)
+
+    def _restore_or_start(self) -> None:
+        if self.history_path is None:
+            return
+        os.makedirs(self.run_dir, exist_ok=True)  # type: ignore[arg-type]
+        checkpoint = latest_checkpoint_dir(self.run_dir) if self.num_timesteps > 0 else None  # type: ignore[arg-type]
+        saved = load_state(self.teacher, checkpoint) if checkpoint else None
+        if saved is not None:
+            truncate_history(self.history_path, saved)
+            append_history(self.history_path, [start_record(self.teacher, self.num_timesteps, "resume")])
+        else:
+            append_history(self.history_path, [start_record(self.teacher, self.num_timesteps)])
+
+    # -- SB3 hooks ------------------------------------------------------------------------------------------
+    def _on_training_start(self) -> None:
+        env = self.training_env
+        n = env.num_envs
+        on_policy = isinstance(self.model, OnPolicyAlgorithm)
+        if _may_exclude(self.teacher) and not on_policy:
+            raise ValueError(f"curriculum {self.teacher.name}: excluding evaluation episodes from training needs an "
+                             f"on-policy algorithm (ppo); set exclude_boundary: false / use plr")
+        if self.teacher.needs_value_signals and not on_policy:
+            raise ValueError(f"curriculum {self.teacher.name}: value-loss scores need an on-policy algorithm (ppo); "
+                             f"use score: success")
+        known = ParamSpace.from_dict(env.env_method("get_randomization_space", indices=[0])[0]).names
+        missing = [name for name in self.teacher.space.names if name not in known]
+        if missing:
+            raise ValueError(f"curriculum param {missing[0]!r} is not randomized by the env's wrappers "
+                             f"(they randomize: {', '.join(known) or 'nothing'})")
+        self._restore_or_start()
+        self.returns = np.zeros(n)
+        self.track_values = on_policy and self.teacher.needs_value_signals
+        self.ep_rewards: list[list[float]] = [[] for _ in range(n)]
+        self.ep_values: list[list[float]] = [[] for _ in range(n)]
+        self.keep = np.ones((getattr(self.model, "n_steps", 1), n), dtype=bool)
+        self.current = [self._pin(i) for i in range(n)]
+        obs = env.reset()  # the first episodes run with the pinned values too
+        self.model._last_obs = obs  # type: ignore[attr-defined]
+        if hasattr(self.model, "_last_episode_starts"):
+            self.model._last_episode_starts = np.ones((n,), dtype=bool)  # type: ignore[attr-defined]
+        self.pending = [self._pin(i) for i in range(n)]
+
+    def _pin(self, i: int) -> Task:
+        task = self.teacher.sample(i)
+        self.training_env.env_method("set_randomization_values", dict(task), indices=[i])
+        return task
+
+    def _on_rollout_start(self) -> None:
+        buffer = getattr(self.model, "rollout_buffer", None)
+        if buffer is not None and "get" in vars(buffer):
+            del buffer.get  # drop the filter installed for the previous rollout
+        self.keep[:] = True
+
+    def _on_step(self) -> bool:
+        rewards, dones, infos = self.locals["rewards"], self.locals["dones"], self.locals["infos"]
+        if self.keep.shape[0] > 1 and "n_steps" in self.locals:
+            t = int(self.locals["n_steps"])
+            self.keep[t] = [task.train for task in self.current]
+        self.returns += rewards
+        if self.track_values:
+            values = self.locals["values"].detach().cpu().numpy().reshape(-1)
+            for i in range(len(rewards)):
+                self.ep_rewards[i].append(float(rewards[i]))
+                self.ep_values[i].append(float(values[i]))
+        for i in np.flatnonzero(dones):
+            info = infos[i]
+            signals = self._signals(i, info) if self.track_values else None
+            success = info.get("is_success")
+            self.teacher.update(self.current[i], float(self.returns[i]),
+                                None if success is None else bool(success), signals=signals)
+            self.returns[i] = 0.0
+            self.current[i] = self.pending[i]
+            self.pending[i] = self._pin(i)
+        events = self.teacher.pop_events()
+        if events and self.history_path is not None:
+            append_history(self.history_path, [{"event": "range", "timesteps": self.num_timesteps, **e}
+                                               for e in events])
+        return True
+
+    def _signals(self, i: int, info: dict[str, Any]) -> dict[str, float]:
+        last = 0.0
+        if info.get("TimeLimit.truncated", False) and info.get("terminal_observation") is not None:
+            import torch
+
+            obs = self.model.policy.obs_to_tensor(info["terminal_observation"])[0]
+            with torch.no_grad():
+                last = float(self.model.policy.predict_values(obs)[0])
+        out = episode_signals(self.ep_rewards[i], self.ep_values[i], last, self.model.gamma,
+                              getattr(self.model, "gae_lambda", 1.0))
+        self.ep_rewards[i], self.ep_values[i] = [], []
+        return out
+
+    def _on_rollout_end(self) -> None:
+        for key, value in self.teacher.metrics().items():
+            self.logger.record(f"{self.prefix}/{key}", value)
+        buffer = getattr(self.model, "rollout_buffer", None)
+        if buffer is None or self.keep.all():
+            return
+        keep_flat = self.keep.T.reshape(-1)  # SB3 flattens (T, N) env-major: index = env * T + t
+        if not keep_flat.any():
+            return  # nothing left to train on: keep the rollout rather than skip the update
+        self.excluded_steps += int((~keep_flat).sum())
+        self.logger.record(f"{self.prefix}/excluded_steps", self.excluded_steps)
+        buffer.get = _filtered_get(buffer, keep_flat)
+
+
+def _filtered_get(buffer: Any, keep_flat: np.ndarray):
+    """A ``RolloutBuffer.get`` that yields minibatches of the kept transitions only."""
+    original = type(buffer).get.__get__(buffer)
+
+    def get(batch_size: int | None = None):
+        if not buffer.generator_ready:
+            next(original(None))  # SB3's own flattening of every array; the full batch it yields is dropped
+        indices = np.random.permutation(np.flatnonzero(keep_flat))
+        size = batch_size or len(indices)
+        for start in range(0, len(indices), size):
+            yield buffer._get_samples(indices[start:start + size])
+
+    return get

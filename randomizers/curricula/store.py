@@ -1,0 +1,98 @@
+"""Curriculum files of a run: teacher state in each checkpoint, and the JSON-lines history of range changes.
+
+``RUN_DIR/checkpoints/step-N/curriculum.json``  teacher ``state_dict()`` + ``timesteps`` (atomic write)
+``RUN_DIR/curriculum_history.jsonl``            one line per event: ``start`` (all ranges), ``range`` (one param's
+                                                new range, from the teacher), ``resume`` (after a restart)
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from randomizers.curricula.base import Teacher
+
+STATE_FILE = "curriculum.json"
+HISTORY_FILE = "curriculum_history.jsonl"
+
+
+def _atomic_write(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_state(teacher: Teacher, directory: str, timesteps: int) -> str:
+    """Write ``directory/curriculum.json`` atomically; returns its path."""
+    path = os.path.join(directory, STATE_FILE)
+    _atomic_write(path, json.dumps({"timesteps": int(timesteps), "state": teacher.state_dict()}) + "\n")
+    return path
+
+
+def load_state(teacher: Teacher, directory: str) -> int | None:
+    """Restore ``teacher`` from ``directory/curriculum.json``; returns the saved timesteps, None if no file."""
+    path = os.path.join(directory, STATE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    teacher.load_state_dict(data["state"])
+    return int(data["timesteps"])
+
+
+def latest_checkpoint_dir(run_dir: str) -> str | None:
+    """``RUN_DIR/checkpoints/<LATEST>`` if the pointer exists."""
+    pointer = os.path.join(run_dir, "checkpoints", "LATEST")
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer, encoding="utf-8") as handle:
+        path = os.path.join(run_dir, "checkpoints", handle.read().strip())
+    return path if os.path.isdir(path) else None
+
+
+def append_history(path: str, records: Iterable[Mapping[str, Any]]) -> None:
+    """Append records as JSON lines, flushed to disk."""
+    records = list(records)
+    if not records:
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_history(path: str) -> list[dict[str, Any]]:
+    """All records of a history file (a torn last line from a crash is skipped)."""
+    out = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def truncate_history(path: str, timesteps: int) -> None:
+    """Drop records after ``timesteps`` (they belong to a run segment a resume replays)."""
+    if os.path.isfile(path):
+        kept = [r for r in read_history(path) if int(r.get("timesteps", 0)) <= timesteps]
+        _atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+
+
+def start_record(teacher: Teacher, timesteps: int, event: str = "start") -> dict[str, Any]:
+    return {"event": event, "timesteps": int(timesteps), "teacher": teacher.name, "ranges": teacher.ranges(),
+            "entropy_npd": teacher.entropy(), "episodes": teacher.episodes}
