@@ -73,6 +73,7 @@ class PyBulletTextureCache:
         self.capacity = capacity
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.flush = flush
+        self._flushers: dict[int, Flush] = {}
         self._ids: dict[int, dict[TextureKey, int]] = {}
         self.loads = 0
         self.flushes = 0
@@ -101,15 +102,20 @@ class PyBulletTextureCache:
             raise ValueError(f"{len(wanted)} textures at once exceed the cache capacity {self.capacity}")
         if self.loaded(client_id) + n <= self.capacity:
             return False
-        if self.flush is None:
+        flush = self._flushers.get(client_id, self.flush)
+        if flush is None:
             raise TextureCacheFull(
                 f"{self.loaded(client_id)} textures loaded in physics client {client_id} (capacity "
                 f"{self.capacity}); PyBullet cannot free one texture, so give a flush callback that resets the "
                 f"scene or raise capacity")
-        self.flush(client_id)
+        flush(client_id)
         self.flushes += 1
         self.forget(client_id)
         return True
+
+    def register_flush(self, client_id: int, flush: Flush) -> None:
+        """Use ``flush`` for ``client_id`` instead of the cache-wide one (a cache shared by several envs)."""
+        self._flushers[client_id] = flush
 
     def png_path(self, key: TextureKey, image: Callable[[TextureKey], Image]) -> Path:
         """The PNG of ``key`` in the cache dir, written on first use."""

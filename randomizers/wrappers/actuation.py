@@ -1,14 +1,17 @@
-"""Actuation randomization: action latency (sample-and-hold over control steps), action noise, action repeat."""
+"""Actuation randomization: action latency (sample-and-hold over control steps), action noise, action repeat and
+control-period jitter."""
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from randomizers.params import Param, ParamSpace, Scalar
-from randomizers.wrappers.base import RandomizationWrapper
+from randomizers.wrappers.base import RandomizationWrapper, SpaceSpec
 
 
 class ActuationRandomizer(RandomizationWrapper):
@@ -17,7 +20,8 @@ class ActuationRandomizer(RandomizationWrapper):
     Latency k: the action applied at step t is the one chosen at step t - k; for the first k steps of an episode
     the zero action is applied (no motion for delta controllers). Noise: N(0, std^2) per action element, then
     clipped to the action bounds. Repeat n: each step runs the inner env n times with the same action, rewards
-    summed, stopping early at termination or truncation.
+    summed, stopping early at termination or truncation. Period jitter j: each control step lasts
+    ``round(substeps * (1 + U(-j, j)))`` physics steps (at least one) instead of the nominal ``substeps``.
     """
 
     GROUP = "actuation"
@@ -31,11 +35,23 @@ class ActuationRandomizer(RandomizationWrapper):
                   unit="1 (normalized action)", description="gaussian action noise std"),
             Param("actuation.repeat", nominal=1, range=(1, 1), hard_limits=(1, 10), integer=True, physical=True,
                   unit="steps", description="inner env steps per action"),
+            Param("actuation.period_jitter", nominal=0.0, range=(0.0, 0.1), hard_limits=(0.0, 0.9), physical=True,
+                  unit="1 (fraction of the control period)", description="control-period jitter per step"),
         ])
+
+    def __init__(self, env: gym.Env, space: SpaceSpec = None, enabled: bool = True) -> None:
+        super().__init__(env, space, enabled)
+        self._world = env.unwrapped.world  # type: ignore[attr-defined]
+        self._substeps = int(self._world.physics.substeps)
 
     def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
         if at_reset:
             self._queue: deque[np.ndarray] = deque()
+            self._set_substeps(self._substeps)
+
+    def _set_substeps(self, n: int) -> None:
+        if self._world.physics.substeps != n:
+            self._world.physics = replace(self._world.physics, substeps=n)
 
     def transform_action(self, action: Any) -> Any:
         act = np.asarray(action, dtype=np.float64)
@@ -54,6 +70,9 @@ class ActuationRandomizer(RandomizationWrapper):
         if hasattr(space, "low"):
             act = np.clip(act, space.low, space.high)
         self._last_applied = act.astype(space.dtype) if space.dtype is not None else act
+        jitter = float(self.values.get("actuation.period_jitter", 0.0))
+        if jitter > 0:
+            self._set_substeps(max(1, int(round(self._substeps * (1.0 + self.rng.uniform(-jitter, jitter))))))
         return self._last_applied
 
     def step(self, action: Any):

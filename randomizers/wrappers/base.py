@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -21,6 +22,20 @@ import numpy as np
 from randomizers.params import ParamSpace, ParamSpecError, Scalar, UnknownParamError
 
 SpaceSpec = ParamSpace | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class EnvTraits:
+    """What decides which declared Params apply to an env: a movable ``object`` body, camera observations."""
+
+    has_object: bool = False
+    rgb: bool = False
+
+    @classmethod
+    def of(cls, env: gym.Env) -> EnvTraits:
+        base = env.unwrapped
+        return cls(has_object="object" in base.world.bodies,  # type: ignore[attr-defined]
+                   rgb=getattr(base, "obs_mode", "state") == "rgb")
 
 
 def randomizers_in(env: gym.Env) -> Iterator[RandomizationWrapper]:
@@ -43,7 +58,7 @@ class RandomizationWrapper(gym.Wrapper):
 
     def __init__(self, env: gym.Env, space: SpaceSpec = None, enabled: bool = True) -> None:
         super().__init__(env)
-        defaults = self.applicable(self.declare())
+        defaults = self.applicable_to(self.declare(), EnvTraits.of(env))
         if space is None:
             self.space = defaults
         elif isinstance(space, ParamSpace):
@@ -59,11 +74,18 @@ class RandomizationWrapper(gym.Wrapper):
         self._rng = np.random.default_rng()
         self._steps = 0
         self._intervals = self.space.by_resample_k()
+        listeners = getattr(env.unwrapped, "scene_listeners", None)
+        if listeners is not None:  # ArmEnv.rebuild_scene (texture-cache flush) calls these
+            listeners.append(self.on_scene_rebuilt)
 
     # -- subclass hooks -------------------------------------------------------------------------------------
-    def applicable(self, declared: ParamSpace) -> ParamSpace:
-        """Restrict the declared Params to what this env has (e.g. no object Params for Reach)."""
+    @classmethod
+    def applicable_to(cls, declared: ParamSpace, traits: EnvTraits) -> ParamSpace:
+        """Restrict the declared Params to what an env with ``traits`` has (e.g. no object Params for Reach)."""
         return declared
+
+    def on_scene_rebuilt(self) -> None:
+        """The simulation was reset and its scene rebuilt at nominal values: re-apply what must persist."""
 
     def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
         """Put ``values`` (all Params at reset, the resampled ones in an episode) into effect, from nominal."""

@@ -1,6 +1,6 @@
-"""Dynamics randomization: masses (with inertia), friction, restitution, joint damping, actuator strength and
-gains, gravity and physics timestep; read back through PyBullet, always re-applied from the nominal values saved
-when the wrapper was built."""
+"""Dynamics randomization: masses (with inertia), object size and centre of mass, friction, restitution, joint
+damping and friction, actuator strength and gains, gravity and physics timestep; read back through PyBullet, always
+re-applied from the nominal values saved when the wrapper was built."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -12,7 +12,7 @@ import numpy as np
 import pybullet as p
 
 from randomizers.params import Param, ParamSpace, Scalar
-from randomizers.wrappers.base import RandomizationWrapper, SpaceSpec
+from randomizers.wrappers.base import EnvTraits, RandomizationWrapper, SpaceSpec
 
 _OBJECT = "dynamics.object."
 
@@ -34,12 +34,20 @@ class DynamicsRandomizer(RandomizationWrapper):
                   physical=True, unit="m", description="object spinning (torsional) friction coefficient"),
             Param("dynamics.object.rolling_friction", nominal=0.0, range=(0.0, 0.005), hard_limits=(0.0, 0.1),
                   physical=True, unit="m", description="object rolling friction coefficient"),
+            Param("dynamics.object.scale", range=(0.8, 1.2), hard_limits=(0.25, 4.0), **scale,
+                  description="object size factor (body rebuilt; rests on the table as before)"),
+            *(Param(f"dynamics.object.com_{a}", apply="add", range=(-0.005, 0.005), hard_limits=(-0.02, 0.02),
+                    unit="m", description=f"object centre-of-mass offset along its {a} axis (body rebuilt)")
+              for a in "xyz"),
             Param("dynamics.object.restitution", nominal=0.0, range=(0.0, 0.3), hard_limits=(0.0, 1.0),
                   physical=True, unit="1", description="object restitution (bounciness)"),
             Param("dynamics.link.mass", range=(0.8, 1.2), hard_limits=(0.1, 10.0), **scale,
                   description="robot link mass factor (inertia scaled alike)"),
             Param("dynamics.joint.damping", apply="add", range=(0.0, 0.5), hard_limits=(0.0, 10.0), physical=True,
                   unit="N*m*s/rad", description="added joint damping"),
+            Param("dynamics.joint.friction", apply="add", range=(0.0, 0.5), hard_limits=(0.0, 20.0),
+                  physical=True, unit="N*m (N for prismatic joints)",
+                  description="Coulomb joint friction, taken off each position motor's max force"),
             Param("dynamics.actuator.strength", range=(0.7, 1.3), hard_limits=(0.05, 5.0), **scale,
                   description="motor max force/torque factor"),
             Param("dynamics.actuator.position_gain", range=(0.7, 1.3), hard_limits=(0.05, 5.0), **scale,
@@ -54,8 +62,7 @@ class DynamicsRandomizer(RandomizationWrapper):
         ])
 
     def __init__(self, env: gym.Env, space: SpaceSpec = None, enabled: bool = True) -> None:
-        base = env.unwrapped
-        self._world, self._robot = base.world, base.robot  # type: ignore[attr-defined]
+        self._world = env.unwrapped.world  # type: ignore[attr-defined]
         super().__init__(env, space, enabled)
         c, body = self._world.client, self._robot.handle.body
         self._links = list(range(-1, p.getNumJoints(body, physicsClientId=c)))
@@ -73,10 +80,17 @@ class DynamicsRandomizer(RandomizationWrapper):
             self._object = {"mass": info[0], "inertia": np.array(info[2]), "friction": info[1],
                             "spinning_friction": info[7], "rolling_friction": info[6], "restitution": info[5]}
 
-    def applicable(self, declared: ParamSpace) -> ParamSpace:
-        if "object" in self.env.unwrapped.world.bodies:  # type: ignore[attr-defined]
-            return declared
-        return ParamSpace(q for q in declared if not q.name.startswith(_OBJECT))
+    @property
+    def _robot(self) -> Any:
+        return self.env.unwrapped.robot  # type: ignore[attr-defined]  # replaced by ArmEnv.rebuild_scene
+
+    @classmethod
+    def applicable_to(cls, declared: ParamSpace, traits: EnvTraits) -> ParamSpace:
+        return declared if traits.has_object else ParamSpace(q for q in declared if not q.name.startswith(_OBJECT))
+
+    def on_scene_rebuilt(self) -> None:
+        if self.values:
+            self.apply_values(self.values, at_reset=True)
 
     def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
         c, body, sp = self._world.client, self._robot.handle.body, self.space
@@ -91,8 +105,14 @@ class DynamicsRandomizer(RandomizationWrapper):
             damping = sp.apply("dynamics.joint.damping", self._joint_damping, v["dynamics.joint.damping"])
             for j, d in zip(self._robot.handle.joint_indices, np.atleast_1d(damping)):
                 p.changeDynamics(body, j, jointDamping=float(d), physicsClientId=c)
-        for name, attr, nominal in (("dynamics.actuator.strength", "forces", self._forces),
-                                    ("dynamics.actuator.position_gain", "position_gains", self._kp),
+        if "dynamics.actuator.strength" in v or "dynamics.joint.friction" in v:
+            forces = self._forces
+            if "dynamics.actuator.strength" in v:
+                forces = sp.apply("dynamics.actuator.strength", forces, v["dynamics.actuator.strength"])
+            if "dynamics.joint.friction" in v:  # a joint has one motor, position-controlled every step
+                forces = np.maximum(forces - float(v["dynamics.joint.friction"]), 0.0)
+            self._robot.forces = np.asarray(forces, dtype=float)
+        for name, attr, nominal in (("dynamics.actuator.position_gain", "position_gains", self._kp),
                                     ("dynamics.actuator.velocity_gain", "velocity_gains", self._kd)):
             if name in v:
                 setattr(self._robot, attr, np.asarray(sp.apply(name, nominal, v[name]), dtype=float))
@@ -109,13 +129,21 @@ class DynamicsRandomizer(RandomizationWrapper):
             self._apply_object(v)
 
     def _apply_object(self, v: Mapping[str, Scalar]) -> None:
-        c, obj, sp, nominal = self._world.client, self._world.bodies["object"], self.space, self._object
+        sp, nominal, world = self.space, self._object, self._world
         assert nominal is not None
+        shape = [n for n in ("dynamics.object.scale", *(f"dynamics.object.com_{a}" for a in "xyz")) if n in sp]
+        if any(n in v for n in shape):  # geometry: rebuild first (nominal dynamics), then re-apply the rest
+            scale = sp.apply(shape[0], 1.0, self.values[shape[0]]) if shape[0] == "dynamics.object.scale" else 1.0
+            com = [sp.apply(f"dynamics.object.com_{a}", 0.0, self.values[f"dynamics.object.com_{a}"])
+                   if f"dynamics.object.com_{a}" in sp else 0.0 for a in "xyz"]
+            if world.rebuild("object", scale, com):
+                v = {**self.values, **v}
+        c, obj = world.client, world.bodies["object"]
         kwargs: dict[str, Any] = {}
         if "dynamics.object.mass" in v:
             s = float(v["dynamics.object.mass"])
             kwargs["mass"] = sp.apply("dynamics.object.mass", nominal["mass"], s)
-            kwargs["localInertiaDiagonal"] = list(nominal["inertia"] * s)
+            kwargs["localInertiaDiagonal"] = list(nominal["inertia"] * s * world.specs["object"].scale ** 2)
         for key, kw in (("friction", "lateralFriction"), ("spinning_friction", "spinningFriction"),
                         ("rolling_friction", "rollingFriction"), ("restitution", "restitution")):
             name = _OBJECT + key

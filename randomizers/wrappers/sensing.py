@@ -10,7 +10,7 @@ import numpy as np
 
 from randomizers.image_noise import corrupt
 from randomizers.params import Param, ParamSpace, Scalar
-from randomizers.wrappers.base import RandomizationWrapper
+from randomizers.wrappers.base import EnvTraits, RandomizationWrapper
 
 VECTOR_KEYS = ("observation", "proprio")  # dict observation entries that come from sensors
 IMAGE_KEY = "image"
@@ -47,10 +47,9 @@ class SensingRandomizer(RandomizationWrapper):
                   physical=True, unit="1"),
         ])
 
-    def applicable(self, declared: ParamSpace) -> ParamSpace:
-        space = self.env.observation_space
-        has_image = hasattr(space, "spaces") and IMAGE_KEY in space.spaces  # type: ignore[attr-defined]
-        return ParamSpace(q for q in declared if has_image or not q.name.startswith("sensing.image."))
+    @classmethod
+    def applicable_to(cls, declared: ParamSpace, traits: EnvTraits) -> ParamSpace:
+        return ParamSpace(q for q in declared if traits.rgb or not q.name.startswith("sensing.image."))
 
     def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
         if at_reset:

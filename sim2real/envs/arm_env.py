@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -48,17 +48,42 @@ class ArmEnv(gym.Env):
         self.task = make_task(task, spec, reward_type, distance_threshold)
         physics = physics if isinstance(physics, PhysicsConfig) else PhysicsConfig(**(physics or {}))
         self.world = PyBulletWorld(physics)
-        self.robot = PyBulletRobot(self.world, spec, self.task.layout.robot_base)
-        self.robot.connect()
-        self.task.setup(self.world)
-        self.controller = make_controller(control_mode, spec, self.task.uses_gripper, self.task.layout.robot_base)
-        self.robot.reset_joints(np.asarray(spec.home))
-        self._initial = self.world.save()
         self._home_command = np.asarray(spec.home, dtype=float)
+        self.scene_listeners: list[Callable[[], None]] = []
+        self._initial: int | None = None
+        self._build_scene()
+        self.controller = make_controller(control_mode, spec, self.task.uses_gripper, self.task.layout.robot_base)
         self.goal = np.zeros(3)
         self._state = self.robot.read_state()
         self.action_space = spaces.Box(-1.0, 1.0, (self.controller.action_dim,), np.float32)
         self.observation_space = self._make_observation_space()
+
+    # --- scene ---------------------------------------------------------------------------------------------
+    def _build_scene(self) -> None:
+        self.robot = PyBulletRobot(self.world, self.task.spec, self.task.layout.robot_base)
+        self.robot.connect()
+        self.task.setup(self.world)
+        self._snapshot()
+
+    def _snapshot(self) -> None:
+        """Snapshot the world with the robot at home; reset restores it (retaken when the layout changed)."""
+        if self._initial is not None:
+            self.world.discard(self._initial)
+        self.robot.reset_joints(self._home_command)
+        self._initial = self.world.save()
+        self._layout = self.world.layout_version
+
+    def rebuild_scene(self) -> None:
+        """Reset the simulation (frees every PyBullet body, shape and texture) and rebuild world, robot and task
+        objects, then call every ``scene_listeners`` callback (randomizers re-apply their values there).
+
+        Used to flush the texture cache: PyBullet frees textures only by ``resetSimulation``. Takes ~0.1 s.
+        """
+        self.world.reset_scene()
+        self._initial = None  # resetSimulation dropped every snapshot
+        self._build_scene()
+        for listener in list(self.scene_listeners):
+            listener()
 
     # --- spaces and observations ---------------------------------------------------------------------------
     def _make_observation_space(self) -> spaces.Dict:
@@ -84,6 +109,8 @@ class ArmEnv(gym.Env):
     # --- gymnasium API ---------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        if self._layout != self.world.layout_version:  # bodies were added, removed or got new ids
+            self._snapshot()
         self.world.restore(self._initial)
         self.robot.reset_joints(self._home_command)
         self.goal = self.task.reset(self.robot, self.world, self.np_random)

@@ -4,7 +4,7 @@ World frame: z up, table top at z = 0, the robot base at ``robot_base`` on the t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pybullet as p
@@ -42,23 +42,94 @@ class Camera:
     far: float = 3.0
 
 
+@dataclass(frozen=True)
+class Lighting:
+    """The TinyRenderer's single directional light; the defaults are PyBullet's own (z-up world).
+
+    ``direction`` points from the scene toward the light (world frame, any length); ``color`` RGB in [0, 1];
+    ``ambient``, ``diffuse``, ``specular`` are the Phong coefficients (dimensionless).
+    """
+
+    direction: tuple[float, float, float] = (-50.0, 30.0, 100.0)
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    ambient: float = 0.6
+    diffuse: float = 0.35
+    specular: float = 0.05
+
+    def render_kwargs(self) -> dict[str, object]:
+        """Keyword arguments of ``pybullet.getCameraImage``."""
+        return {"lightDirection": list(self.direction), "lightColor": list(self.color),
+                "lightAmbientCoeff": self.ambient, "lightDiffuseCoeff": self.diffuse,
+                "lightSpecularCoeff": self.specular}
+
+
+SHAPES = ("box", "sphere", "cylinder")
+SIZE_QUANTUM = 1e-4  # m: sizes of created shapes are rounded to this, so a bounded number of shapes ever exists
+
+
+def _quantize(size) -> tuple[float, ...]:
+    return tuple(max(SIZE_QUANTUM, round(float(s) / SIZE_QUANTUM) * SIZE_QUANTUM) for s in size)
+
+
+@dataclass(frozen=True)
+class BodySpec:
+    """How a single-link body was made: ``shape`` (box, sphere, cylinder), ``size`` half extents (box) or
+    (radius, half height) (m), mass kg (0 = static), RGBA color, whether it collides, lateral friction."""
+
+    shape: str
+    size: tuple[float, ...]
+    mass: float
+    rgba: tuple[float, float, float, float]
+    collision: bool = True
+    friction: float | None = None
+    scale: float = 1.0  # factor applied to ``size`` (m / m)
+    com_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # centre of mass from the geometric centre, m (body)
+    lift: float = field(default=0.0, compare=False)  # m: how much higher a rescaled body's centre rests
+
+
 class PyBulletWorld(Scene):
-    """One headless PyBullet client holding a table, optional floor, and named objects."""
+    """One headless PyBullet client holding a table, optional floor, and named objects.
+
+    ``bodies`` maps names to PyBullet body ids and stays current when bodies are rebuilt or removed;
+    ``layout_version`` changes whenever a name gets another id or bodies are added or removed, i.e. whenever an
+    earlier :meth:`save` snapshot no longer fits (``restoreState`` needs the same bodies in the same slots).
+    ``lighting`` is used by every :meth:`render` (changing it costs no extra render).
+    """
 
     def __init__(self, physics: PhysicsConfig = PhysicsConfig(), table_size=(1.1, 0.7, 0.4),
                  table_offset_x: float = -0.3) -> None:
         self.physics = physics
         self.client = p.connect(p.DIRECT)
+        self.lighting = Lighting()
+        self.table_size, self.table_offset_x = tuple(table_size), float(table_offset_x)
+        self.layout_version = 0
+        self._build_base()
+
+    def _build_base(self) -> None:
+        physics, table_size = self.physics, self.table_size
         p.setTimeStep(physics.timestep, physicsClientId=self.client)
         p.setGravity(*physics.gravity, physicsClientId=self.client)
         self.steps = 0
         self.bodies: dict[str, int] = {}
+        self.specs: dict[str, BodySpec] = {}  # how each rebuildable body was made
         self._movable: list[int] = []  # bodies with mass, whose contacts can outlive a snapshot restore
-        half = np.array(table_size) / 2.0
-        self.bodies["table"] = self._create_box(half, 0.0, (table_offset_x, 0.0, -half[2]), (0.95, 0.95, 0.95, 1.0), True)
-        floor_half = (3.0, 3.0, 0.01)
+        self._shapes: dict[tuple, tuple[int, int]] = {}  # (shape, size, collision) -> (collision id, visual id)
+        self._com: dict[int, np.ndarray] = {}  # body id -> centre-of-mass offset (m, body frame) when non-zero
+        half = tuple(np.array(table_size) / 2.0)
+        self._place_new("table", BodySpec("box", half, 0.0, (0.95, 0.95, 0.95, 1.0)),
+                        (self.table_offset_x, 0.0, -half[2]))
         # Visual-only floor: nothing rests on it, so it costs the solver nothing.
-        self.bodies["floor"] = self._create_box(floor_half, 0.0, (0.0, 0.0, -table_size[2] - 0.01), (0.6, 0.6, 0.62, 1.0), False)
+        self._place_new("floor", BodySpec("box", (3.0, 3.0, 0.01), 0.0, (0.6, 0.6, 0.62, 1.0), collision=False),
+                        (0.0, 0.0, -table_size[2] - 0.01))
+        self.layout_version += 1
+
+    def reset_scene(self) -> None:
+        """``resetSimulation`` (frees every body, shape, texture and snapshot) and rebuild the table and floor.
+
+        The owner must rebuild robots and task objects afterwards; ``physics`` and ``lighting`` are kept.
+        """
+        p.resetSimulation(physicsClientId=self.client)
+        self._build_base()
 
     # --- time -------------------------------------------------------------------------------------------
     @property
@@ -74,38 +145,131 @@ class PyBulletWorld(Scene):
         self.steps += n
 
     # --- scene ------------------------------------------------------------------------------------------
-    def _create_box(self, half_extents, mass, position, rgba, collision: bool, friction: float | None = None) -> int:
-        c = self.client
-        visual = p.createVisualShape(p.GEOM_BOX, halfExtents=half_extents, rgbaColor=rgba, physicsClientId=c)
-        shape = p.createCollisionShape(p.GEOM_BOX, halfExtents=half_extents, physicsClientId=c) if collision else -1
-        body = p.createMultiBody(mass, shape, visual, position, physicsClientId=c)
-        if friction is not None:
-            p.changeDynamics(body, -1, lateralFriction=friction, physicsClientId=c)
-        return body
-
     def _check_new(self, name: str) -> None:
         if name in self.bodies:
             raise ValueError(f"scene already has an object named {name!r}")
 
     def add_box(self, name, half_extents, mass, rgba, lateral_friction: float = 1.0) -> None:
         self._check_new(name)
-        self.bodies[name] = self._create_box(half_extents, mass, (0.0, 0.0, half_extents[2]), rgba, True, lateral_friction)
-        if mass > 0:
-            self._movable.append(self.bodies[name])
+        spec = BodySpec("box", tuple(float(h) for h in half_extents), float(mass), tuple(rgba), True,
+                        lateral_friction)
+        self._place_new(name, spec, (0.0, 0.0, half_extents[2]))
+
+    def add_shape(self, name: str, shape: str, size: tuple[float, ...], rgba, position,
+                  orientation=None, mass: float = 0.0, collision: bool = False) -> None:
+        """A single-link body: ``box`` (size = half extents, m), ``sphere`` (radius,) or ``cylinder``
+        (radius, half height); visual-only unless ``collision``. Sizes are rounded to :data:`SIZE_QUANTUM`."""
+        self._check_new(name)
+        spec = BodySpec(shape, _quantize(size), float(mass), tuple(rgba), collision)
+        self._place_new(name, spec, position, orientation)
+
+    def remove(self, name: str) -> None:
+        """Delete a body and its name."""
+        self._forget(name)
+        self.layout_version += 1
+
+    def _forget(self, name: str) -> None:
+        body = self.bodies.pop(name)
+        self.specs.pop(name, None)
+        self._com.pop(body, None)
+        if body in self._movable:
+            self._movable.remove(body)
+        p.removeBody(body, physicsClientId=self.client)
+
+    def rebuild(self, name: str, scale: float = 1.0, com_offset=(0.0, 0.0, 0.0)) -> bool:
+        """Rebuild body ``name`` (made by :meth:`add_box`/:meth:`add_shape`) at ``scale`` times its original size
+        (rounded to :data:`SIZE_QUANTUM`) with its centre of mass ``com_offset`` (m, body frame) from the
+        geometric centre.
+
+        PyBullet cannot rescale a body or move its centre of mass in place, so the body is removed and created
+        again, at rest with nominal dynamics (re-apply mass, friction, ... afterwards), keeping its color and
+        texture. :meth:`set_pose` lifts a rescaled body by the change of its half height, so what rested on the
+        table still does. Returns False (and does nothing) when scale and offset are unchanged.
+        """
+        old = self.specs[name]
+        com = tuple(float(x) for x in com_offset)
+        if old.scale == float(scale) and old.com_offset == com:
+            return False
+        c = self.client
+        look = p.getVisualShapeData(self.bodies[name], flags=p.VISUAL_SHAPE_DATA_TEXTURE_UNIQUE_IDS,
+                                    physicsClientId=c)
+        position, orientation = self.pose(name)
+        position[2] -= old.lift
+        half_height = old.size[0] if old.shape == "sphere" else old.size[-1]
+        spec = replace(old, scale=float(scale), com_offset=com, lift=(float(scale) - 1.0) * half_height)
+        previous = self.bodies[name]
+        self._forget(name)
+        self._place_new(name, spec, position, orientation, previous)
+        if look:
+            p.changeVisualShape(self.bodies[name], -1, rgbaColor=look[0][7], textureUniqueId=look[0][8],
+                                physicsClientId=c)
+        return True
+
+    def _shape_ids(self, spec: BodySpec) -> tuple[int, int]:
+        """(collision, visual) shape ids, created once per shape and size: PyBullet frees shapes only on reset."""
+        size = spec.size if spec.scale == 1.0 else _quantize([s * spec.scale for s in spec.size])
+        key = (spec.shape, size, spec.collision)
+        if key not in self._shapes:
+            c = self.client
+            geom = {"box": p.GEOM_BOX, "sphere": p.GEOM_SPHERE, "cylinder": p.GEOM_CYLINDER}[spec.shape]
+            dims: dict[str, object] = {"halfExtents": size} if spec.shape == "box" else {"radius": size[0]}
+            visual = p.createVisualShape(geom, length=2.0 * size[-1], physicsClientId=c, **dims) \
+                if spec.shape == "cylinder" else p.createVisualShape(geom, physicsClientId=c, **dims)
+            collision = -1
+            if spec.collision:
+                collision = p.createCollisionShape(geom, height=2.0 * size[-1], physicsClientId=c, **dims) \
+                    if spec.shape == "cylinder" else p.createCollisionShape(geom, physicsClientId=c, **dims)
+            self._shapes[key] = (collision, visual)
+        return self._shapes[key]
+
+    def _place_new(self, name: str, spec: BodySpec, position, orientation=None, previous: int | None = None) -> None:
+        if spec.shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, got {spec.shape!r}")
+        collision, visual = self._shape_ids(spec)
+        c = self.client
+        quat = _IDENTITY if orientation is None else tuple(orientation)
+        body = p.createMultiBody(spec.mass, collision, visual, tuple(position), quat,
+                                 baseInertialFramePosition=spec.com_offset, physicsClientId=c)
+        p.changeVisualShape(body, -1, rgbaColor=spec.rgba, physicsClientId=c)
+        if spec.friction is not None:
+            p.changeDynamics(body, -1, lateralFriction=spec.friction, physicsClientId=c)
+        if any(spec.com_offset):
+            self._com[body] = np.asarray(spec.com_offset)
+        if spec.mass > 0:
+            self._movable.append(body)
+        if body != previous:  # a rebuilt body usually gets its old id back: snapshots still fit
+            self.layout_version += 1
+        self.bodies[name], self.specs[name] = body, spec
+        if spec.lift or any(spec.com_offset):  # createMultiBody put the centre of mass at ``position``
+            self.set_pose(name, position, quat)
 
     def add_marker(self, name, radius, rgba) -> None:
         self._check_new(name)
         visual = p.createVisualShape(p.GEOM_SPHERE, radius=radius, rgbaColor=rgba, physicsClientId=self.client)
         self.bodies[name] = p.createMultiBody(0.0, -1, visual, (0.0, 0.0, 0.0), physicsClientId=self.client)
+        self.layout_version += 1
 
     def set_pose(self, name, position, orientation=None) -> None:
+        """Place ``name``'s geometric centre at ``position`` at rest (a rescaled body: see :meth:`rebuild`)."""
         body = self.bodies[name]
-        p.resetBasePositionAndOrientation(body, position, _IDENTITY if orientation is None else orientation,
-                                          physicsClientId=self.client)
+        quat = _IDENTITY if orientation is None else orientation
+        spec = self.specs.get(name)
+        if spec is not None and (spec.lift or body in self._com):
+            position = np.array(position, dtype=float)
+            position[2] += spec.lift
+            if body in self._com:  # PyBullet places the centre of mass
+                position = position + np.asarray(p.getMatrixFromQuaternion(quat)).reshape(3, 3) @ self._com[body]
+        p.resetBasePositionAndOrientation(body, position, quat, physicsClientId=self.client)
         p.resetBaseVelocity(body, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), physicsClientId=self.client)
 
     def pose(self, name):
-        position, orientation = p.getBasePositionAndOrientation(self.bodies[name], physicsClientId=self.client)
+        """(geometric centre m, quaternion x, y, z, w) of ``name``, world frame."""
+        body = self.bodies[name]
+        position, orientation = p.getBasePositionAndOrientation(body, physicsClientId=self.client)
+        com = self._com.get(body)
+        if com is not None:
+            return np.asarray(position) - np.asarray(p.getMatrixFromQuaternion(orientation)).reshape(3, 3) @ com, \
+                np.asarray(orientation)
         return np.asarray(position), np.asarray(orientation)
 
     def velocity(self, name):
@@ -114,8 +278,12 @@ class PyBulletWorld(Scene):
 
     # --- snapshots and rendering --------------------------------------------------------------------------
     def save(self) -> int:
-        """Snapshot the whole world in memory (PyBullet ``saveState``); returns a snapshot id."""
+        """Snapshot the whole world in memory (PyBullet ``saveState``, ~3 ms for a Panda scene); returns its id."""
         return p.saveState(physicsClientId=self.client)
+
+    def discard(self, snapshot: int) -> None:
+        """Free a snapshot made by :meth:`save`."""
+        p.removeState(snapshot, physicsClientId=self.client)
 
     def restore(self, snapshot: int) -> None:
         """Restore a snapshot so that what follows does not depend on history.
@@ -131,12 +299,13 @@ class PyBulletWorld(Scene):
         p.restoreState(stateId=snapshot, physicsClientId=self.client)
 
     def render(self, camera: Camera) -> np.ndarray:
-        """RGB image (height, width, 3) uint8 from the CPU renderer (headless)."""
+        """RGB image (height, width, 3) uint8 from the CPU renderer (headless), lit by ``lighting``."""
         view = p.computeViewMatrix(camera.eye, camera.target, camera.up, physicsClientId=self.client)
         projection = p.computeProjectionMatrixFOV(camera.fov, camera.width / camera.height, camera.near, camera.far,
                                                   physicsClientId=self.client)
         _, _, rgba, _, _ = p.getCameraImage(camera.width, camera.height, view, projection,
-                                            renderer=p.ER_TINY_RENDERER, physicsClientId=self.client)
+                                            renderer=p.ER_TINY_RENDERER, physicsClientId=self.client,
+                                            **self.lighting.render_kwargs())
         return np.asarray(rgba, dtype=np.uint8).reshape(camera.height, camera.width, 4)[:, :, :3]
 
     def close(self) -> None:
