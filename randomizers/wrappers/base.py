@@ -34,8 +34,8 @@ class EnvTraits:
     @classmethod
     def of(cls, env: gym.Env) -> EnvTraits:
         base = env.unwrapped
-        return cls(has_object="object" in base.world.bodies,  # type: ignore[attr-defined]
-                   rgb=getattr(base, "obs_mode", "state") == "rgb")
+        bodies = getattr(getattr(base, "world", None), "bodies", {})
+        return cls(has_object="object" in bodies, rgb=getattr(base, "obs_mode", "state") == "rgb")
 
 
 def randomizers_in(env: gym.Env) -> Iterator[RandomizationWrapper]:
