@@ -56,7 +56,8 @@ class CurriculumCallback(BaseCallback):
         return save_state(self.teacher, directory, self.num_timesteps)
 
     def _restore_or_start(self) -> None:
-        if self.history_path is None:
+        """Fresh teacher on a resumed model: restore from the latest checkpoint; fresh run: write the start record."""
+        if self.history_path is None or self.teacher.episodes > 0:  # no files, or learn() called again in-process
             return
         os.makedirs(self.run_dir, exist_ok=True)  # type: ignore[arg-type]
         checkpoint = latest_checkpoint_dir(self.run_dir) if self.num_timesteps > 0 else None  # type: ignore[arg-type]
@@ -68,10 +69,9 @@ class CurriculumCallback(BaseCallback):
             append_history(self.history_path, [start_record(self.teacher, self.num_timesteps)])
 
     # -- SB3 hooks ------------------------------------------------------------------------------------------
-    def _on_training_start(self) -> None:
-        env = self.training_env
-        n = env.num_envs
-        on_policy = isinstance(self.model, OnPolicyAlgorithm)
+    def check(self, model: Any, env: Any) -> None:
+        """Raise ValueError (one line naming the problem) if this teacher cannot drive ``model`` on ``env``."""
+        on_policy = isinstance(model, OnPolicyAlgorithm)
         if _may_exclude(self.teacher) and not on_policy:
             raise ValueError(f"curriculum {self.teacher.name}: excluding evaluation episodes from training needs an "
                              f"on-policy algorithm (ppo); set exclude_boundary: false / use plr")
@@ -83,6 +83,12 @@ class CurriculumCallback(BaseCallback):
         if missing:
             raise ValueError(f"curriculum param {missing[0]!r} is not randomized by the env's wrappers "
                              f"(they randomize: {', '.join(known) or 'nothing'})")
+
+    def _on_training_start(self) -> None:
+        env = self.training_env
+        n = env.num_envs
+        on_policy = isinstance(self.model, OnPolicyAlgorithm)
+        self.check(self.model, env)
         self._restore_or_start()
         self.returns = np.zeros(n)
         self.track_values = on_policy and self.teacher.needs_value_signals

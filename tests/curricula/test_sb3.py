@@ -100,6 +100,7 @@ def test_checkpoint_resume_restores_teacher_and_trims_history(tmp_path) -> None:
     assert saved["timesteps"] == 24 and saved["state"]["episodes"] == 4
     assert resumed.teacher.episodes == 4 + 2  # restored, then two more episodes
     history = read_history(str(tmp_path / HISTORY_FILE))
+    assert [r["event"] for r in history].count("resume") == 1  # learn() again in-process is no resume
     resume_at = next(k for k, r in enumerate(history) if r["event"] == "resume")
     assert all(r["timesteps"] <= 24 for r in history[:resume_at])  # records of the lost segment are gone
     assert history[resume_at]["ranges"] == saved["state"]["ranges"]
