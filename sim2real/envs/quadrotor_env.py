@@ -36,19 +36,19 @@ CRASH_PENALTY = 5.0
 ARM_CONTROL_MODES = ("ee", "joints")  # launch-file values for arms; quadrotors then use their registered mode
 
 
-def thrust_map(action: np.ndarray | float, hover: float, top: float) -> np.ndarray | float:
+def thrust_map(action: float, hover: float, top: float) -> float:
     """Normalized [-1, 1] → thrust (N): -1 → 0, 0 → ``hover``, 1 → ``top``, linear in between."""
-    a = np.clip(action, -1.0, 1.0)
-    return np.where(a < 0, hover * (1.0 + a), hover + a * (top - hover))
+    a = min(max(float(action), -1.0), 1.0)
+    return hover * (1.0 + a) if a < 0 else hover + a * (top - hover)
 
 
 def action_to_setpoint(action: np.ndarray, mode: str, spec: QuadrotorSpec) -> Setpoint:
     """Map a normalized action to the HAL setpoint of ``mode`` (see the module docstring)."""
-    a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
+    a = np.asarray(action, dtype=float).clip(-1.0, 1.0)
     if mode == "rpm":
-        per_motor = thrust_map(a, spec.weight / 4.0, spec.max_thrust / 4.0)
-        return MotorRpm(np.sqrt(per_motor / spec.kf))
-    thrust = float(thrust_map(a[0], spec.weight, spec.max_thrust))
+        hover, top, kf = spec.weight / 4.0, spec.max_thrust / 4.0, spec.kf
+        return MotorRpm(np.array([math.sqrt(thrust_map(x, hover, top) / kf) for x in a]))
+    thrust = thrust_map(a[0], spec.weight, spec.max_thrust)
     if mode == "ctbr":
         return Ctbr(thrust, a[1:] * spec.max_body_rate)
     if mode == "attitude":
@@ -89,6 +89,8 @@ class QuadrotorEnv(gym.Env):
         self.task: QuadTask = TASKS[task](size=self.size, altitude=self.size, **(task_kwargs or {}))
         self.arena_low = np.array([-2.0, -2.0, 0.0]) * self.size
         self.arena_high = np.array([2.0, 2.0, 2.5]) * self.size
+        self._arena = (tuple(self.arena_low), tuple(self.arena_high))
+        self._contact_height = 2.0 * float(np.linalg.norm(self.spec_q.collision_half_extents))  # m: lower → check
         self.image_size = image_size
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
         vector = spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
@@ -115,42 +117,52 @@ class QuadrotorEnv(gym.Env):
         velocity = rng.uniform(-0.1, 0.1, 3) * self.size
         self.robot.reset(start, quaternion, velocity, rng=np.random.default_rng(int(rng.integers(2**63))))
         self._previous = np.zeros(4)
-        self._state = self.robot.read_state()
+        kin = self.robot.true_kinematics()
+        self._state = self.robot.read_state(kin)
         self._reference = self.task.reference(0.0, self._state.position)
-        return self._observe(), self._info(None, self.robot.true_kinematics())
+        return self._observe(), self._info(None, kin)
 
     def step(self, action):
-        action = np.nan_to_num(np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0), nan=0.0)
+        action = np.asarray(action, dtype=np.float64)
+        if not np.isfinite(action).all():  # a policy bug: treat non-finite entries as 0 (hover) instead of crashing
+            action = np.nan_to_num(action, nan=0.0, posinf=0.0, neginf=0.0)
+        action = action.clip(-1.0, 1.0)
         self.robot.send_command(action_to_setpoint(action, self.action_mode, self.spec_q))
         self.robot.advance()
         self._previous = action
-        self._state = state = self.robot.read_state()
-        self._reference = ref = self.task.reference(state.timestamp, state.position)
         kin = self.robot.true_kinematics()
+        self._state = state = self.robot.read_state(kin)
+        self._reference = ref = self.task.reference(state.timestamp, state.position)
         termination = self._termination(kin)
-        distance = float(np.linalg.norm(ref.position - state.position))
+        x, y, z = kin.position
+        gx, gy, gz = ref.position
+        distance = math.sqrt((gx - x) ** 2 + (gy - y) ** 2 + (gz - z) ** 2)  # true (noise-free) error, m
         if self.reward_type == "sparse":
             reward = -float(distance > SUCCESS_RADIUS * self.size)
         else:
             d = distance / self.size
-            reward = 0.5 * math.exp(-d / 0.15) + 0.5 * (1.0 - min(d, 2.0) / 2.0) \
-                - 0.02 * float(np.linalg.norm(state.body_rates))
+            wx, wy, wz = kin.body_rates
+            reward = 0.5 * math.exp(-d / 0.15) + 0.5 * (1.0 - min(d, 2.0) / 2.0) - 0.02 * math.sqrt(wx * wx + wy * wy + wz * wz)
         if termination is not None:
             reward -= CRASH_PENALTY
-        return self._observe(), reward, termination is not None, False, self._info(termination, kin)
+        info = {"is_success": distance < SUCCESS_RADIUS * self.size, "position_error": distance, **self.task.progress()}
+        if termination is not None:
+            info["termination"] = termination
+        return self._observe(), reward, termination is not None, False, info
 
     def _termination(self, kin: Kinematics) -> str | None:
-        position = np.asarray(kin.position)
-        if kin.rotation[8] < 0.0 or self.robot.physics.in_contact():
+        x, y, z = kin.position
+        if kin.rotation[8] < 0.0 or (z < self._contact_height and self.robot.physics.in_contact()):
             return "crash"
-        if np.any(position < self.arena_low) or np.any(position > self.arena_high):
+        (lx, ly, lz), (hx, hy, hz) = self._arena
+        if not (lx <= x <= hx and ly <= y <= hy and lz <= z <= hz):
             return "out_of_bounds"
         return None
 
     def _vector(self) -> np.ndarray:
         s, ref = self._state, self._reference
-        return np.concatenate((ref.position - s.position, ref.velocity - s.velocity, s.rotation.ravel(),
-                               s.body_rates, self._previous, ref.lookahead - s.position)).astype(np.float32)
+        return np.concatenate((ref.position - s.position, ref.velocity - s.velocity, s.rotation_rows, s.body_rates,
+                               self._previous, ref.lookahead - s.position)).astype(np.float32)
 
     def _observe(self):
         vector = self._vector()

@@ -20,7 +20,8 @@ class MultirotorState:
 
     ``position`` m and ``velocity`` m/s in the world (ENU) frame; ``quaternion`` (x, y, z, w) body→world;
     ``body_rates`` rad/s in the body (FLU) frame; ``motor_rpm`` the rotor speeds (rpm) when known, else NaN;
-    ``timestamp`` s on a monotonic clock (simulated time in simulation).
+    ``timestamp`` s on a monotonic clock (simulated time in simulation); ``rotation_rows`` optionally caches the
+    rotation matrix body→world as 9 row-major values (backends that have it; else computed from the quaternion).
     """
 
     position: np.ndarray
@@ -29,11 +30,16 @@ class MultirotorState:
     body_rates: np.ndarray
     motor_rpm: np.ndarray
     timestamp: float
+    rotation_rows: tuple[float, ...] | np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.rotation_rows is None:
+            self.rotation_rows = quaternion_to_matrix(self.quaternion).ravel()
 
     @property
     def rotation(self) -> np.ndarray:
         """(3, 3) rotation matrix body→world."""
-        return quaternion_to_matrix(self.quaternion)
+        return np.asarray(self.rotation_rows, dtype=float).reshape(3, 3)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ Frames: world ENU, body FLU. Each loop turns its setpoint into the next one down
 
 Gains (:meth:`Gains.for_spec`) follow from the motor time constant τm: the rate loop with motor lag has the
 characteristic polynomial τm·s² + (1 + kd)·s + kp, so kp_rate = τm·ωn² and kd_rate = 2ζ·ωn·τm - 1 place its
-poles at natural frequency ωn = 0.8/τm with damping ζ = 0.7 (ki_rate = kp_rate·ωn/40, a slow integrator for
-rotor asymmetry); the outer loops are each about 4x slower than the loop inside them. The controller always uses the *nominal* spec (it does not see randomized parameters).
+poles at natural frequency ωn = 0.8/τm with damping ζ = 0.7 (ki_rate = kp_rate·ωn/15, an integrator for
+rotor asymmetry); attitude kp = ωn/4, velocity kp = attitude kp/2.5 with ki = kp²/2, position kp = velocity kp/2. The controller always uses the *nominal* spec (it does not see randomized parameters).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from sim2real.quadrotor.physics import Kinematics
 @dataclass(frozen=True)
 class Gains:
     """PID gains: rate (kp 1/s, ki 1/s², kd dimensionless), attitude kp (1/s), velocity kp (1/s) and ki (1/s²),
-    position kp (1/s); integrator limits in rad (rate) and m/s (velocity)."""
+    position kp (1/s); integrator limits on the integral state in rad (rate) and m (velocity)."""
 
     rate_p: float
     rate_i: float
@@ -41,19 +41,27 @@ class Gains:
     velocity_p: float
     velocity_i: float
     position_p: float
-    rate_i_limit: float = 0.5
-    velocity_i_limit: float = 1.0
+    rate_i_limit: float
+    velocity_i_limit: float
 
     @classmethod
     def for_spec(cls, spec: QuadrotorSpec, bandwidth: float = 0.8, damping: float = 0.7) -> "Gains":
-        """Gains placing the rate-loop poles at ωn = bandwidth/τm, damping ζ (see the module docstring)."""
+        """Gains placing the rate-loop poles at ωn = bandwidth/τm, damping ζ (see the module docstring).
+
+        Integrators may use 30 % of the authority: the rate integral up to 0.3 of the roll/pitch angular
+        acceleration the rotors can add above hover, the velocity integral up to 0.3·g.
+        """
         tau = spec.motor_time_constant
         wn = bandwidth / tau
+        rate_p, rate_i = tau * wn * wn, tau * wn * wn * wn / 15.0
         attitude = wn / 4.0
-        velocity = attitude / 4.0
-        return cls(rate_p=tau * wn * wn, rate_i=tau * wn * wn * wn / 40.0, rate_d=max(2 * damping * wn * tau - 1, 0.0),
-                   yaw_rate_p=tau * wn * wn, attitude_p=attitude, velocity_p=velocity,
-                   velocity_i=velocity * velocity / 4.0, position_p=velocity / 2.0)
+        velocity = attitude / 2.5
+        velocity_i = velocity * velocity / 2.0
+        spare = spec.max_thrust / 4.0 - spec.weight / 4.0  # N per rotor above hover
+        authority = 2.0 * spare * spec.arm_length / math.sqrt(2.0) / spec.inertia[0]  # rad/s²
+        return cls(rate_p=rate_p, rate_i=rate_i, rate_d=max(2 * damping * wn * tau - 1, 0.0), yaw_rate_p=rate_p,
+                   attitude_p=attitude, velocity_p=velocity, velocity_i=velocity_i, position_p=velocity / 2.0,
+                   rate_i_limit=0.3 * authority / rate_i, velocity_i_limit=0.3 * GRAVITY / velocity_i)
 
 
 class Mixer:

@@ -155,7 +155,7 @@ class QuadrotorPhysics:
         return float(info[0]), np.asarray(info[2])
 
     def update_model(self) -> None:
-        """Recompute cached matrices after changing kf, km, asymmetry or the motor time constant."""
+        """Recompute cached values; call after changing kf, km, asymmetry, motor time constant, drag or wind."""
         thrust = self.kf * self.asymmetry
         x, y = self._rotors[:, 0], self._rotors[:, 1]
         # rows: total thrust, roll torque (Σ y·f), pitch torque (Σ -x·f), yaw torque (Σ s·km·ω²) per ω² (rpm²)
@@ -167,7 +167,9 @@ class QuadrotorPhysics:
         self._quarter_r = spec.prop_radius / 4.0
         self._ge_floor = spec.prop_radius / 2.0
         self._ge_offset = (self._quarter_r / spec.ground_effect_height) ** 2
-        self._ge_reach = spec.ground_effect_height + spec.arm_length
+        self._ge_reach = spec.ground_effect_height + spec.arm_length if self.config.ground_effect else -math.inf
+        self._wind_on = self.wind.active
+        self._max_rpm = spec.max_rpm
         tau = self.motor_time_constant
         self._lag = 1.0 - math.exp(-self.config.dt / tau) if (self.config.motor_lag and tau > 0) else 1.0
 
@@ -213,11 +215,11 @@ class QuadrotorPhysics:
     def body_wrench(self, kin: Kinematics, wind: tuple[float, float, float] | None = None) -> tuple[list, list]:
         """Body-frame force (N) and torque (N·m) at the current rotor speeds and state ``kin``."""
         w2 = [w * w for w in self._rpm]
-        b = self.battery_factor
+        b = max(0.5, 1.0 - self.battery_sag * self.steps * self.config.dt) if self.battery_sag else 1.0
         out = [b * (row[0] * w2[0] + row[1] * w2[1] + row[2] * w2[2] + row[3] * w2[3]) for row in self._rows]
         force, torque = [0.0, 0.0, out[0]], out[1:]
         r, z = kin.rotation, kin.position[2]
-        if self.config.ground_effect and z < self._ge_reach:
+        if z < self._ge_reach:
             for (x, y, _), gain, w in zip(self._rotor_list, self._ge_gain, w2):
                 h = max(z + x * r[6] + y * r[7], self._ge_floor)
                 shape = (self._quarter_r / h) ** 2 - self._ge_offset
@@ -242,14 +244,14 @@ class QuadrotorPhysics:
 
         ``kin`` is this step's :meth:`kinematics` when the caller (the controller) already read it.
         """
-        lag, top, rpm = self._lag, self.spec.max_rpm, self._rpm
+        lag, top, rpm = self._lag, self._max_rpm, self._rpm
         for i in range(4):
             u = rpm_command[i]
             u = 0.0 if u < 0.0 else (top if u > top else u)
             rpm[i] += lag * (u - rpm[i])
         if kin is None:
             kin = self.kinematics()
-        wind = self.wind.step(self.config.dt) if self.wind.active else None
+        wind = self.wind.step(self.config.dt) if self._wind_on else None
         (fx, fy, fz), (tx, ty, tz) = self.body_wrench(kin, wind)
         r, c = kin.rotation, self.client
         p.applyExternalForce(self.body, -1, (r[0] * fx + r[1] * fy + r[2] * fz, r[3] * fx + r[4] * fy + r[5] * fz,

@@ -86,8 +86,9 @@ class SimMultirotor(Multirotor):
         """Noise-free state from PyBullet."""
         return self.physics.kinematics()
 
-    def read_state(self) -> MultirotorState:
-        kin = self.physics.kinematics()
+    def read_state(self, kin: Kinematics | None = None) -> MultirotorState:
+        """State estimate (with the configured noise) from ``kin`` (default: read PyBullet now)."""
+        kin = self.physics.kinematics() if kin is None else kin
         position, velocity, rates = np.array(kin.position), np.array(kin.velocity), np.array(kin.body_rates)
         if self.position_noise_std > 0:
             position += self.rng.normal(0.0, self.position_noise_std, 3)
@@ -96,7 +97,7 @@ class SimMultirotor(Multirotor):
         if self.gyro_noise_std > 0:
             rates += self.rng.normal(0.0, self.gyro_noise_std, 3)
         return MultirotorState(position, velocity, np.array(kin.quaternion), rates, self.physics.rpm,
-                               self.physics.time)
+                               self.physics.time, kin.rotation)
 
     def safe_stop(self) -> None:
         """Hover in place: hold the current position (the flight controller keeps running)."""

@@ -35,12 +35,14 @@ def test_ctbr_tracks_a_body_rate_step(robot, axis):
     target[axis] = 1.0  # rad/s
     robot.send_command(Ctbr(robot.spec.weight, target))
     samples = []
-    for _ in range(24):  # 0.5 s at 48 Hz
+    for _ in range(48):  # 1 s at 48 Hz
         robot.advance()
         samples.append(robot.read_state().body_rates.copy())
     samples = np.array(samples)
-    assert samples[-1][axis] == pytest.approx(1.0, abs=0.06)  # settled
-    assert samples[:, axis].max() < 1.3  # bounded overshoot
+    assert samples[11][axis] > 0.9  # rising within 0.25 s
+    assert samples[23][axis] == pytest.approx(1.0, abs=0.1)  # within 10 % after 0.5 s
+    assert samples[-1][axis] == pytest.approx(1.0, abs=0.05)  # within 5 % after 1 s
+    assert samples[:, axis].max() < 1.2  # bounded overshoot
     others = [i for i in range(3) if i != axis]
     assert np.abs(samples[:, others]).max() < 0.05  # no cross-coupling
 
