@@ -51,7 +51,7 @@ UCB_CS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 def bandit_config(n: int, k: int, total_steps: int | None = None, seed: int = 0) -> RL2Config:
     """Training recipe for an (n pulls, k arms) bandit: GRU 128, separate actor/critic, γ 0.99, λ 0.3."""
-    envs = max(16, 2560 // n)
+    envs = max(16, (2560 // n) // 4 * 4)  # a multiple of 4 keeps the minibatch split exact
     steps = total_steps or (4_000_000 if n <= 10 else 20_000_000)
     return RL2Config(
         network=NetworkConfig(hidden_size=128, embed_size=64, encoder_sizes=()),
@@ -65,8 +65,8 @@ def mdp_config(n: int, total_steps: int | None = None, seed: int = 0) -> RL2Conf
     T = 10 * n
     return RL2Config(
         network=NetworkConfig(hidden_size=128, embed_size=64, encoder_sizes=(32,)),
-        total_steps=total_steps or 20_000_000, num_envs=max(16, 2560 // T), rollout_steps=T, seq_len=min(T, 50),
-        epochs=4, num_minibatches=4, learning_rate=1e-3, gamma=0.99, gae_lambda=0.3, ent_coef=0.01,
+        total_steps=total_steps or 20_000_000, num_envs=max(16, (25600 // T) // 16 * 16), rollout_steps=T, seq_len=min(T, 50),
+        epochs=4, num_minibatches=16, learning_rate=1e-3, gamma=0.99, gae_lambda=0.3, ent_coef=0.01,
         max_grad_norm=0.5, seed=seed, checkpoint_every=20, log_every=5)
 
 
@@ -79,13 +79,14 @@ def mdp_name(n: int) -> str:
 
 
 def train(name: str, cfg: RL2Config, env: Any, run_dir: Path, zoo: Path = ZOO,
-          on_iteration: Callable[[dict[str, float]], None] | None = None, command: str = "") -> TrainResult:
+          on_iteration: Callable[[dict[str, float]], None] | None = None, command: str = "",
+          env_description: str = "") -> TrainResult:
     """Train (resuming from ``run_dir``), then write ``zoo/<name>.pt`` (weights only) and its model card."""
     torch.set_num_threads(cfg.torch_threads)
     result = train_rl2(cfg, None, run_dir / name, vec_env=env, on_iteration=on_iteration)
     data = safe_load(result.checkpoint)
     atomic_torch_save({"model": data["model"], "config": data["config"], "spec": data["spec"]}, zoo / f"{name}.pt")
-    card = {"name": name, "config": data["config"], "seed": cfg.seed, "env_steps": result.global_step,
+    card = {"name": name, "env": env_description, "config": data["config"], "seed": cfg.seed, "env_steps": result.global_step,
             "iterations": int(data["iteration"]), "train_wall_time_s": round(result.wall_time_s, 1),
             "machine": "2 shared CPU cores, torch threads = 1", "command": command,
             "last_train_trial_return": result.stats.get("trial_return_mean")}
@@ -139,6 +140,14 @@ def mdp_baselines(n: int, trials: int, seed: int = 0) -> tuple[dict[str, tuple[f
            "eps-Greedy": mean_se(run_mdp_baseline("epsilon_greedy", n, trials, seed, epsilon=eps)),
            "Greedy": mean_se(run_mdp_baseline("greedy", n, trials, seed))}
     return out, {"epsilon": eps}
+
+
+def env_description(kind: str, setting: tuple[int, ...]) -> str:
+    """One line naming the training environment of a zoo file (for its model card)."""
+    if kind == "rl2-bandits":
+        return f"BernoulliBanditVecEnv(k={setting[1]}, n={setting[0]}): p ~ U(0,1), {setting[0]} pulls per trial"
+    return (f"TabularMDPVecEnv(n={setting[0]}): 10 states, 5 actions, 10-step episodes from state 0, "
+            f"Dirichlet(1) transitions, rewards N(N(1,1), 1)")
 
 
 def bandit_env(n: int, k: int, trials: int, seed: int) -> BernoulliBanditVecEnv:

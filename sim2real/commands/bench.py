@@ -107,7 +107,8 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                                                   ret=f"trial return {s.get('trial_return_mean', float('nan')):.2f}")
                 cmd = f"sim2real bench {args.bench_kind} --configs {args.configs} --seed {args.seed}" + \
                     (f" --steps {args.steps}" if args.steps else "")
-                result = mb.train(name, cfg, env, args.run_dir, zoo, on_it, command=cmd)
+                result = mb.train(name, cfg, env, args.run_dir, zoo, on_it, command=cmd,
+                                  env_description=mb.env_description(args.bench_kind, setting))
             entry["train_wall_time_s"] = result.wall_time_s
             entry["train_env_steps"] = result.global_step
         ours: dict[str, tuple[float, float]] = {}

@@ -1,0 +1,46 @@
+"""``sim2real bench rl2-bandits|rl2-mdp``: train → zoo → --eval-only, and one-line user errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sim2real.cli import main
+
+
+def test_train_then_eval_only_from_the_zoo(tmp_path, capsys):
+    common = ["--configs", "3x2", "--trials", "40", "--zoo", str(tmp_path / "zoo"), "--skip-baselines"]
+    assert main(["bench", "rl2-bandits", *common, "--steps", "2000", "--run-dir", str(tmp_path / "runs")]) == 0
+    card = json.loads((tmp_path / "zoo" / "bandit_n3_k2.json").read_text())
+    assert card["env_steps"] >= 2000 and card["train_wall_time_s"] > 0 and card["seed"] == 0
+    out = tmp_path / "res.json"
+    assert main(["bench", "rl2-bandits", *common, "--eval-only", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())["bandit_n3_k2"]["results"]
+    assert 0.0 <= res["RL2"]["mean"] <= 3.0 and res["RL2"]["se"] > 0
+    assert "RL2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,field", [
+    (["bench", "rl2-bandits", "--configs", "10y5"], "--configs"),
+    (["bench", "rl2-mdp", "--configs", "0"], "--configs"),
+    (["bench", "rl2-bandits", "--trials", "1"], "--trials"),
+])
+def test_user_errors_are_one_line(argv, field, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert field in err and "\n" not in err and "Traceback" not in err
+
+
+def test_eval_only_without_weights_names_what_exists(tmp_path, capsys):
+    (tmp_path / "bandit_n10_k5.pt").write_bytes(b"")
+    assert main(["bench", "rl2-mdp", "--configs", "10", "--eval-only", "--zoo", str(tmp_path)]) == 2
+    assert "available: bandit_n10_k5" in capsys.readouterr().err
+
+
+def test_every_shipped_recipe_is_a_valid_config():
+    from policies import meta_bench as mb
+
+    for n, k in mb.PAPER_BANDITS:
+        mb.bandit_config(n, k).validate()
+    for n in mb.PAPER_MDP:
+        mb.mdp_config(n).validate()
