@@ -44,7 +44,13 @@ def package_versions() -> dict[str, str]:
 
 
 def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Callable[[], gym.Env]:
-    """A picklable factory building the launch file's environment (for SubprocVecEnv workers)."""
+    """A picklable factory building the launch file's environment (for SubprocVecEnv workers).
+
+    Layers, env outward: the registered env with gymnasium's TimeLimit, the launch file's randomizers
+    (:func:`randomizers.launch.wrap`; outside the TimeLimit, so action repeat cannot stretch an episode past it),
+    then SB3's Monitor. ``VecEnv.env_method("set_randomization_values", ...)`` reaches the randomizers through
+    Monitor (SB3 looks methods up with ``get_wrapper_attr``).
+    """
     env_cfg = config["env"]
 
     def build() -> gym.Env:
@@ -53,11 +59,24 @@ def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Call
 
         env = gym.make(env_cfg["id"], obs_mode=env_cfg["obs_mode"], control_mode=env_cfg["control_mode"],
                        reward_type=env_cfg["reward_type"], max_episode_steps=env_cfg["max_episode_steps"])
+        env = _randomized(env, config.get("randomizers") or [])
         env = Monitor(env, info_keywords=("is_success",))
         env.reset(seed=config["seed"] + seed_offset + rank)
         return env
 
     return build
+
+
+def _randomized(env: gym.Env, entries: list[Any]) -> gym.Env:
+    """``env`` wrapped with the launch file's randomizers (entries were validated when the file was resolved)."""
+    if not entries:
+        return env
+    from randomizers.launch import RandomizerConfigError, wrap
+
+    try:
+        return wrap(env, entries)
+    except RandomizerConfigError as err:
+        raise UserError(str(err)) from None
 
 
 def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):

@@ -120,6 +120,9 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
             if f"algo.{key}" in explicit:
                 raise UserError(f"algo.{key} does not apply to {algo} (it applies to: {', '.join(spec.algos)})")
             del config["algo"][key]  # the resolved experiment lists only what the algorithm uses
+        from sim2real.launch.randomizers import validate_randomizers
+
+        validate_randomizers(config)
 
 
 def _dotted_keys(data: dict[str, Any], prefix: str = "") -> Iterable[str]:

@@ -1,0 +1,48 @@
+"""Validation of a launch file's ``randomizers:`` list (format: :mod:`randomizers.launch`) without building an env."""
+from __future__ import annotations
+
+from typing import Any
+
+from sim2real.errors import UserError
+
+
+class _NameRecorder:
+    """A stand-in scene that records the names a task's ``setup`` creates (no simulator needed)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def add_box(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.names.append(name)
+
+    def add_marker(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.names.append(name)
+
+
+def env_traits(env_id: str, obs_mode: str):
+    """:class:`randomizers.wrappers.base.EnvTraits` of a registered env id, from its task's scene objects."""
+    from randomizers.wrappers.base import EnvTraits
+    from robots.registry import get_robot_spec
+    from sim2real.envs import ARM_ENVS
+    from sim2real.tasks import make_task
+
+    has_object = False
+    if env_id in ARM_ENVS:
+        robot, task = ARM_ENVS[env_id]
+        scene = _NameRecorder()
+        make_task(task, get_robot_spec(robot)).setup(scene)  # type: ignore[arg-type]
+        has_object = "object" in scene.names
+    return EnvTraits(has_object=has_object, rgb=obs_mode == "rgb")
+
+
+def validate_randomizers(config: dict[str, Any]) -> None:
+    """Raise :class:`UserError` (one line naming the entry) unless ``config["randomizers"]`` is valid for its env."""
+    entries = config.get("randomizers") or []
+    if not entries:
+        return
+    from randomizers.launch import RandomizerConfigError, parse_randomizers
+
+    try:
+        parse_randomizers(entries, env_traits(config["env"]["id"], config["env"]["obs_mode"]))
+    except RandomizerConfigError as err:
+        raise UserError(str(err)) from None
