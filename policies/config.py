@@ -86,7 +86,8 @@ class RL2Config:
         ent_coef: entropy bonus weight, [0, 1].
         vf_coef: value loss weight, [0, 10].
         max_grad_norm: global gradient-norm clip, > 0.
-        normalize_obs: running mean/std normalisation of vector observations (kept in the model).
+        normalize_obs: running mean/std normalisation of vector observations and of the previous-reward
+            input (statistics are model buffers, so exports include them).
         normalize_reward: divide rewards by the running std of the discounted trial return.
         normalize_advantages: per-minibatch advantage normalisation.
         target_kl: stop the epoch loop early when the approximate KL exceeds this (0 disables).

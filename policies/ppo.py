@@ -318,8 +318,8 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
             model.train()
             stats = ppo_update(model, optimizer, ro, adv, returns, cfg, gen)
             if cfg.normalize_obs:
-                raw_r = torch.cat([ro.prev_reward.reshape(-1)])
-                model.update_normalizers({k: v.reshape(-1, *v.shape[2:]) for k, v in ro.obs.items()}, raw_r)
+                model.update_normalizers({k: v.reshape(-1, *v.shape[2:]) for k, v in ro.obs.items()},
+                                         ro.prev_reward.reshape(-1))
             iteration += 1
             global_step += batch
             elapsed = time.perf_counter() - t0

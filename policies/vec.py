@@ -1,7 +1,8 @@
 """Vectorized trial environments as the trainer sees them: batched torch tensors, trial-level resets.
 
 Any object with the :class:`TrialVecEnv` shape can be trained on: :class:`SyncTrialVecEnv` (gymnasium
-env factories), :class:`SB3TrialVecEnv` (an SB3 ``VecEnv`` of trial-wrapped envs) and the torch-native
+env factories), :class:`GymVectorTrialEnv` (a gymnasium ``VectorEnv`` with same-step autoreset),
+:class:`SB3TrialVecEnv` (an SB3 ``VecEnv`` of trial-wrapped envs) and the torch-native
 bandit/MDP envs in :mod:`policies.envs`. The observation returned on a trial's last step is already the
 next trial's first one (auto-reset in the same step).
 """
@@ -135,3 +136,46 @@ class SB3TrialVecEnv:
 
     def close(self) -> None:
         self.venv.close()
+
+
+class GymVectorTrialEnv:
+    """Adapt a gymnasium (>= 1.1) ``VectorEnv`` of trial-wrapped envs built with
+    ``autoreset_mode=AutoresetMode.SAME_STEP`` (the default next-step mode would feed the policy a
+    step whose action is ignored)."""
+
+    def __init__(self, venv: Any) -> None:
+        mode = getattr(venv, "metadata", {}).get("autoreset_mode")
+        if getattr(mode, "name", str(mode)) != "SAME_STEP":
+            raise ValueError(f"autoreset_mode: the vector env must use AutoresetMode.SAME_STEP, got {mode}")
+        self.venv = venv
+        self.num_envs = venv.num_envs
+        self.observation_space = venv.single_observation_space
+        self.action_space = venv.single_action_space
+
+    @staticmethod
+    def _obs(obs: Any) -> dict[str, torch.Tensor]:
+        if isinstance(obs, dict):
+            return {k: torch.as_tensor(v, dtype=torch.float32) for k, v in obs.items()}
+        return {OBS_KEY: torch.as_tensor(obs, dtype=torch.float32)}
+
+    def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]:
+        return self._obs(self.venv.reset(seed=seed)[0])
+
+    def step(self, action: torch.Tensor) -> TrialStep:
+        obs, rew, term, trunc, info = self.venv.step(_to_numpy_actions(action, self.action_space))
+        ep_done = np.asarray(info.get("episode_done", np.zeros(self.num_envs, bool)), bool) | term | trunc
+        trunc_only = trunc & ~term
+        final_obs = None
+        if trunc_only.any():
+            finals = info["final_obs"]
+            final_obs = _stack([finals[i] if trunc_only[i] else _index(obs, i) for i in range(self.num_envs)])
+        return TrialStep(self._obs(obs), torch.as_tensor(rew, dtype=torch.float32),
+                         torch.as_tensor(ep_done, dtype=torch.float32), torch.as_tensor(term, dtype=torch.float32),
+                         torch.as_tensor(trunc_only, dtype=torch.float32), final_obs)
+
+    def close(self) -> None:
+        self.venv.close()
+
+
+def _index(obs: Any, i: int) -> Any:
+    return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]

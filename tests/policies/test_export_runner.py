@@ -126,3 +126,17 @@ def test_broken_exports_are_refused(tmp_path):
         PolicyRunner.load(tmp_path / "ok")
     with pytest.raises(PolicyFileError, match="does not exist"):
         PolicyRunner.load(tmp_path / "ok", backend="onnx")
+
+
+def test_shipped_bandit_policy_is_near_bayes_optimal():
+    """The zoo's n=10, k=5 policy, re-evaluated on fresh trials, is within 3 SE of the exact optimum."""
+    from policies.baselines.bandits import bayes_optimal_value
+    from policies.envs import BernoulliBanditVecEnv
+    from policies.evaluate import evaluate_policy
+    from policies.meta_bench import ZOO
+
+    model, _ = load_policy(ZOO / "bandit_n10_k5.pt")
+    torch.manual_seed(1)
+    returns = evaluate_policy(model, BernoulliBanditVecEnv(4000, k=5, n=10, seed=2024))
+    se = returns.std() / np.sqrt(len(returns))
+    assert returns.mean() > bayes_optimal_value(10, 5) - 3 * se, (returns.mean(), se)

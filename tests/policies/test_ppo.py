@@ -15,7 +15,7 @@ from policies.errors import ConfigError
 from policies.evaluate import evaluate_policy
 from policies.ppo import train_rl2
 from policies.trial import TrialWrapper
-from policies.vec import SB3TrialVecEnv
+from policies.vec import GymVectorTrialEnv, SB3TrialVecEnv
 
 SMALL = NetworkConfig(hidden_size=32, embed_size=16, encoder_sizes=())
 
@@ -88,3 +88,14 @@ def test_sb3_vec_env_adapter(tmp_path):
                     total_steps=40, rollout_steps=20, seq_len=10, num_minibatches=2)
     result = train_rl2(cfg, None, tmp_path, vec_env=venv, tensorboard=False)
     assert result.stats["trials"] == 4 and result.stats["trial_return_mean"] < 0  # 2 envs x 20 steps, 10-step trials
+
+
+def test_gymnasium_vector_env_adapter(tmp_path):
+    mode = gym.vector.AutoresetMode
+    venv = gym.vector.SyncVectorEnv([lambda: TrialWrapper(PointEnv(), 2)] * 2, autoreset_mode=mode.SAME_STEP)
+    cfg = RL2Config(network=NetworkConfig(hidden_size=16, embed_size=8),
+                    total_steps=40, rollout_steps=20, seq_len=10, num_minibatches=2)
+    result = train_rl2(cfg, None, tmp_path, vec_env=GymVectorTrialEnv(venv), tensorboard=False)
+    assert result.stats["trials"] == 4 and result.stats["trial_return_mean"] < 0
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        GymVectorTrialEnv(gym.vector.SyncVectorEnv([PointEnv], autoreset_mode=mode.NEXT_STEP))

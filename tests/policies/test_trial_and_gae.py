@@ -107,3 +107,26 @@ def test_return_scaler_resets_only_at_trial_end():
     assert scaler.ret.item() == pytest.approx(1.0)
     scaler(torch.tensor([1.0]), torch.tensor([1.0]))
     assert scaler.ret.item() == 0.0
+
+
+def test_truncated_trial_is_bootstrapped_from_its_last_observation():
+    """A time limit *outside* the trial truncates it: the env reports it with the last observation, and
+    the rollout adds γ·V(last observation) to that step's reward (no bootstrap at terminations)."""
+    from gymnasium.wrappers import TimeLimit
+
+    cfg = RL2Config(rollout_steps=8, seq_len=8, num_envs=1, num_minibatches=1, normalize_reward=False,
+                    gamma=0.9, network=NetworkConfig(hidden_size=8, embed_size=8))
+    env = make_vec_env(cfg, [lambda: TimeLimit(TrialWrapper(CountEnv(3), 5), max_episode_steps=4)])
+    step_env = make_vec_env(cfg, [lambda: TimeLimit(TrialWrapper(CountEnv(3), 5), max_episode_steps=4)])
+    step_env.reset(seed=0)
+    steps = [step_env.step(torch.tensor([1])) for _ in range(4)]
+    assert [s.trial_truncated.item() for s in steps] == [0, 0, 0, 1]
+    assert steps[3].final_obs["obs"].item() == 1.0 and steps[3].obs["obs"].item() == 0.0  # 2nd episode, step 1
+    torch.manual_seed(0)
+    model = RecurrentActorCritic(make_spec(env.observation_space, env.action_space), cfg.network)
+    ro, _ = collect(model, env, env.reset(seed=0), _Carry(model, 1), cfg, None, [], torch.zeros(1))
+    raw_reward = ro.raw_actions.float()  # CountEnv pays the action
+    bonus = (ro.rewards - raw_reward)[:, 0]
+    assert torch.all(bonus[[0, 1, 2, 4, 5, 6]] == 0)
+    assert torch.all(bonus[[3, 7]] != 0)
+    assert torch.equal(ro.trial_ends[:, 0], torch.tensor([0, 0, 0, 1, 0, 0, 0, 1.0]))
