@@ -1,0 +1,97 @@
+"""``sim2real deploy POLICY --launch LAUNCH --driver dynamixel --port /dev/ttyUSB0``: run a policy on hardware."""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("deploy", help="run a trained policy on a real (or emulated) robot",
+                            description="Deploy a policy through the safety layer. Stop at any time with Ctrl-C, "
+                                        "q / space on the terminal, or by creating the --stop-file.")
+    parser.add_argument("policy", help="run directory, SB3 model .zip, RL² .pt checkpoint or export folder")
+    parser.add_argument("--launch", help="launch file the policy was trained with (default: the run's own)")
+    parser.add_argument("--driver", required=True, help="dynamixel, feetech or ros2")
+    parser.add_argument("--port", help="serial port of the servo bus, e.g. /dev/ttyUSB0")
+    parser.add_argument("--baud", type=int, default=1_000_000, help="bus baud rate (default 1000000)")
+    parser.add_argument("--calibration", help="calibration file from `sim2real calibrate` (servo buses)")
+    parser.add_argument("--episodes", type=int, default=1, help="episodes to run (default 1)")
+    parser.add_argument("--steps", type=int, help="control steps per episode (default: the launch file's)")
+    parser.add_argument("--rate-hz", type=float, help="control rate (default: the robot's training rate)")
+    parser.add_argument("--goal", action="append", help="reach goal x,y,z in m, world frame (repeatable)")
+    parser.add_argument("--goals-file", help="JSON list of [x, y, z] goals")
+    parser.add_argument("--log", help="deployment log (default runs/deploy-TIME/log.jsonl)")
+    parser.add_argument("--stop-file", help="stop as soon as this file exists")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the task's goal sampler (default 0)")
+    parser.add_argument("--bus-watchdog", type=float, default=0.1, help="servo bus watchdog, s (Dynamixel)")
+    parser.add_argument("--latency-ms", type=float, default=16.0, help="USB adapter latency timer, ms")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from robots.registry import get_robot_spec
+    from sim2real.deploy.estop import EStop
+    from sim2real.deploy.goals import GoalSource, check_goals, load_goals, parse_goal
+    from sim2real.deploy.log import DeploymentLog
+    from sim2real.deploy.loop import DeploymentLoop, LoopConfig
+    from sim2real.deploy.policies import load_policy
+    from sim2real.envs import ARM_ENVS
+    from sim2real.errors import UserError
+    from sim2real.hal.drivers import make_robot
+    from sim2real.hal.lab_scene import LabScene
+    from sim2real.hal.safety import SafetyConfig, SafetyLayer
+    from sim2real.hal.servo_bus import BusError
+    from sim2real.launch import resolve
+    from sim2real.tasks import make_controller, make_task
+
+    if args.episodes < 1:
+        raise UserError("--episodes must be at least 1")
+    config = resolve(args.launch) if args.launch else None
+    policy, config = load_policy(args.policy, config)
+    env_id = config["env"]["id"]
+    if env_id not in ARM_ENVS or config["env"]["obs_mode"] != "state":
+        raise UserError(f"{env_id} ({config['env']['obs_mode']} observations) cannot be deployed: "
+                        "arm tasks with state observations only")
+    robot_name, task_name = ARM_ENVS[env_id]
+    spec = get_robot_spec(robot_name)
+    task = make_task(task_name, spec, config["env"]["reward_type"])
+    base = task.layout.robot_base
+    controller = make_controller(config["env"]["control_mode"], spec, task.uses_gripper, base)
+    rate = args.rate_hz or spec.control_rate_hz
+    if not 0 < rate <= 1000:
+        raise UserError(f"--rate-hz must be in (0, 1000], got {rate}")
+    safety_config = SafetyConfig.from_spec(spec, base)
+    goals = [parse_goal(g) for g in args.goal or []] + (load_goals(args.goals_file) if args.goals_file else [])
+    check_goals(goals, safety_config.workspace_low, safety_config.workspace_high)
+    loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed)
+    log_path = args.log or os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl")
+    robot = make_robot(args.driver, spec, base, args.port, args.baud, args.calibration, args.bus_watchdog,
+                       args.latency_ms)
+    scene = LabScene()
+    task.setup(scene)
+    try:
+        robot.connect()
+    except BusError as err:
+        raise UserError(str(err)) from None
+    log = DeploymentLog(log_path)
+    try:
+        safety = SafetyLayer(safety_config, robot.model, 1.0 / rate)
+        with EStop(args.stop_file) as estop:
+            loop = DeploymentLoop(robot, task, controller, policy, scene, GoalSource(goals or None), safety, log,
+                                  loop_config, estop)
+            result = loop.run()
+    finally:
+        log.close()
+        robot.disconnect()
+    for episode in result.episodes:
+        print(f"episode {episode['episode']}: {'success' if episode['success'] else 'failure'}  "
+              f"final distance {episode['final_distance'] * 100:.1f} cm")
+    print(f"success rate {result.success_rate:.0%} over {len(result.episodes)} episode(s); log {log_path}")
+    if result.stopped is not None:
+        print(f"stopped by {result.stopped['kind']}: {result.stopped['reason']} "
+              f"(safe stop in {result.stopped['stop_latency'] * 1e3:.1f} ms)")
+        return 4 if result.stopped["kind"] == "estop" else 3
+    return 0

@@ -1,0 +1,210 @@
+"""The deployment loop: fixed rate on a monotonic clock, task-built observations, the safety layer before every
+command, a watchdog, an e-stop, and a log of everything.
+
+Each control step: wait for the step's deadline (``start + k · period``, so timing errors never accumulate),
+read the state, trip the watchdog if the state is older than ``stale_after_s`` or the step started later than
+``overrun_after_s`` past its deadline, build the observation with the task, act, filter, send, log.
+A trip (watchdog, e-stop, lost link) calls ``robot.safe_stop()`` at once and ends the deployment.
+Before each episode the arm is driven home through the same safety layer.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from sim2real.deploy.estop import EStop
+from sim2real.deploy.goals import GoalSource
+from sim2real.deploy.log import DeploymentLog
+from sim2real.deploy.observation import goal_observation
+from sim2real.deploy.policies import DeployPolicy
+from sim2real.hal.robot import Robot
+from sim2real.hal.safety import SafetyLayer
+from sim2real.hal.scene import Scene
+from sim2real.hal.servo_bus import BusError
+from sim2real.hal.types import JointCommand, RobotState
+from sim2real.tasks.base import ArmTask
+from sim2real.tasks.control import Controller
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Rates in Hz, times in s, tolerances in rad."""
+
+    rate_hz: float
+    episodes: int
+    steps_per_episode: int
+    stale_after_s: float | None = None  # default: 2.5 periods
+    overrun_after_s: float | None = None  # default: 1 period
+    home_steps: int = 75
+    home_tolerance: float = 0.05
+    seed: int = 0
+
+    @property
+    def period(self) -> float:
+        return 1.0 / self.rate_hz
+
+    @property
+    def stale_limit(self) -> float:
+        return 2.5 * self.period if self.stale_after_s is None else self.stale_after_s
+
+    @property
+    def overrun_limit(self) -> float:
+        return self.period if self.overrun_after_s is None else self.overrun_after_s
+
+
+class Trip(Exception):
+    """Something requires an immediate safe stop; ``kind``: watchdog, estop or link."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind, self.reason = kind, reason
+
+
+@dataclass
+class DeployResult:
+    episodes: list[dict] = field(default_factory=list)
+    stopped: dict | None = None  # the trip that ended the run, if any
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean([e["success"] for e in self.episodes])) if self.episodes else 0.0
+
+
+class DeploymentLoop:
+    """Runs ``policy`` on ``robot`` for ``task``; the robot must be connected."""
+
+    def __init__(self, robot: Robot, task: ArmTask, controller: Controller, policy: DeployPolicy, scene: Scene,
+                 goals: GoalSource, safety: SafetyLayer, log: DeploymentLog, config: LoopConfig,
+                 estop: EStop | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.robot, self.task, self.controller, self.policy = robot, task, controller, policy
+        self.scene, self.goals, self.safety, self.log, self.config = scene, goals, safety, log, config
+        self.estop, self.clock = estop, clock
+        self._start = 0.0
+        self._tick = 0
+        self._logged_interventions = 0
+
+    # --- timing ----------------------------------------------------------------------------------------------
+    def _wait(self) -> tuple[float, float]:
+        """Sleep until this tick's deadline; returns (deadline, lateness) in s."""
+        deadline = self._start + self._tick * self.config.period
+        self._tick += 1
+        remaining = deadline - self.clock()
+        if remaining > 0.0015:
+            time.sleep(remaining - 0.001)
+        while self.clock() < deadline:  # the last millisecond is spun for low jitter
+            pass
+        return deadline, self.clock() - deadline
+
+    def _read(self, lateness: float) -> RobotState:
+        if lateness > self.config.overrun_limit:
+            raise Trip("watchdog", f"loop overrun: step started {lateness * 1e3:.1f} ms late")
+        try:
+            state = self.robot.read_state()
+        except (BusError, OSError) as err:
+            raise Trip("link", f"read failed: {err}") from None
+        age = self.clock() - state.timestamp
+        if age > self.config.stale_limit:
+            raise Trip("watchdog", f"stale state: {age * 1e3:.1f} ms old")
+        return state
+
+    def _send(self, command: JointCommand, state: RobotState, step: int) -> JointCommand:
+        safe = self.safety.filter(command, state, step)
+        try:
+            return self.robot.send_command(safe)
+        except (BusError, OSError) as err:
+            raise Trip("link", f"write failed: {err}") from None
+
+    def _interventions(self) -> list[dict]:
+        new = self.safety.interventions[self._logged_interventions:]
+        self._logged_interventions = len(self.safety.interventions)
+        return [i.as_dict() for i in new]
+
+    def _check_estop(self) -> None:
+        reason = self.estop.poll() if self.estop is not None else None
+        if reason is not None:
+            raise Trip("estop", reason)
+
+    # --- phases ----------------------------------------------------------------------------------------------
+    def _go_home(self, episode: int) -> None:
+        home = np.asarray(self.task.spec.home, dtype=float)
+        self.safety.reset()
+        for _ in range(self.config.home_steps):
+            deadline, lateness = self._wait()
+            state = self._read(lateness)
+            if np.max(np.abs(state.positions - home)) < self.config.home_tolerance:
+                return
+            applied = self._send(JointCommand(home.copy()), state, -1)
+            self.log.write("step", phase="home", episode=episode, t=deadline - self._start, late=lateness,
+                           positions=state.positions, command=applied.positions,
+                           interventions=self._interventions())
+            self._check_estop()
+
+    def _episode(self, episode: int, rng: np.random.Generator) -> dict:
+        goal = self.goals.next(episode, self.task, self.robot, self.scene, rng)
+        self._go_home(episode)
+        self.log.write("episode_start", episode=episode, goal=goal)
+        self.safety.reset()
+        distances = []
+        for step in range(self.config.steps_per_episode):
+            deadline, lateness = self._wait()
+            state = self._read(lateness)
+            obs = goal_observation(self.task, state, self.scene, goal)
+            started = self.clock()
+            action = self.safety.check_action(self.policy.act(obs), step)
+            command = self.controller.to_command(action, state, self.robot)
+            applied = self._send(command, state, step)
+            compute = self.clock() - started
+            achieved = self.task.achieved_goal(state, self.scene)
+            distance = float(np.linalg.norm(achieved - goal))
+            distances.append(distance)
+            last = step == self.config.steps_per_episode - 1
+            self.policy.observe(float(self.task.compute_reward(achieved, goal)), last)
+            self.log.write("step", phase="policy", episode=episode, step=step, t=deadline - self._start,
+                           late=lateness, compute=compute, state_age=started - state.timestamp,
+                           positions=state.positions, velocities=state.velocities, ee=state.ee_position,
+                           action=action, command=command.positions, applied=applied.positions,
+                           distance=distance, interventions=self._interventions())
+            self._check_estop()
+        final = self._read(self._wait()[1])  # one period later: where the last command took the arm
+        distance = float(np.linalg.norm(self.task.achieved_goal(final, self.scene) - goal))
+        record = {"episode": episode, "goal": goal.tolist(), "final_distance": distance,
+                  "min_distance": min(distances + [distance]),
+                  "success": bool(self.task.is_success(self.task.achieved_goal(final, self.scene), goal))}
+        self.log.write("episode", **record)
+        return record
+
+    def _trip(self, trip: Trip) -> dict:
+        fired = self.clock()
+        error = None
+        try:
+            self.robot.safe_stop()
+        except (BusError, OSError) as err:
+            error = str(err)
+        stopped = self.clock()
+        record = {"kind": trip.kind, "reason": trip.reason, "t": fired - self._start,
+                  "stop_latency": stopped - fired, "safe_stop_error": error}
+        self.log.write("event", **record)
+        return record
+
+    def run(self) -> DeployResult:
+        """All episodes, or until a trip; always ends with the log's summary record."""
+        result = DeployResult()
+        rng = np.random.default_rng(self.config.seed)
+        self.log.write("meta", rate_hz=self.config.rate_hz, period=self.config.period,
+                       stale_after_s=self.config.stale_limit, overrun_after_s=self.config.overrun_limit,
+                       joints=list(self.task.spec.joint_names), lower=self.safety.config.lower,
+                       upper=self.safety.config.upper, task=self.task.name,
+                       distance_threshold=self.task.distance_threshold)
+        self.policy.reset_trial()  # one trial: recurrent state carries over between episodes
+        self._start, self._tick = self.clock(), 0
+        try:
+            for episode in range(self.config.episodes):
+                result.episodes.append(self._episode(episode, rng))
+        except Trip as trip:
+            result.stopped = self._trip(trip)
+        self.log.write("summary", episodes=len(result.episodes), success_rate=result.success_rate,
+                       stopped=result.stopped, interventions=len(self.safety.interventions))
+        return result

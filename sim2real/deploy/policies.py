@@ -1,0 +1,86 @@
+"""Policies a deployment can run: stable-baselines3 checkpoints and exported recurrent (RL²) policies.
+
+Both expose ``reset_trial()`` (start of a deployment: recurrent state cleared once), ``act(obs) -> action`` and
+``observe(reward, episode_done)`` (RL² inputs; recurrent state is kept across the episodes of a trial).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Protocol
+
+import numpy as np
+
+from sim2real.errors import UserError
+
+
+class DeployPolicy(Protocol):
+    def reset_trial(self) -> None: ...
+    def act(self, obs: Any) -> np.ndarray: ...
+    def observe(self, reward: float, episode_done: bool) -> None: ...
+
+
+class Sb3Policy:
+    """A stable-baselines3 model acting deterministically (stateless: trial and reward inputs are ignored)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def reset_trial(self) -> None:
+        return None
+
+    def act(self, obs: Any) -> np.ndarray:
+        return np.asarray(self.model.predict(obs, deterministic=True)[0], dtype=float)
+
+    def observe(self, reward: float, episode_done: bool) -> None:
+        return None
+
+
+class RecurrentPolicy:
+    """An exported RL² policy through :class:`policies.runner.PolicyRunner` (hidden state kept across episodes)."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+
+    def reset_trial(self) -> None:
+        self.runner.reset_trial()
+
+    def act(self, obs: Any) -> np.ndarray:
+        return np.asarray(self.runner.act(obs), dtype=float)
+
+    def observe(self, reward: float, episode_done: bool) -> None:
+        self.runner.observe(reward, episode_done)
+
+
+def is_exported(path: str) -> bool:
+    """An RL² export folder (``policy.json``) or tensors-only checkpoint (``.pt``)."""
+    return path.endswith(".pt") or os.path.isfile(os.path.join(path, "policy.json"))
+
+
+def load_policy(path: str, config: dict[str, Any] | None) -> tuple[DeployPolicy, dict[str, Any]]:
+    """(policy, resolved launch config) for a run directory, an SB3 ``.zip`` (needs ``config``) or an export."""
+    if is_exported(path):
+        if config is None:
+            raise UserError(f"{path}: an exported policy needs --launch (which task and robot it drives)")
+        from policies.errors import PolicyFileError
+        from policies.runner import PolicyRunner
+
+        try:
+            return RecurrentPolicy(PolicyRunner.load(path)), config
+        except PolicyFileError as err:
+            raise UserError(str(err)) from None
+    from sim2real.train import load_model, make_env_fn, run_model_path
+
+    if os.path.isdir(path):
+        run_config, model_path = run_model_path(path)
+        config = config or run_config
+    elif path.endswith(".zip") and os.path.isfile(path):
+        if config is None:
+            raise UserError(f"{path}: a model file needs --launch (the launch file it was trained with)")
+        model_path = path
+    else:
+        raise UserError(f"{path}: not a run directory, SB3 .zip, .pt checkpoint or export folder")
+    env = make_env_fn(config, rank=0)()  # HER models bind to an env with the training spaces
+    try:
+        return Sb3Policy(load_model(config, model_path, env)), config
+    finally:
+        env.close()

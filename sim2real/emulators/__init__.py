@@ -1,0 +1,1 @@
+"""Protocol emulators: servo buses on Linux pseudo-terminals that move a PyBullet "reality" of the arm."""

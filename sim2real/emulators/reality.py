@@ -1,0 +1,105 @@
+"""Reality profiles: the physics of the emulated arm (``launch/realities/*.yaml``), independent of training.
+
+Every key is optional; the defaults are the nominal arm of ``robots/so101.py``. Units: kg, s, rad, N·m, ticks.
+Unknown keys and values outside their range are user errors naming the key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import yaml
+
+from sim2real.errors import UserError
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Injected bus faults: per-reply probabilities, a delay spike length (s), and when the bus goes silent (s)."""
+
+    corrupt_probability: float = 0.0
+    drop_probability: float = 0.0
+    delay_probability: float = 0.0
+    delay_s: float = 0.0
+    silent_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class RealityProfile:
+    """Physical differences of the emulated arm from the training simulator.
+
+    ``mass_scale`` multiplies every link mass; ``joint_damping`` (N·m·s/rad) and ``lateral_friction`` replace the
+    URDF values; ``position_gain``/``velocity_gain`` are the servo's (PyBullet position-control) gains and
+    ``strength`` scales the 2.94 N·m stall torque; ``latency_s`` delays every reply; ``sensor_noise_ticks`` is the
+    std of encoder noise; ``backlash_rad`` the gear play seen by the encoder; ``deadband_ticks`` the error the
+    servo does not correct; ``timestep`` the physics step (s).
+    """
+
+    name: str = "nominal"
+    seed: int = 0
+    timestep: float = 0.002
+    mass_scale: float = 1.0
+    joint_damping: float = 0.05
+    lateral_friction: float = 1.0
+    position_gain: float = 0.1
+    velocity_gain: float = 1.0
+    strength: float = 1.0
+    max_velocity: float = 4.71
+    latency_s: float = 0.0
+    sensor_noise_ticks: float = 0.0
+    backlash_rad: float = 0.0
+    deadband_ticks: int = 0
+    faults: Faults = field(default_factory=Faults)
+
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "timestep": (1e-4, 0.01), "mass_scale": (0.1, 10.0), "joint_damping": (0.0, 10.0),
+    "lateral_friction": (0.0, 5.0), "position_gain": (0.001, 1.0), "velocity_gain": (0.0, 10.0),
+    "strength": (0.05, 5.0), "max_velocity": (0.1, 20.0), "latency_s": (0.0, 0.1), "sensor_noise_ticks": (0.0, 50.0),
+    "backlash_rad": (0.0, 0.2), "deadband_ticks": (0, 50), "corrupt_probability": (0.0, 1.0),
+    "drop_probability": (0.0, 1.0), "delay_probability": (0.0, 1.0), "delay_s": (0.0, 1.0),
+    "silent_after_s": (0.0, 1e6), "seed": (0, 2**31 - 1),
+}
+
+
+def _number(where: str, key: str, value: object, kind: type) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise UserError(f"{where}: {key} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+    low, high = _RANGES[key]
+    if not low <= value <= high:
+        raise UserError(f"{where}: {key}={value} outside {low}..{high}")
+    return kind(value)
+
+
+def _build(cls: type, data: dict, where: str) -> object:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(known))})")
+    values = {}
+    for key, value in data.items():
+        if key == "faults":
+            if not isinstance(value, dict):
+                raise UserError(f"{where}: faults must be a mapping")
+            values[key] = _build(Faults, value, f"{where}: faults")
+        elif key == "name":
+            values[key] = str(value)
+        elif value is None and key == "silent_after_s":
+            values[key] = None
+        else:
+            kind = int if key in ("seed", "deadband_ticks") else float
+            values[key] = _number(where, key, value, kind)
+    return cls(**values)
+
+
+def load_reality(path: str) -> RealityProfile:
+    """Read and validate a reality profile YAML."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except OSError as err:
+        raise UserError(f"{path}: cannot read reality profile ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a reality profile is a mapping of keys to values")
+    return _build(RealityProfile, data, path)

@@ -1,0 +1,135 @@
+"""The safety layer between any policy and any driver: nothing outside the limits ever reaches a robot.
+
+Per step, :meth:`SafetyLayer.filter` turns the controller's joint targets into a safe command, in this order:
+non-finite guard (hold the measured pose), joint position limits (with a margin), maximum change relative to the
+measured position, rate limit on the change between consecutive commands (joint velocity limit × period),
+and a Cartesian workspace box for the end effector (the step is shortened until the tool stays inside).
+Every change is recorded as an :class:`Intervention`. Angles rad, positions m, times s.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from robots.kinematic_model import KinematicModel
+from robots.spec import RobotSpec
+from sim2real.hal.types import JointCommand, RobotState
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits. ``max_step`` rad per step from the measured position; ``velocity_fraction`` of each joint's
+    velocity limit bounds the command rate; ``workspace_low``/``high`` m (world frame)."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    max_velocity: np.ndarray  # rad/s per joint
+    max_step: float
+    workspace_low: np.ndarray
+    workspace_high: np.ndarray
+
+    @classmethod
+    def from_spec(cls, spec: RobotSpec, base_position, margin: float = 0.0, velocity_fraction: float = 0.75,
+                  max_step: float = 0.25) -> "SafetyConfig":
+        base = np.asarray(base_position, dtype=float)
+        return cls(spec.lower + margin, spec.upper - margin, spec.max_velocity * velocity_fraction, max_step,
+                   base + np.asarray(spec.workspace_low), base + np.asarray(spec.workspace_high))
+
+    def contains(self, positions: np.ndarray) -> bool:
+        return bool(np.all(positions >= self.lower - 1e-9) and np.all(positions <= self.upper + 1e-9))
+
+
+@dataclass
+class Intervention:
+    """One change the safety layer made: what (``kind``), on which step, and how (``detail``)."""
+
+    step: int
+    kind: str
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"step": self.step, "kind": self.kind, "detail": self.detail}
+
+
+def _outside(position: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
+    """Distance (m) from ``position`` to the box; 0 inside."""
+    return float(np.linalg.norm(np.maximum(low - position, 0.0) + np.maximum(position - high, 0.0)))
+
+
+@dataclass
+class SafetyLayer:
+    """Filters commands for one robot; ``kinematics`` evaluates the tool position of candidate targets."""
+
+    config: SafetyConfig
+    kinematics: KinematicModel
+    period: float  # s, control period (rate limit)
+    interventions: list[Intervention] = field(default_factory=list)
+    _previous: np.ndarray | None = None
+    _step: int = 0
+
+    def reset(self) -> None:
+        """Forget the previous command (new episode or after a stop)."""
+        self._previous = None
+
+    def _note(self, kind: str, detail: str) -> None:
+        self.interventions.append(Intervention(self._step, kind, detail))
+
+    def check_action(self, action: np.ndarray, step: int) -> np.ndarray:
+        """The policy's action with non-finite entries replaced by 0 and clipped to [-1, 1]."""
+        self._step = step
+        action = np.asarray(action, dtype=float)
+        if not np.all(np.isfinite(action)):
+            self._note("nan_action", f"non-finite action {action.tolist()} replaced by 0")
+            action = np.nan_to_num(action, nan=0.0, posinf=0.0, neginf=0.0)
+        clipped = np.clip(action, -1.0, 1.0)
+        if np.any(clipped != action):
+            self._note("action_clip", f"action {np.round(action, 3).tolist()} clipped to [-1, 1]")
+        return clipped
+
+    def filter(self, command: JointCommand, state: RobotState, step: int) -> JointCommand:
+        """A command every limit accepts, starting from ``command``; interventions are recorded."""
+        self._step = step
+        c = self.config
+        measured = np.clip(state.positions, c.lower, c.upper)
+        target = np.asarray(command.positions, dtype=float).copy()
+        if not np.all(np.isfinite(target)):
+            self._note("nan_command", "non-finite joint targets: holding the measured pose")
+            target = measured.copy()
+        clipped = np.clip(target, c.lower, c.upper)
+        if np.any(clipped != target):
+            joints = np.flatnonzero(clipped != target).tolist()
+            self._note("joint_limit", f"joints {joints} clamped to their limits")
+        target = clipped
+        step_limit = np.minimum(c.max_step, c.max_velocity * self.period * 2.0)
+        limited = np.clip(target, measured - step_limit, measured + step_limit)
+        if np.any(limited != target):
+            self._note("max_step", f"change from measured capped at {np.round(step_limit, 3).tolist()} rad")
+        target = limited
+        if self._previous is not None:
+            rate = c.max_velocity * self.period
+            limited = np.clip(target, self._previous - rate, self._previous + rate)
+            if np.any(limited != target):
+                self._note("rate_limit", f"command change capped at {np.round(rate, 3).tolist()} rad/step")
+            target = np.clip(limited, c.lower, c.upper)
+        target = self._workspace(target, measured)
+        self._previous = target
+        return JointCommand(target)
+
+    def _workspace(self, target: np.ndarray, measured: np.ndarray) -> np.ndarray:
+        """Shorten the move measured → target until the tool is inside the box (or no farther out than now)."""
+        c = self.config
+        tool = self.kinematics.forward(target)[0]
+        if _outside(tool, c.workspace_low, c.workspace_high) == 0.0:
+            return target
+        allowed = _outside(self.kinematics.forward(measured)[0], c.workspace_low, c.workspace_high)
+        low, high = 0.0, 1.0  # fraction of the move; 0 (stay) is accepted by construction
+        for _ in range(12):
+            mid = (low + high) / 2.0
+            if _outside(self.kinematics.forward(measured + mid * (target - measured))[0],
+                        c.workspace_low, c.workspace_high) <= allowed:
+                low = mid
+            else:
+                high = mid
+        self._note("workspace", f"tool {np.round(tool, 3).tolist()} outside the box: move shortened to {low:.3f}")
+        return measured + low * (target - measured)

@@ -1,0 +1,90 @@
+"""An arm on a serial servo bus as a HAL :class:`Robot`: calibration maps ticks to the spec's joint angles and a
+private kinematic model (same URDF as the simulator) gives the end-effector pose, velocity and IK steps."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from robots.calibration import Calibration
+from robots.kinematic_model import KinematicModel
+from robots.spec import RobotSpec
+from sim2real.hal.model_arm import ModelArm
+from sim2real.hal.servo_bus import BusError, ServoBus
+from sim2real.hal.types import JointCommand, RobotState
+
+
+class ServoArm(ModelArm):
+    """Position-controlled arm on ``bus``; world frame with the robot base at ``base_position`` (m).
+
+    ``read_state`` never raises once connected: when a read fails it returns the last good state with its old
+    timestamp (so a watchdog sees it age) and counts the failure in ``read_errors``. ``bus_watchdog_s`` arms the
+    servos' own watchdog on buses that have one, so they stop even if this process dies.
+    """
+
+    def __init__(self, spec: RobotSpec, bus: ServoBus, calibration: Calibration, base_position=(0.0, 0.0, 0.0),
+                 bus_watchdog_s: float = 0.1, read_retries: int = 1) -> None:
+        calibration.check(spec)
+        if calibration.ids != bus.ids:
+            raise ValueError(f"calibration servo ids {calibration.ids} differ from the bus ids {bus.ids}")
+        self.spec, self.bus, self.calibration = spec, bus, calibration
+        self.base_position = tuple(base_position)
+        self.bus_watchdog_s, self.read_retries = bus_watchdog_s, read_retries
+        self.model: KinematicModel | None = None
+        self.read_errors = 0
+        self.models: dict[int, str] = {}
+
+    def connect(self) -> None:
+        """Open the bus, check every servo answers, position mode, hold the present pose, torque on, watchdog."""
+        self.model = self.model or KinematicModel(self.spec, self.base_position)
+        self.bus.open()
+        try:
+            self.models = self.bus.ping()
+            if self.bus.has_watchdog:
+                self.bus.set_watchdog(0.0)  # clears a watchdog left tripped by an earlier session
+            self.bus.set_torque(False)
+            self.bus.configure()
+            reading = self.bus.read()
+            self.bus.write_goals(reading.positions)
+            self.bus.set_torque(True)
+            if self.bus.has_watchdog and self.bus_watchdog_s > 0:
+                self.bus.set_watchdog(self.bus_watchdog_s)
+            self._state(reading)
+        except BusError:
+            self.bus.close()
+            raise
+
+    def disconnect(self) -> None:
+        """Close the port; torque stays on (the arm holds its last goal, or the bus watchdog stops it)."""
+        self.bus.close()
+        if self.model is not None:
+            self.model.close()
+            self.model = None
+
+    def _state(self, reading) -> RobotState:
+        q = self.calibration.ticks_to_radians(reading.positions)
+        qd = self.calibration.velocity_to_radians(reading.velocities)
+        efforts = reading.efforts * np.array([j.direction for j in self.calibration.joints])
+        return self._make_state(q, qd, efforts, time.monotonic())
+
+    def read_state(self) -> RobotState:
+        for _ in range(1 + self.read_retries):
+            try:
+                return self._state(self.bus.read())
+            except BusError:
+                self.read_errors += 1
+        if self._last is None:
+            raise BusError(f"{self.bus.port_name}: no state read yet")
+        return self._last
+
+    def send_command(self, command: JointCommand) -> JointCommand:
+        """Clamp to the spec's limits and the calibrated servo range, then sync-write; returns what was sent."""
+        targets = np.clip(np.asarray(command.positions, dtype=float), self.spec.lower, self.spec.upper)
+        ticks = self.calibration.radians_to_ticks(targets)
+        self.bus.write_goals(ticks)
+        return JointCommand(self.calibration.ticks_to_radians(ticks))
+
+    def safe_stop(self) -> None:
+        """Hold the last measured pose (one sync write, no reply awaited). Raises :class:`BusError` if the port is
+        gone; servos with a bus watchdog then stop on their own."""
+        super().safe_stop()

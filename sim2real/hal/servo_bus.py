@@ -1,0 +1,171 @@
+"""Serial servo buses through the vendors' client libraries (ROBOTIS ``dynamixel_sdk``, Feetech ``scservo_sdk``).
+
+A :class:`ServoBus` speaks raw ticks: ping, position mode, torque, one sync read of position/velocity/effort for
+every servo, one sync write of goal positions, and (where the servo has one) a bus watchdog. Any communication
+failure, including a vanished USB adapter, raises :class:`BusError`.
+"""
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+import serial
+
+
+class BusError(Exception):
+    """The bus did not deliver: timeout, corrupt reply, servo error, or a lost port."""
+
+
+@dataclass
+class BusReading:
+    """One sync read: ``positions`` ticks, ``velocities`` ticks/s, ``efforts`` N·m, in the bus's id order."""
+
+    positions: np.ndarray
+    velocities: np.ndarray
+    efforts: np.ndarray
+
+
+def _port_class(base: type, latency_ms: float) -> type:
+    """The SDK's PortHandler with the reply timeout based on ``latency_ms`` instead of a fixed 16 ms.
+
+    USB serial adapters buffer bytes for their latency timer (FTDI default 16 ms; set it to 1 ms on Linux with
+    ``echo 1 > /sys/bus/usb-serial/devices/ttyUSB0/latency_timer``).
+    """
+
+    class Port(base):  # type: ignore[misc, valid-type]
+        def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
+            self.packet_start_time = self.getCurrentTime()
+            self.packet_timeout = self.tx_time_per_byte * packet_length + 2.0 * latency_ms + 2.0
+
+    return Port
+
+
+class ServoBus(abc.ABC):
+    """Common SDK plumbing; subclasses give the control-table addresses and value decoding."""
+
+    sdk: ModuleType
+    baud_rates: tuple[int, ...]
+    model_numbers: dict[int, str]
+    has_watchdog: bool = False
+    read_address: int
+    read_length: int
+    goal_address: int
+    goal_length: int
+    torque_address: int
+
+    def __init__(self, port: str, ids: list[int], baudrate: int = 1_000_000, latency_ms: float = 16.0) -> None:
+        if baudrate not in self.baud_rates:
+            raise ValueError(f"baud rate {baudrate} not supported (allowed: {', '.join(map(str, self.baud_rates))})")
+        self.port_name, self.ids, self.baudrate = port, list(ids), baudrate
+        self.port = _port_class(self.sdk.PortHandler, latency_ms)(port)
+        self.packets = self.packet_handler()
+        self._reader: Any = None
+        self._writer: Any = None
+
+    @abc.abstractmethod
+    def packet_handler(self) -> Any:
+        """The SDK's packet handler for this protocol."""
+
+    @abc.abstractmethod
+    def decode(self, servo_id: int) -> tuple[int, int, float]:
+        """(position ticks, velocity ticks/s, effort N·m) of one servo from the last sync read."""
+
+    @abc.abstractmethod
+    def configure(self) -> None:
+        """Put every servo in position mode (torque must be off)."""
+
+    # --- plumbing --------------------------------------------------------------------------------------------
+    def _guard(self, call: Callable[[], Any]) -> Any:
+        """Run an SDK call, turning a lost port into :class:`BusError` (the SDK would leave the port 'busy')."""
+        try:
+            return call()
+        except (serial.SerialException, OSError, TypeError, IndexError) as err:
+            self.port.is_using = False
+            raise BusError(f"{self.port_name}: link lost ({err})") from None
+
+    def _check(self, result: int, error: int, what: str) -> None:
+        if result != self.sdk.COMM_SUCCESS:
+            raise BusError(f"{what}: {self.packets.getTxRxResult(result)}")
+        if error:
+            raise BusError(f"{what}: {self.packets.getRxPacketError(error)} (error byte {error})")
+
+    def write_register(self, servo_id: int, address: int, size: int, value: int) -> None:
+        """Write one item and check the status reply."""
+        method = {1: self.packets.write1ByteTxRx, 2: self.packets.write2ByteTxRx, 4: self.packets.write4ByteTxRx}[size]
+        result, error = self._guard(lambda: method(self.port, servo_id, address, value))
+        self._check(result, error, f"servo {servo_id} write @{address}")
+
+    def read_register(self, servo_id: int, address: int, size: int) -> int:
+        method = {1: self.packets.read1ByteTxRx, 2: self.packets.read2ByteTxRx, 4: self.packets.read4ByteTxRx}[size]
+        value, result, error = self._guard(lambda: method(self.port, servo_id, address))
+        self._check(result, error, f"servo {servo_id} read @{address}")
+        return int(value)
+
+    # --- the bus ---------------------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the port at the baud rate and prepare the group read/write helpers."""
+        try:
+            opened = self.port.openPort() and self.port.setBaudRate(self.baudrate)
+        except (serial.SerialException, OSError) as err:
+            raise BusError(f"cannot open {self.port_name}: {err}") from None
+        if not opened:
+            raise BusError(f"cannot open {self.port_name} at {self.baudrate} baud")
+        self._reader = self.sdk.GroupSyncRead(self.port, self.packets, self.read_address, self.read_length)
+        for servo_id in self.ids:
+            self._reader.addParam(servo_id)
+        self._writer = self.sdk.GroupSyncWrite(self.port, self.packets, self.goal_address, self.goal_length)
+
+    def close(self) -> None:
+        if self.port.is_open:
+            try:
+                self.port.closePort()
+            except (serial.SerialException, OSError):
+                pass
+
+    def ping(self) -> dict[int, str]:
+        """Model name of every servo; :class:`BusError` names the ones that do not answer."""
+        found, missing = {}, []
+        for servo_id in self.ids:
+            model, result, _ = self._guard(lambda i=servo_id: self.packets.ping(self.port, i))
+            if result != self.sdk.COMM_SUCCESS:
+                missing.append(servo_id)
+            else:
+                found[servo_id] = self.model_numbers.get(model, f"model {model}")
+        if missing:
+            raise BusError(f"{self.port_name}: no answer from servo id(s) {missing} at {self.baudrate} baud")
+        return found
+
+    def set_torque(self, enabled: bool) -> None:
+        for servo_id in self.ids:
+            self.write_register(servo_id, self.torque_address, 1, int(enabled))
+
+    def set_watchdog(self, seconds: float) -> None:
+        """Arm the servos' own communication watchdog (buses that have one); 0 disables and clears it."""
+        raise BusError(f"{type(self).__name__} servos have no bus watchdog")
+
+    def read(self) -> BusReading:
+        """Sync-read position, velocity and effort of every servo."""
+        result = self._guard(self._reader.txRxPacket)
+        if result != self.sdk.COMM_SUCCESS:
+            raise BusError(f"sync read: {self.packets.getTxRxResult(result)}")
+        values = [self.decode(servo_id) for servo_id in self.ids]
+        positions, velocities, efforts = (np.array(v, dtype=float) for v in zip(*values))
+        return BusReading(positions, velocities, efforts)
+
+    def write_goals(self, ticks: np.ndarray) -> None:
+        """Sync-write goal positions (ticks, bus id order); no reply is expected."""
+        self._writer.clearParam()
+        for servo_id, value in zip(self.ids, ticks):
+            self._writer.addParam(servo_id, list(int(value).to_bytes(self.goal_length, "little")))
+        result = self._guard(self._writer.txPacket)
+        if result != self.sdk.COMM_SUCCESS:
+            raise BusError(f"sync write: {self.packets.getTxRxResult(result)}")
+
+
+def watchdog_units(seconds: float, unit_s: float, maximum: int) -> int:
+    """A watchdog period in register units, at least 1 (rounded up so it never fires early)."""
+    return int(min(maximum, max(1, math.ceil(seconds / unit_s - 1e-9))))
