@@ -54,38 +54,48 @@ class SensingRandomizer(RandomizationWrapper):
     def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
         if at_reset:
             self._bias: dict[str, np.ndarray] = {}
+            self._biased = False
             self._previous: dict[str, np.ndarray] = {}
             self._history: deque[Any] = deque()
+        self._image = any(k.startswith("sensing.image.") for k in self.values)
 
     def begin_episode(self, obs: Any) -> Any:
         bias_std = float(self.values.get("sensing.obs.bias_std", 0.0))
         for key in self._vector_keys(obs):
             shape = np.shape(obs[key])
             self._bias[key] = self.rng.normal(0.0, bias_std, shape) if bias_std > 0 else np.zeros(shape)
+        self._biased = bias_std > 0
         return obs
 
     def _vector_keys(self, obs: Any) -> list[str]:
         return [k for k in VECTOR_KEYS if isinstance(obs, Mapping) and k in obs]
 
     def transform_observation(self, obs: Any) -> Any:
-        out = dict(obs)
         v = self.values
         std, drop = float(v.get("sensing.obs.noise_std", 0.0)), float(v.get("sensing.obs.dropout", 0.0))
-        for key in self._vector_keys(obs):
-            x = np.asarray(obs[key], dtype=np.float64) + self._bias[key]
+        delay = int(v.get("sensing.obs.delay", 0))
+        keys = self._vector_keys(obs)
+        image = self._image and IMAGE_KEY in obs
+        if not (image or delay or std > 0 or drop > 0 or self._biased or self._history):
+            return obs  # nothing to do this episode: no copies per step
+        out = dict(obs)
+        for key in keys:
+            raw = obs[key]
+            x = raw + self._bias[key]  # float64: noise is added before rounding back to the obs dtype
             if std > 0:
-                x = x + self.rng.normal(0.0, std, x.shape)
+                x += self.rng.normal(0.0, std, x.shape)
             if drop > 0 and key in self._previous:
                 x = np.where(self.rng.random(x.shape) < drop, self._previous[key], x)
             self._previous[key] = x
-            out[key] = x.astype(np.asarray(obs[key]).dtype)
-        if IMAGE_KEY in out and any(k.startswith("sensing.image.") for k in v):
+            out[key] = x.astype(raw.dtype)
+        if image:
             out[IMAGE_KEY] = corrupt(np.asarray(out[IMAGE_KEY]), self.rng,
                                      gaussian_std=float(v.get("sensing.image.noise_std", 0.0)),
                                      salt_pepper=float(v.get("sensing.image.salt_pepper", 0.0)),
                                      blur_sigma=float(v.get("sensing.image.blur_sigma", 0.0)),
                                      jpeg_quality=int(v.get("sensing.image.jpeg_quality", 100)))
-        delay = int(v.get("sensing.obs.delay", 0))
+        if not delay and not self._history:
+            return out
         self._history.append(out)
         while len(self._history) > delay + 1:
             self._history.popleft()

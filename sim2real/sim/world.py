@@ -67,6 +67,14 @@ SHAPES = ("box", "sphere", "cylinder")
 SIZE_QUANTUM = 1e-4  # m: sizes of created shapes are rounded to this, so a bounded number of shapes ever exists
 
 
+def _rotate(q, v) -> tuple[float, float, float]:
+    """Vector ``v`` rotated by unit quaternion ``q`` (x, y, z, w); plain floats, ~1 us (called every step)."""
+    x, y, z, w = q
+    vx, vy, vz = v
+    tx, ty, tz = 2.0 * (y * vz - z * vy), 2.0 * (z * vx - x * vz), 2.0 * (x * vy - y * vx)
+    return (vx + w * tx + y * tz - z * ty, vy + w * ty + z * tx - x * tz, vz + w * tz + x * ty - y * tx)
+
+
 def _quantize(size) -> tuple[float, ...]:
     return tuple(max(SIZE_QUANTUM, round(float(s) / SIZE_QUANTUM) * SIZE_QUANTUM) for s in size)
 
@@ -114,7 +122,7 @@ class PyBulletWorld(Scene):
         self.specs: dict[str, BodySpec] = {}  # how each rebuildable body was made
         self._movable: list[int] = []  # bodies with mass, whose contacts can outlive a snapshot restore
         self._shapes: dict[tuple, tuple[int, int]] = {}  # (shape, size, collision) -> (collision id, visual id)
-        self._com: dict[int, np.ndarray] = {}  # body id -> centre-of-mass offset (m, body frame) when non-zero
+        self._com: dict[int, tuple[float, ...]] = {}  # body id -> centre-of-mass offset (m, body frame), non-zero
         half = tuple(np.array(table_size) / 2.0)
         self._place_new("table", BodySpec("box", half, 0.0, (0.95, 0.95, 0.95, 1.0)),
                         (self.table_offset_x, 0.0, -half[2]))
@@ -234,7 +242,7 @@ class PyBulletWorld(Scene):
         if spec.friction is not None:
             p.changeDynamics(body, -1, lateralFriction=spec.friction, physicsClientId=c)
         if any(spec.com_offset):
-            self._com[body] = np.asarray(spec.com_offset)
+            self._com[body] = spec.com_offset
         if spec.mass > 0:
             self._movable.append(body)
         if body != previous:  # a rebuilt body usually gets its old id back: snapshots still fit
@@ -258,7 +266,7 @@ class PyBulletWorld(Scene):
             position = np.array(position, dtype=float)
             position[2] += spec.lift
             if body in self._com:  # PyBullet places the centre of mass
-                position = position + np.asarray(p.getMatrixFromQuaternion(quat)).reshape(3, 3) @ self._com[body]
+                position += _rotate(quat, self._com[body])
         p.resetBasePositionAndOrientation(body, position, quat, physicsClientId=self.client)
         p.resetBaseVelocity(body, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), physicsClientId=self.client)
 
@@ -268,8 +276,7 @@ class PyBulletWorld(Scene):
         position, orientation = p.getBasePositionAndOrientation(body, physicsClientId=self.client)
         com = self._com.get(body)
         if com is not None:
-            return np.asarray(position) - np.asarray(p.getMatrixFromQuaternion(orientation)).reshape(3, 3) @ com, \
-                np.asarray(orientation)
+            return np.subtract(position, _rotate(orientation, com)), np.asarray(orientation)
         return np.asarray(position), np.asarray(orientation)
 
     def velocity(self, name):

@@ -1,0 +1,130 @@
+"""Cost of domain randomization on env throughput, measured side by side in one run (repeats interleaved,
+medians reported).
+
+  * state observations, PandaPush: the plain env vs dynamics + actuation + sensing randomizers at their default
+    ranges, everything resampled every reset (target: <= 10 % slower), and with rolling friction randomized too
+    (off by default: it makes the contact solver itself slower);
+  * camera observations (84x84), PandaReach: the plain env vs texture swaps on every surface every reset
+    (1,000 procedural textures, target: <= 20 % slower), and vs the full visual randomizer (textures, colors,
+    lighting, 0-5 distractors, camera pose).
+
+Throughput is env steps/s with random actions and a reset at every episode end (50 steps), so per-reset costs
+count. Time inside ``stepSimulation`` is measured too, which splits a slowdown into the randomizers' own work
+(applying values at reset, per-step wrapper code) and the physics of the sampled worlds (e.g. rolling friction
+makes Bullet's contact solver slower). Textures are loaded into PyBullet once before timing (the cold cost per
+texture is reported separately).
+
+    nice -n 10 .venv/bin/python benchmarks/randomization_overhead.py [--repeats 7] [--out FILE.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import gymnasium as gym
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from env_throughput import rate_with_reset  # noqa: E402  (same measurement as the env throughput benchmark)
+
+import sim2real.envs  # noqa: E402,F401  (registers the envs)
+from randomizers.launch import wrap  # noqa: E402
+from randomizers.params import ParamSpace  # noqa: E402
+from randomizers.textures import TextureSet  # noqa: E402
+from randomizers.textures.pybullet_cache import PyBulletTextureCache  # noqa: E402
+from randomizers.wrappers import VisualRandomizer  # noqa: E402
+
+STATE_GROUPS = [{"group": "dynamics"}, {"group": "actuation"}, {"group": "sensing"}]
+ROLLING = [{"group": "dynamics", "params": [{"name": "dynamics.object.rolling_friction", "range": [0, 0.005]}]},
+           *STATE_GROUPS[1:]]
+TEXTURE_PARAMS = ("visual.texture.probability", "visual.color.jitter")
+
+
+def visual(env: gym.Env, full: bool, textures: TextureSet) -> VisualRandomizer:
+    """Visual randomizer with all its textures already loaded; ``full=False``: only texture/color Params."""
+    space = None if full else VisualRandomizer.declare().select(TEXTURE_PARAMS)
+    out = VisualRandomizer(env, space, textures=textures, texture_cache=PyBulletTextureCache(capacity=4096))
+    client = env.unwrapped.world.client
+    for key in textures:
+        out.cache.texture_id(client, key, textures.image)
+    return out
+
+
+def physics_timer(env: gym.Env) -> list[float]:
+    """Accumulate the seconds spent in ``world.step`` (the ``stepSimulation`` loop) into the returned cell."""
+    world = env.unwrapped.world
+    inner, spent = world.step, [0.0]
+
+    def timed(substeps: int | None = None) -> None:
+        start = time.perf_counter()
+        inner(substeps)
+        spent[0] += time.perf_counter() - start
+
+    world.step = timed
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--state-steps", type=int, default=1000, help="env steps per state measurement")
+    parser.add_argument("--rgb-steps", type=int, default=150, help="env steps per camera measurement")
+    parser.add_argument("--textures", type=int, default=1000, help="unique textures (n_unique)")
+    parser.add_argument("--out", default="benchmarks/figures/randomization_overhead.json")
+    args = parser.parse_args()
+
+    textures = TextureSet(n_unique=args.textures, size=64)
+    t0 = time.perf_counter()
+    rgb = lambda: gym.make("sim2real/PandaReach-v0", obs_mode="rgb")  # noqa: E731
+    envs: dict[str, tuple[gym.Env, int]] = {
+        "state_plain": (gym.make("sim2real/PandaPush-v0"), args.state_steps),
+        "state_randomized": (wrap(gym.make("sim2real/PandaPush-v0"), STATE_GROUPS), args.state_steps),
+        "state_randomized_rolling": (wrap(gym.make("sim2real/PandaPush-v0"), ROLLING), args.state_steps),
+        "rgb_plain": (rgb(), args.rgb_steps),
+        "rgb_textures": (visual(rgb(), False, textures), args.rgb_steps),
+    }
+    cold_ms = (time.perf_counter() - t0) / args.textures * 1e3  # generating + loading dominates building envs
+    envs["rgb_visual_full"] = (visual(rgb(), True, textures), args.rgb_steps)
+    samples: dict[str, list[float]] = {k: [] for k in envs}
+    other: dict[str, list[float]] = {k: [] for k in envs}  # seconds per step outside stepSimulation
+    timers = {k: physics_timer(env) for k, (env, _) in envs.items()}
+    for env, steps in envs.values():  # warm-up: first resets, caches, lazy imports
+        rate_with_reset(env, min(steps, 60))
+    for _ in range(args.repeats):
+        for name, (env, steps) in envs.items():
+            before = timers[name][0]
+            rate = rate_with_reset(env, steps)
+            samples[name].append(rate)
+            other[name].append(1.0 / rate - (timers[name][0] - before) / steps)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    med_other = {k: statistics.median(v) for k, v in other.items()}
+
+    rows = [
+        ("state obs, PandaPush", "dynamics + actuation + sensing (default ranges)", "state_randomized", 0.10),
+        ("state obs, PandaPush", "the same + rolling friction 0-0.005 m", "state_randomized_rolling", 0.10),
+        ("rgb obs 84x84, PandaReach", f"texture swaps ({args.textures} textures)", "rgb_textures", 0.20),
+        ("rgb obs 84x84, PandaReach", "full visual (+ light, distractors, camera)", "rgb_visual_full", 0.20),
+    ]
+    print(f"{'setting':27s} {'randomization, every reset':49s} {'plain':>7s} {'random.':>7s} {'slower':>7s} "
+          f"{'own work':>8s} {'target':>6s}")
+    results = []
+    for setting, what, key, target in rows:
+        plain = "state_plain" if key.startswith("state") else "rgb_plain"
+        slower = 1.0 - med[key] / med[plain]
+        own = (med_other[key] - med_other[plain]) * med[plain]  # randomizers' own time / plain step time
+        print(f"{setting:27s} {what:49s} {med[plain]:7.1f} {med[key]:7.1f} {100 * slower:6.1f}% {100 * own:7.1f}% "
+              f"{100 * target:5.0f}%")
+        results.append({"setting": setting, "randomization": what, "plain_steps_per_s": med[plain],
+                        "randomized_steps_per_s": med[key], "slowdown": slower, "own_work": own, "target": target})
+    print(f"cold texture cost (generate PNG + load into PyBullet, once per texture and env): {cold_ms:.1f} ms")
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump({"args": vars(args), "medians": med, "samples": samples, "results": results,
+                   "cold_texture_ms": cold_ms}, handle, indent=2)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
