@@ -1,7 +1,8 @@
 """Automatic Domain Randomization (Akkaya et al. 2019, arXiv 1910.07113) over a ParamSpace.
 
 Ranges start at the nominal values (or at the launch file's ranges). A *boundary evaluation* pins one boundary of
-one dimension (picked uniformly, low/high with probability 0.5 each) and samples every other Param normally; its
+one dimension (picked uniformly, low/high with probability 0.5 each; boundaries that can never move — at a hard
+limit that is also the initial bound — are skipped) and samples every other Param normally; its
 performance goes into that boundary's buffer. A full buffer (``buffer_size`` entries) is judged: mean >= ``t_high``
 widens the boundary by Δ, mean <= ``t_low`` narrows it, then the buffer is cleared. Boundaries never leave the hard
 limits and are never narrowed inside the initial range. Boundaries are identified by index
@@ -142,11 +143,22 @@ class ADRTeacher(Teacher):
             return env_index < self.n_workers
         return bool(self.rng.random() < self.p_b)
 
+    def movable(self) -> list[int]:
+        """Boundary indices that could still move: not pinned both by a hard limit and by the initial range."""
+        return [b for b in self.buffers if self._stepped(b, True) != self.space.get_bound(b)
+                or self._stepped(b, False) != self.space.get_bound(b)]
+
     def sample(self, env_index: int = 0) -> Task:
         if not self.is_boundary_episode(env_index):
             return Task(self.space.sample(self.rng))
-        name = self.names[int(self.rng.integers(len(self.names)))]
-        index = self.space.bounds_index(name)[int(self.rng.integers(2))]
+        candidates = self.movable()  # uniform over dims, then low/high, among boundaries that can move
+        if not candidates:
+            return Task(self.space.sample(self.rng))
+        dims = sorted({b // 2 for b in candidates})
+        dim = dims[int(self.rng.integers(len(dims)))]
+        sides = [b for b in (2 * dim, 2 * dim + 1) if b in candidates]
+        index = sides[int(self.rng.integers(len(sides)))]
+        name = self.space.boundary(index)[0]
         values = self.space.sample(self.rng, fixed={name: self._pinned(index)})
         return Task(values, boundary=index, train=not self.exclude_boundary, stamp=self.moves[index])
 

@@ -154,7 +154,8 @@ class CurriculumCallback(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         for key, value in self.teacher.metrics().items():
-            self.logger.record(f"{self.prefix}/{key}", value)
+            if np.isfinite(value):  # entropy is -inf while every range is still a point
+                self.logger.record(f"{self.prefix}/{key}", value)
         buffer = getattr(self.model, "rollout_buffer", None)
         if buffer is None or self.keep.all():
             return

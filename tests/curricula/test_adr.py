@@ -125,3 +125,15 @@ def test_return_metric_needs_thresholds(space: ParamSpace) -> None:
         task = adr.sample(0)
         adr.update(Task(task, task.boundary, stamp=task.stamp), float(rng.uniform(6, 7)), None)
     assert adr.entropy() > -math.inf
+
+
+def test_boundaries_that_cannot_move_are_not_evaluated() -> None:
+    from randomizers.params import Param
+
+    space = ParamSpace([Param("actuation.noise", nominal=0.0, hard_limits=(0.0, 1.0)),
+                        Param("dynamics.pinned", nominal=1.0, hard_limits=(1.0, 1.0))])
+    adr = ADRTeacher(space, p_b=1.0, buffer_size=1000, seed=0)
+    assert adr.movable() == [1]  # noise high only: noise low sits on its hard limit, 'pinned' cannot move at all
+    assert {adr.sample(0).boundary for _ in range(50)} == {1}
+    stuck = ADRTeacher(space, params=["dynamics.pinned"], p_b=1.0, seed=0)
+    assert stuck.sample(0).boundary == -1
