@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
@@ -84,8 +85,13 @@ def test_checkpoint_resume_restores_teacher_and_trims_history(tmp_path) -> None:
     env = DummyVecEnv([make_env])
     try:
         model = PPO("MultiInputPolicy", env, n_steps=12, batch_size=12, n_epochs=1, seed=0, device="cpu")
+        model.set_logger(configure(str(tmp_path / "log"), ["csv"]))
         first = CurriculumCallback(build_teacher(config, space, 1, seed=0), run_dir=str(tmp_path))
         model.learn(24, callback=first)
+        columns = (tmp_path / "log" / "progress.csv").read_text().splitlines()[0].split(",")
+        for key in ("entropy_npd", "bound/actuation.noise_std/high", "buffer_fill/dynamics.actuator.strength/low",
+                    "boundary_evaluations"):
+            assert f"curriculum/{key}" in columns, key  # TensorBoard / logger scalars
         ckpt = tmp_path / "checkpoints" / "step-24"
         ckpt.mkdir(parents=True)
         first.save(str(ckpt))
