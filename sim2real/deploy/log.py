@@ -29,8 +29,8 @@ class DeploymentLog:
         self.path = path
         self._handle = open(path, "w", encoding="utf-8", buffering=1)
 
-    def write(self, kind: str, **fields: Any) -> None:
-        self._handle.write(json.dumps({"type": kind, **_plain(fields)}) + "\n")
+    def write(self, record_type: str, /, **fields: Any) -> None:
+        self._handle.write(json.dumps({"type": record_type, **_plain(fields)}) + "\n")
 
     def close(self) -> None:
         if not self._handle.closed:

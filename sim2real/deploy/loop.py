@@ -38,7 +38,7 @@ class LoopConfig:
     steps_per_episode: int
     stale_after_s: float | None = None  # default: 2.5 periods
     overrun_after_s: float | None = None  # default: 1 period
-    home_steps: int = 75
+    home_steps: int = 100
     home_tolerance: float = 0.05
     seed: int = 0
 
@@ -56,7 +56,7 @@ class LoopConfig:
 
 
 class Trip(Exception):
-    """Something requires an immediate safe stop; ``kind``: watchdog, estop or link."""
+    """Something requires an immediate safe stop; ``kind``: watchdog, estop, link or home."""
 
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
@@ -131,11 +131,14 @@ class DeploymentLoop:
     def _go_home(self, episode: int) -> None:
         home = np.asarray(self.task.spec.home, dtype=float)
         self.safety.reset()
-        for _ in range(self.config.home_steps):
+        for step in range(self.config.home_steps):
             deadline, lateness = self._wait()
             state = self._read(lateness)
             if np.max(np.abs(state.positions - home)) < self.config.home_tolerance:
                 return
+            if step == self.config.home_steps - 1:
+                raise Trip("home", f"home pose not reached in {step + 1} steps: joints at "
+                                   f"{np.round(state.positions, 2).tolist()} rad")
             applied = self._send(JointCommand(home.copy()), state, -1)
             self.log.write("step", phase="home", episode=episode, t=deadline - self._start, late=lateness,
                            positions=state.positions, command=applied.positions,

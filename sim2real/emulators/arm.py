@@ -29,6 +29,12 @@ class EmulatedArm:
         p.setTimeStep(reality.timestep, physicsClientId=self.client)
         p.setGravity(0, 0, -9.81, physicsClientId=self.client)
         self.handle = load_robot(self.client, spec)
+        # The table top (z = 0) the arm stands on: an unpowered arm slumps onto it instead of hanging below.
+        table = p.createMultiBody(0, p.createCollisionShape(p.GEOM_PLANE, physicsClientId=self.client),
+                                  physicsClientId=self.client)
+        p.setCollisionFilterPair(self.handle.body, table, -1, -1, 0, physicsClientId=self.client)
+        p.setCollisionFilterPair(self.handle.body, table, self.handle.joint_indices[0], -1, 0,
+                                 physicsClientId=self.client)
         self._body, self._indices = self.handle.body, list(self.handle.joint_indices)
         for link in range(-1, p.getNumJoints(self._body, physicsClientId=self.client)):
             mass = p.getDynamicsInfo(self._body, link, physicsClientId=self.client)[0]
@@ -54,9 +60,9 @@ class EmulatedArm:
     def _apply_motors(self, q: np.ndarray) -> None:
         c, body = self.client, self._body
         for j, index in enumerate(self._indices):
-            if not self.torque_on[j]:
-                p.setJointMotorControl2(body, index, p.VELOCITY_CONTROL, targetVelocity=0.0, force=0.0,
-                                        physicsClientId=c)
+            if not self.torque_on[j]:  # unpowered: only the gearbox's friction resists
+                p.setJointMotorControl2(body, index, p.VELOCITY_CONTROL, targetVelocity=0.0,
+                                        force=self.reality.gear_friction, physicsClientId=c)
             elif self.mode[j] == MODE_POSITION:
                 target = q[j] if abs(self.goal[j] - q[j]) <= self._deadband else self.goal[j]
                 p.setJointMotorControl2(body, index, p.POSITION_CONTROL, targetPosition=float(target),

@@ -14,13 +14,15 @@ from sim2real.errors import UserError
 
 @dataclass(frozen=True)
 class Faults:
-    """Injected bus faults: per-reply probabilities, a delay spike length (s), and when the bus goes silent (s)."""
+    """Injected bus faults: per-reply probabilities (from ``after_s`` s of serving on), a delay spike length (s),
+    and when the bus goes silent for good (s)."""
 
     corrupt_probability: float = 0.0
     drop_probability: float = 0.0
     delay_probability: float = 0.0
     delay_s: float = 0.0
     silent_after_s: float | None = None
+    after_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,8 @@ class RealityProfile:
     URDF values; ``position_gain``/``velocity_gain`` are the servo's (PyBullet position-control) gains and
     ``strength`` scales the 2.94 N·m stall torque; ``latency_s`` delays every reply; ``sensor_noise_ticks`` is the
     std of encoder noise; ``backlash_rad`` the gear play seen by the encoder; ``deadband_ticks`` the error the
-    servo does not correct; ``timestep`` the physics step (s).
+    servo does not correct; ``gear_friction`` (N·m) the back-driving torque of an unpowered servo's gearbox;
+    ``timestep`` the physics step (s). The arm powers up, torque off, at the spec's home pose on a table (z = 0).
     """
 
     name: str = "nominal"
@@ -48,6 +51,7 @@ class RealityProfile:
     sensor_noise_ticks: float = 0.0
     backlash_rad: float = 0.0
     deadband_ticks: int = 0
+    gear_friction: float = 1.0
     faults: Faults = field(default_factory=Faults)
 
 
@@ -55,9 +59,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "timestep": (1e-4, 0.01), "mass_scale": (0.1, 10.0), "joint_damping": (0.0, 10.0),
     "lateral_friction": (0.0, 5.0), "position_gain": (0.001, 1.0), "velocity_gain": (0.0, 10.0),
     "strength": (0.05, 5.0), "max_velocity": (0.1, 20.0), "latency_s": (0.0, 0.1), "sensor_noise_ticks": (0.0, 50.0),
-    "backlash_rad": (0.0, 0.2), "deadband_ticks": (0, 50), "corrupt_probability": (0.0, 1.0),
+    "backlash_rad": (0.0, 0.2), "gear_friction": (0.0, 5.0), "deadband_ticks": (0, 50), "corrupt_probability": (0.0, 1.0),
     "drop_probability": (0.0, 1.0), "delay_probability": (0.0, 1.0), "delay_s": (0.0, 1.0),
-    "silent_after_s": (0.0, 1e6), "seed": (0, 2**31 - 1),
+    "silent_after_s": (0.0, 1e6), "after_s": (0.0, 1e6), "seed": (0, 2**31 - 1),
 }
 
 

@@ -20,7 +20,7 @@ from robots.registry import get_robot_spec
 from sim2real.emulators import dynamixel, feetech
 from sim2real.emulators.arm import EmulatedArm
 from sim2real.emulators.bus import ServoBus
-from sim2real.emulators.reality import RealityProfile
+from sim2real.emulators.reality import Faults, RealityProfile
 
 PROTOCOLS = ("dynamixel", "feetech")
 _IDLE_S = 0.002  # physics keeps moving while the bus is quiet
@@ -63,6 +63,8 @@ class BusEmulator:
     def _send(self, replies: list[bytes]) -> None:
         """Write the status packets answering one instruction, after the latency (plus an injected spike)."""
         faults = self.reality.faults
+        if self.now() < faults.after_s:
+            faults = Faults()
         out = bytearray()
         for reply in replies:
             self.stats["packets"] += 1

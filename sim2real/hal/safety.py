@@ -95,7 +95,8 @@ class SafetyLayer:
         target = np.asarray(command.positions, dtype=float).copy()
         if not np.all(np.isfinite(target)):
             self._note("nan_command", "non-finite joint targets: holding the measured pose")
-            target = measured.copy()
+            self._previous = measured.copy()
+            return JointCommand(measured.copy())
         clipped = np.clip(target, c.lower, c.upper)
         if np.any(clipped != target):
             joints = np.flatnonzero(clipped != target).tolist()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import math
+import termios
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
@@ -83,7 +84,7 @@ class ServoBus(abc.ABC):
         """Run an SDK call, turning a lost port into :class:`BusError` (the SDK would leave the port 'busy')."""
         try:
             return call()
-        except (serial.SerialException, OSError, TypeError, IndexError) as err:
+        except (serial.SerialException, OSError, termios.error, TypeError, IndexError) as err:
             self.port.is_using = False
             raise BusError(f"{self.port_name}: link lost ({err})") from None
 
@@ -123,7 +124,7 @@ class ServoBus(abc.ABC):
         if self.port.is_open:
             try:
                 self.port.closePort()
-            except (serial.SerialException, OSError):
+            except (serial.SerialException, OSError, termios.error):
                 pass
 
     def ping(self) -> dict[int, str]:

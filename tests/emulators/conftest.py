@@ -1,7 +1,6 @@
 """Emulators as separate processes (as in real use), started and stopped by the tests."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from typing import Iterator
@@ -47,4 +46,47 @@ def emulator(tmp_path) -> Iterator:
         em.stop()
 
 
-LAB = os.path.join(os.path.dirname(__file__), "..", "..", "launch", "realities", "lab.yaml")
+REACH_LAUNCH = """name: so101_reach_test
+env:
+  id: sim2real/SO101Reach-v0
+algo:
+  name: sac
+  her: true
+  net_arch: [128, 128]
+  gamma: 0.9
+  batch_size: 128
+  learning_starts: 200
+n_envs: 1
+budget:
+  total_timesteps: 4000
+eval:
+  every_steps: 4000
+  episodes: 10
+checkpoint:
+  every_steps: 100000
+seed: 0
+"""
+
+
+@pytest.fixture(scope="session")
+def reach_policy(tmp_path_factory) -> str:
+    """A SAC + HER Reach policy for the SO-101-class arm, trained once per test session (~1 min)."""
+    from sim2real.cli import main
+    from sim2real.train import summarize
+
+    root = tmp_path_factory.mktemp("reach")
+    launch = root / "launch.yaml"
+    launch.write_text(REACH_LAUNCH + f"output_dir: {root}\n")
+    run_dir = root / "run"
+    assert main(["train", str(launch), "--run-dir", str(run_dir)]) == 0
+    assert summarize(str(run_dir / "evaluations.jsonl"))[-1]["success_rate"] >= 0.8
+    return str(run_dir)
+
+
+@pytest.fixture(scope="session")
+def calibration_file(tmp_path_factory) -> str:
+    from sim2real.cli import main
+
+    path = tmp_path_factory.mktemp("cal") / "so101.json"
+    assert main(["calibrate", "--from-spec", "--out", str(path)]) == 0
+    return str(path)
