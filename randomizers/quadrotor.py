@@ -40,8 +40,9 @@ class QuadrotorRandomizer(RandomizationWrapper):
             Param("quadrotor.motor.time_constant", range=(0.8, 1.5), hard_limits=(0.1, 6.0), **scale,
                   description="motor time-constant factor"),
             Param("quadrotor.drag", range=(0.5, 1.5), hard_limits=(0.0, 5.0), **scale, description="rotor-drag factor"),
-            Param("quadrotor.battery.sag", nominal=0.0, range=(0.0, 0.01), hard_limits=(0.0, 0.1), physical=True,
-                  unit="1/s", description="thrust lost per second of flight (factor 1 - sag·t, floor 0.5)"),
+            Param("quadrotor.battery.sag", nominal=0.0, range=(0.0, 0.004), hard_limits=(0.0, 0.1), physical=True,
+                  unit="1/s", description="thrust lost per second of flight (factor 1 - sag·t, floor 0.5); "
+                                          "0.004/s is 6 % over a 15 s episode"),
             Param("quadrotor.latency", nominal=0.0, range=(0.0, 0.02), hard_limits=(0.0, 0.2), physical=True,
                   unit="s", description="setpoint-to-controller delay, rounded to physics steps"),
             Param("quadrotor.sensor.position_noise_std", nominal=0.0, range=(0.0, 0.005), hard_limits=(0.0, 0.1),
