@@ -291,13 +291,19 @@ class Param:
         the same unit. A physical param whose result is negative (possible with ``add``) raises
         :class:`ParamSpecError`.
         """
-        if self.apply is ApplyMode.ABSOLUTE:
-            out = sampled
-        elif self.apply is ApplyMode.SCALE:
-            out = np.multiply(nominal_value, sampled)
+        if type(nominal_value) in (int, float) and type(sampled) in (int, float):  # fast path (every reset)
+            out = sampled if self.apply is ApplyMode.ABSOLUTE else \
+                nominal_value * sampled if self.apply is ApplyMode.SCALE else nominal_value + sampled
+            negative = self.physical and out < 0
         else:
-            out = np.add(nominal_value, sampled)
-        if self.physical and not self.is_categorical and np.any(np.less(out, 0.0)):
+            if self.apply is ApplyMode.ABSOLUTE:
+                out = sampled
+            elif self.apply is ApplyMode.SCALE:
+                out = np.multiply(nominal_value, sampled)
+            else:
+                out = np.add(nominal_value, sampled)
+            negative = self.physical and not self.is_categorical and bool(np.any(np.less(out, 0.0)))
+        if negative:
             raise ParamSpecError(self.name, f"nominal {nominal_value!r} {self.apply.value} {sampled!r} gives a "
                                             f"negative value for a physical quantity; narrow the range")
         if isinstance(out, np.ndarray) and out.ndim == 0:

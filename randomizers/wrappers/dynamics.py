@@ -99,10 +99,10 @@ class DynamicsRandomizer(RandomizationWrapper):
         v = dict(values)
         if "dynamics.link.mass" in v:
             s = float(v["dynamics.link.mass"])
-            for link, m, inertia in zip(self._links, self._link_mass, self._link_inertia):
-                if m > 0:  # mass 0 marks a fixed base: leave it fixed
-                    p.changeDynamics(body, link, mass=sp.apply("dynamics.link.mass", m, s),
-                                     localInertiaDiagonal=list(inertia * s), physicsClientId=c)
+            masses = sp.apply("dynamics.link.mass", self._link_mass, s).tolist()  # one call for every link
+            for link, nominal, mass, inertia in zip(self._links, self._link_mass, masses, self._link_inertia * s):
+                if nominal > 0:  # mass 0 marks a fixed base: leave it fixed
+                    p.changeDynamics(body, link, mass=mass, localInertiaDiagonal=inertia.tolist(), physicsClientId=c)
         if "dynamics.joint.damping" in v:
             damping = sp.apply("dynamics.joint.damping", self._joint_damping, v["dynamics.joint.damping"])
             for j, d in zip(self._robot.handle.joint_indices, np.atleast_1d(damping)):
