@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise UserError("--episodes must be at least 1")
+    if args.driver == "ros2":
+        from sim2real.hal.ros2 import require_rclpy
+
+        require_rclpy()  # before the slow part: say at once when ROS 2 is not available
     config = resolve(args.launch) if args.launch else None
     policy, config = load_policy(args.policy, config)
     env_id = config["env"]["id"]
