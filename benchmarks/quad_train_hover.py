@@ -1,8 +1,8 @@
 """Hover training under randomization (PPO, CTBR actions) and evaluation on held-out parameter draws.
 
 Trains SB3 PPO on ``sim2real/CrazyflieHover-v0`` wrapped in :class:`randomizers.quadrotor.QuadrotorRandomizer`
-(default ranges, battery sag widened to 0.01/s) until ``--steps`` or ``--minutes`` run out, then flies ``--eval-episodes`` episodes whose parameters
-come from a seed stream never used in training and reports the RMS position error over t ∈ [1 s, 5 s] of each
+(default ranges, battery sag widened to 0.01/s) until ``--steps`` or ``--minutes`` run out, then flies
+``--eval-episodes`` episodes whose parameters come from a seed stream never used in training and reports the RMS position error over t ∈ [1 s, 5 s] of each
 episode (the first second is the approach from the random spawn, up to 0.3 m away per axis).
 
     nice -n 10 .venv/bin/python benchmarks/quad_train_hover.py --minutes 18 --out benchmarks/figures/quad_hover

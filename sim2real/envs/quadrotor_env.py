@@ -80,7 +80,8 @@ class QuadrotorEnv(gym.Env):
         if task not in TASKS:
             raise ValueError(f"task must be one of {tuple(TASKS)}, got {task!r}")
         self.spec_q = get_quadrotor_spec(vehicle)
-        self.action_mode, self.obs_mode, self.reward_type, self.render_mode = action_mode, obs_mode, reward_type, render_mode
+        self.action_mode, self.obs_mode = action_mode, obs_mode
+        self.reward_type, self.render_mode = reward_type, render_mode
         config = physics if isinstance(physics, QuadPhysicsConfig) else QuadPhysicsConfig(**(physics or {}))
         self.robot = SimMultirotor(self.spec_q, config)
         self.robot.connect()
@@ -142,7 +143,8 @@ class QuadrotorEnv(gym.Env):
         else:
             d = distance / self.size
             wx, wy, wz = kin.body_rates
-            reward = 0.5 * math.exp(-d / 0.15) + 0.5 * (1.0 - min(d, 2.0) / 2.0) - 0.02 * math.sqrt(wx * wx + wy * wy + wz * wz)
+            spin = math.sqrt(wx * wx + wy * wy + wz * wz)
+            reward = 0.5 * math.exp(-d / 0.15) + 0.5 * (1.0 - min(d, 2.0) / 2.0) - 0.02 * spin
         if termination is not None:
             reward -= CRASH_PENALTY
         info = {"is_success": distance < SUCCESS_RADIUS * self.size, "position_error": distance, **self.task.progress()}

@@ -14,7 +14,8 @@ Frames: world ENU, body FLU. Each loop turns its setpoint into the next one down
 Gains (:meth:`Gains.for_spec`) follow from the motor time constant τm: the rate loop with motor lag has the
 characteristic polynomial τm·s² + (1 + kd)·s + kp, so kp_rate = τm·ωn² and kd_rate = 2ζ·ωn·τm - 1 place its
 poles at natural frequency ωn = 0.8/τm with damping ζ = 0.7 (ki_rate = kp_rate·ωn/15, an integrator for
-rotor asymmetry); attitude kp = ωn/4, velocity kp = attitude kp/2.5 with ki = kp²/2, position kp = velocity kp/2. The controller always uses the *nominal* spec (it does not see randomized parameters).
+rotor asymmetry); attitude kp = ωn/4, velocity kp = attitude kp/2.5 with ki = kp²/2, position kp = velocity kp/2.
+The controller always uses the *nominal* spec (it does not see randomized parameters).
 """
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ class Mixer:
 
 def tilt_rotation(roll: float, pitch: float, yaw: float) -> np.ndarray:
     """Rotation body→world of ZYX Euler angles (rad)."""
-    cr, sr, cp, sp, cy, sy = math.cos(roll), math.sin(roll), math.cos(pitch), math.sin(pitch), math.cos(yaw), math.sin(yaw)
+    cr, sr, cp, sp = math.cos(roll), math.sin(roll), math.cos(pitch), math.sin(pitch)
+    cy, sy = math.cos(yaw), math.sin(yaw)
     return np.array([[cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
                      [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
                      [-sp, cp * sr, cp * cr]])

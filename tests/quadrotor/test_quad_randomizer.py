@@ -73,7 +73,8 @@ def test_inertia_reads_back(env):
     alpha = _acceleration(robot, rpm)[1]
     spec = robot.spec
     y = spec.rotor_positions[3, 1]
-    assert alpha[0] == pytest.approx(y * spec.kf * (rpm[3] ** 2 - spec.hover_rpm ** 2) / (1.3 * spec.inertia[0]), rel=1e-3)
+    extra = spec.kf * (rpm[3] ** 2 - spec.hover_rpm ** 2)
+    assert alpha[0] == pytest.approx(y * extra / (1.3 * spec.inertia[0]), rel=1e-3)
 
 
 def test_kf_reads_back(env):
