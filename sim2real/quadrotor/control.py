@@ -107,7 +107,7 @@ class FlightController:
         """Clear integrators and derivative memory."""
         self._rate_integral = [0.0, 0.0, 0.0]
         self._previous_rates: tuple[float, float, float] | None = None
-        self._velocity_integral = np.zeros(3)
+        self._velocity_integral = [0.0, 0.0, 0.0]
 
     def update(self, setpoint: Setpoint, kin: Kinematics) -> list[float]:
         """Rotor-speed commands (rpm) for ``setpoint`` given the measured state ``kin``."""
@@ -118,18 +118,18 @@ class FlightController:
             rates = setpoint.body_rates
             return self.rates(setpoint.thrust, float(rates[0]), float(rates[1]), float(rates[2]), kin)
         if isinstance(setpoint, AttitudeThrust):
-            rotation = np.asarray(kin.rotation).reshape(3, 3)
-            target = tilt_rotation(setpoint.roll, setpoint.pitch, math.atan2(rotation[1, 0], rotation[0, 0]))
-            return self._attitude(setpoint.thrust, target, setpoint.yaw_rate, rotation, kin)
+            r = kin.rotation
+            target = tilt_rotation(setpoint.roll, setpoint.pitch, math.atan2(r[3], r[0])).ravel().tolist()
+            return self._attitude(setpoint.thrust, target, setpoint.yaw_rate, kin)
         if isinstance(setpoint, Position):
-            error = np.asarray(setpoint.position, dtype=float) - np.asarray(kin.position)
-            velocity = self.gains.position_p * error
-            speed = float(np.linalg.norm(velocity))
+            (tx, ty, tz), (x, y, z), kp = setpoint.position, kin.position, self.gains.position_p
+            v = [kp * (float(tx) - x), kp * (float(ty) - y), kp * (float(tz) - z)]
+            speed = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
             if speed > self.spec.max_speed:
-                velocity *= self.spec.max_speed / speed
-            setpoint = Velocity(velocity, setpoint.yaw_rate)
+                v = [c * self.spec.max_speed / speed for c in v]
+            return self._velocity(v, setpoint.yaw_rate, kin)
         if isinstance(setpoint, Velocity):
-            return self._velocity(np.asarray(setpoint.velocity, dtype=float), setpoint.yaw_rate, kin)
+            return self._velocity([float(c) for c in setpoint.velocity], setpoint.yaw_rate, kin)
         raise TypeError(f"unsupported setpoint {type(setpoint).__name__}")
 
     def rates(self, thrust: float, px: float, py: float, pz: float, kin: Kinematics) -> list[float]:
@@ -151,29 +151,37 @@ class FlightController:
         tz = iz * alpha[2] + (iy - ix) * wx * wy
         return self.mixer.rpm(thrust, tx, ty, tz)
 
-    def _attitude(self, thrust: float, target: np.ndarray, yaw_rate: float, rotation: np.ndarray,
-                  kin: Kinematics) -> list[float]:
-        e = target.T @ rotation - rotation.T @ target
-        kp = self.gains.attitude_p
-        return self.rates(thrust, -kp * 0.5 * e[2, 1], -kp * 0.5 * e[0, 2], yaw_rate, kin)
+    def _attitude(self, thrust: float, target: list[float], yaw_rate: float, kin: Kinematics) -> list[float]:
+        """Geometric attitude P: ``target`` is the desired rotation body→world, 9 values row-major."""
+        r, d, kp = kin.rotation, target, 0.5 * self.gains.attitude_p
+        # e = R_dᵀR - RᵀR_d; only e[2, 1] (roll) and e[0, 2] (pitch) are used, yaw follows the yaw-rate command
+        e21 = sum(d[3 * k + 2] * r[3 * k + 1] - r[3 * k + 2] * d[3 * k + 1] for k in range(3))
+        e02 = sum(d[3 * k] * r[3 * k + 2] - r[3 * k] * d[3 * k + 2] for k in range(3))
+        return self.rates(thrust, -kp * e21, -kp * e02, yaw_rate, kin)
 
-    def _velocity(self, velocity: np.ndarray, yaw_rate: float, kin: Kinematics) -> list[float]:
-        g, spec = self.gains, self.spec
-        error = velocity - np.asarray(kin.velocity)
-        self._velocity_integral = np.clip(self._velocity_integral + error * self.dt, -g.velocity_i_limit,
-                                          g.velocity_i_limit)
-        accel = g.velocity_p * error + g.velocity_i * self._velocity_integral
-        accel[2] += GRAVITY
-        accel[2] = max(accel[2], 0.2 * GRAVITY)
+    def _velocity(self, velocity: list[float], yaw_rate: float, kin: Kinematics) -> list[float]:
+        g, spec, dt, integral = self.gains, self.spec, self.dt, self._velocity_integral
+        limit = g.velocity_i_limit
+        accel = []
+        for axis in range(3):
+            error = velocity[axis] - kin.velocity[axis]
+            integral[axis] = min(max(integral[axis] + error * dt, -limit), limit)
+            accel.append(g.velocity_p * error + g.velocity_i * integral[axis])
+        accel[2] = max(accel[2] + GRAVITY, 0.2 * GRAVITY)
         horizontal = math.hypot(accel[0], accel[1])
         max_horizontal = accel[2] * math.tan(spec.max_tilt)
         if horizontal > max_horizontal:
-            accel[:2] *= max_horizontal / horizontal
-        rotation = np.asarray(kin.rotation).reshape(3, 3)
-        b3 = accel / np.linalg.norm(accel)
-        yaw = math.atan2(rotation[1, 0], rotation[0, 0])
-        b2 = np.cross(b3, (math.cos(yaw), math.sin(yaw), 0.0))
-        b2 /= np.linalg.norm(b2)
-        target = np.column_stack((np.cross(b2, b3), b2, b3))
-        thrust = min(spec.mass * float(accel @ rotation[:, 2]), spec.max_thrust)
-        return self._attitude(max(thrust, 0.0), target, yaw_rate, rotation, kin)
+            accel[0] *= max_horizontal / horizontal
+            accel[1] *= max_horizontal / horizontal
+        norm = math.sqrt(accel[0] ** 2 + accel[1] ** 2 + accel[2] ** 2)
+        b3 = [c / norm for c in accel]
+        r = kin.rotation
+        yaw = math.atan2(r[3], r[0])
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        b2 = [-b3[2] * sy, b3[2] * cy, b3[0] * sy - b3[1] * cy]  # b3 × (cos ψ, sin ψ, 0)
+        n2 = math.sqrt(b2[0] ** 2 + b2[1] ** 2 + b2[2] ** 2)
+        b2 = [c / n2 for c in b2]
+        b1 = [b2[1] * b3[2] - b2[2] * b3[1], b2[2] * b3[0] - b2[0] * b3[2], b2[0] * b3[1] - b2[1] * b3[0]]
+        target = [b1[0], b2[0], b3[0], b1[1], b2[1], b3[1], b1[2], b2[2], b3[2]]
+        thrust = spec.mass * (accel[0] * r[2] + accel[1] * r[5] + accel[2] * r[8])
+        return self._attitude(min(max(thrust, 0.0), spec.max_thrust), target, yaw_rate, kin)
