@@ -161,7 +161,7 @@ def latest_checkpoint(run_dir: str) -> str | None:
     return path if os.path.isfile(os.path.join(path, "model.zip")) else None
 
 
-def save_checkpoint(model, run_dir: str, config: dict[str, Any], keep: int = 2) -> str:
+def save_checkpoint(model, run_dir: str, config: dict[str, Any], keep: int = 2, curriculum=None) -> str:
     """Write a complete checkpoint directory, then point LATEST at it (atomic); prune older ones."""
     root = os.path.join(run_dir, CHECKPOINTS)
     name = f"step-{model.num_timesteps}"
@@ -174,6 +174,8 @@ def save_checkpoint(model, run_dir: str, config: dict[str, Any], keep: int = 2) 
     dump(config, os.path.join(staging, "launch.yaml"))
     atomic_write_json(os.path.join(staging, "versions.json"), package_versions())
     atomic_write_json(os.path.join(staging, "state.json"), {"num_timesteps": int(model.num_timesteps)})
+    if curriculum is not None:
+        curriculum.save(staging)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
     atomic_write_text(os.path.join(root, "LATEST"), name + "\n")
@@ -183,7 +185,26 @@ def save_checkpoint(model, run_dir: str, config: dict[str, Any], keep: int = 2) 
     return final
 
 
-def _training_callback(config: dict[str, Any], run_dir: str, eval_env: gym.Env):
+def _curriculum_callback(config: dict[str, Any], env, model, run_dir: str):
+    """The launch file's curriculum as an SB3 callback (None without one); it resumes itself from LATEST."""
+    if config.get("curriculum") is None:
+        return None
+    from randomizers.curricula import build_teacher
+    from randomizers.curricula.sb3 import CurriculumCallback
+    from randomizers.params import ParamSpace
+
+    space = ParamSpace.from_dict(env.env_method("get_randomization_space", indices=[0])[0])
+    try:
+        teacher = build_teacher({"name": config["curriculum"], **(config.get("curriculum_options") or {})},
+                                space, config["n_envs"], config["seed"])
+        callback = CurriculumCallback(teacher, run_dir=run_dir)
+        callback.check(model, env)
+    except ValueError as err:
+        raise UserError(f"curriculum: {err}") from None
+    return callback
+
+
+def _training_callback(config: dict[str, Any], run_dir: str, eval_env: gym.Env, curriculum=None):
     from stable_baselines3.common.callbacks import BaseCallback
 
     class PeriodicEvalAndCheckpoint(BaseCallback):
@@ -211,7 +232,7 @@ def _training_callback(config: dict[str, Any], run_dir: str, eval_env: gym.Env):
                       flush=True)
             if steps >= self.next_ckpt:
                 self.next_ckpt += config["checkpoint"]["every_steps"]
-                save_checkpoint(self.model, run_dir, config)
+                save_checkpoint(self.model, run_dir, config, curriculum=curriculum)
             return True
 
     return PeriodicEvalAndCheckpoint()
@@ -254,12 +275,18 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
             print(f"resuming {run_dir} from {os.path.basename(checkpoint)}", flush=True)
         else:
             model = build_model(config, env, tb_dir)
+        curriculum = _curriculum_callback(config, env, model, run_dir)
+        callback = _training_callback(config, run_dir, eval_env, curriculum)
+        if curriculum is not None:  # first, so its state is current when a checkpoint is written
+            from stable_baselines3.common.callbacks import CallbackList
+
+            callback = CallbackList([curriculum, callback])
         remaining = config["budget"]["total_timesteps"] - model.num_timesteps
         if remaining > 0:
             show = sys.stdout.isatty() if progress is None else progress
-            model.learn(remaining, callback=_training_callback(config, run_dir, eval_env),
-                        reset_num_timesteps=checkpoint is None, tb_log_name="train", progress_bar=show)
-        save_checkpoint(model, run_dir, config)
+            model.learn(remaining, callback=callback, reset_num_timesteps=checkpoint is None, tb_log_name="train",
+                        progress_bar=show)
+        save_checkpoint(model, run_dir, config, curriculum=curriculum)
         os.makedirs(os.path.join(run_dir, "final"), exist_ok=True)
         model.save(os.path.join(run_dir, "final", ".model.tmp.zip"))
         os.replace(os.path.join(run_dir, "final", ".model.tmp.zip"), os.path.join(run_dir, "final", "model.zip"))

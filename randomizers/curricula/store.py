@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -62,6 +63,21 @@ def latest_checkpoint_dir(run_dir: str) -> str | None:
     return path if os.path.isdir(path) else None
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats as None, so every line is strict JSON (entropy is -inf at the start)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _line(record: Mapping[str, Any]) -> str:
+    return json.dumps(_finite(record), sort_keys=True, allow_nan=False) + "\n"
+
+
 def append_history(path: str, records: Iterable[Mapping[str, Any]]) -> None:
     """Append records as JSON lines, flushed to disk."""
     records = list(records)
@@ -69,7 +85,7 @@ def append_history(path: str, records: Iterable[Mapping[str, Any]]) -> None:
         return
     with open(path, "a", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.write(_line(record))
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -90,7 +106,7 @@ def truncate_history(path: str, timesteps: int) -> None:
     """Drop records after ``timesteps`` (they belong to a run segment a resume replays)."""
     if os.path.isfile(path):
         kept = [r for r in read_history(path) if int(r.get("timesteps", 0)) <= timesteps]
-        _atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+        _atomic_write(path, "".join(_line(r) for r in kept))
 
 
 def start_record(teacher: Teacher, timesteps: int, event: str = "start") -> dict[str, Any]:

@@ -18,7 +18,6 @@ import numpy as np
 from sim2real.deploy.estop import EStop
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog
-from sim2real.deploy.observation import goal_observation
 from sim2real.deploy.policies import DeployPolicy
 from sim2real.hal.robot import Robot
 from sim2real.hal.safety import SafetyLayer
@@ -154,7 +153,7 @@ class DeploymentLoop:
         for step in range(self.config.steps_per_episode):
             deadline, lateness = self._wait()
             state = self._read(lateness)
-            obs = goal_observation(self.task, state, self.scene, goal)
+            obs = self.task.goal_observation(state, self.scene, goal)
             started = self.clock()
             action = self.safety.check_action(self.policy.act(obs), step)
             command = self.controller.to_command(action, state, self.robot)

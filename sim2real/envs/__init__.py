@@ -4,6 +4,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from sim2real.envs.arm_env import ArmEnv, GoalArmEnv, make_arm_env
+from sim2real.envs.quadrotor_env import ACTION_MODES, QUAD_ENVS, register_quadrotor_envs
 
 ARM_ENVS: dict[str, tuple[str, str]] = {
     "sim2real/PandaReach-v0": ("panda", "reach"),
@@ -23,7 +24,14 @@ def register_envs() -> None:
         if env_id not in gym.registry:
             gym.register(env_id, entry_point="sim2real.envs.arm_env:make_arm_env", max_episode_steps=EPISODE_STEPS,
                          kwargs={"robot": robot, "task": task})
-    from sim2real.envs.quadrotor_env import register_quadrotor_envs; register_quadrotor_envs()  # noqa: E702
+    register_quadrotor_envs()
+
+
+def control_modes(env_id: str) -> tuple[str, ...]:
+    """Control (action) modes an environment id accepts; the first is its default."""
+    if env_id in QUAD_ENVS:
+        return ("ctbr",) + tuple(m for m in ACTION_MODES if m != "ctbr")
+    return ("ee", "joints")
 
 
 def registered_ids() -> list[str]:
@@ -32,4 +40,5 @@ def registered_ids() -> list[str]:
 
 register_envs()
 
-__all__ = ["ArmEnv", "GoalArmEnv", "make_arm_env", "ARM_ENVS", "register_envs", "registered_ids"]
+__all__ = ["ArmEnv", "GoalArmEnv", "make_arm_env", "ARM_ENVS", "QUAD_ENVS", "register_envs", "registered_ids",
+           "control_modes"]

@@ -96,15 +96,10 @@ class ArmEnv(gym.Env):
         return spaces.Dict({"observation": vector(obs_dim), "achieved_goal": vector(3), "desired_goal": vector(3)})
 
     def _observe(self) -> dict[str, np.ndarray]:
-        state = self._state
-        robot_part = self.task.robot_observation(state)
         if self.obs_mode == "rgb":
-            return {"image": self.world.render(self.camera), "proprio": robot_part.astype(np.float32)}
-        return {
-            "observation": np.concatenate((robot_part, self.task.object_observation(self.world))).astype(np.float32),
-            "achieved_goal": self.task.achieved_goal(state, self.world).astype(np.float32),
-            "desired_goal": self.goal.astype(np.float32),
-        }
+            proprio = self.task.robot_observation(self._state).astype(np.float32)
+            return {"image": self.world.render(self.camera), "proprio": proprio}
+        return self.task.goal_observation(self._state, self.world, self.goal)
 
     # --- gymnasium API ---------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -118,16 +113,18 @@ class ArmEnv(gym.Env):
         return self._observe(), {"is_success": self._success()}
 
     def step(self, action):
-        # Non-finite actions are a policy bug: hold still rather than feed NaN to the physics engine.
-        action = np.nan_to_num(np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0), nan=0.0)
+        action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        if not np.isfinite(action).all():  # a policy bug: hold still rather than feed NaN to the physics engine
+            action = np.nan_to_num(action, nan=0.0)
         command = self.controller.to_command(action, self._state, self.robot)
         self.robot.send_command(command)
         self.world.step()
         self._state = self.robot.read_state()
-        achieved = self.task.achieved_goal(self._state, self.world)
-        reward = float(self.task.compute_reward(achieved, self.goal))
-        success = bool(self.task.is_success(achieved, self.goal))
-        return self._observe(), reward, False, False, {"is_success": success}
+        obs = self._observe()
+        # Reward from the float32 goals in the observation: identical to what HER recomputes when relabelling.
+        achieved = obs["achieved_goal"] if "achieved_goal" in obs else self.task.achieved_goal(self._state, self.world)
+        reward, success = self.task.reward_and_success(achieved, self.goal.astype(np.float32))
+        return obs, reward, False, False, {"is_success": success}
 
     def _success(self) -> bool:
         return bool(self.task.is_success(self.task.achieved_goal(self._state, self.world), self.goal))

@@ -33,7 +33,6 @@ ACTION_MODES = ("rpm", "ctbr", "attitude", "velocity")
 OBS_DIM = 25
 SUCCESS_RADIUS = 0.05  # m (scaled by the vehicle size)
 CRASH_PENALTY = 5.0
-ARM_CONTROL_MODES = ("ee", "joints")  # launch-file values for arms; quadrotors then use their registered mode
 
 
 def thrust_map(action: float, hover: float, top: float) -> float:
@@ -67,8 +66,7 @@ class QuadrotorEnv(gym.Env):
                  obs_mode: str = "state", control_mode: str | None = None, reward_type: str = "dense",
                  render_mode: str | None = None, physics: QuadPhysicsConfig | dict | None = None,
                  image_size: int = 64, task_kwargs: dict | None = None) -> None:
-        if control_mode is not None and control_mode not in ARM_CONTROL_MODES:
-            action_mode = control_mode
+        action_mode = action_mode if control_mode is None else control_mode  # launch files say control_mode
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if obs_mode not in ("state", "rgb"):

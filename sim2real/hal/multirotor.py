@@ -12,6 +12,7 @@ from typing import Union
 import numpy as np
 
 from robots.quadrotor import QuadrotorSpec
+from sim2real.hal.device import Device
 
 
 @dataclass
@@ -86,18 +87,11 @@ class Position:
 Setpoint = Union[MotorRpm, Ctbr, AttitudeThrust, Velocity, Position]
 
 
-class Multirotor(abc.ABC):
-    """A multirotor seen through the HAL. Tasks only use this interface."""
+class Multirotor(Device):
+    """A multirotor seen through the HAL. Tasks only use this interface; ``safe_stop`` hovers in place in the air
+    and stops the motors on the ground."""
 
     spec: QuadrotorSpec
-
-    @abc.abstractmethod
-    def connect(self) -> None:
-        """Open the link (radio, serial, physics client)."""
-
-    @abc.abstractmethod
-    def disconnect(self) -> None:
-        """Close the link; must be safe to call twice."""
 
     @abc.abstractmethod
     def read_state(self) -> MultirotorState:
@@ -107,19 +101,6 @@ class Multirotor(abc.ABC):
     def send_command(self, setpoint: Setpoint) -> Setpoint:
         """Send a setpoint; returns the setpoint actually applied (after the backend's limits)."""
 
-    @abc.abstractmethod
-    def safe_stop(self) -> None:
-        """Bring the vehicle to a safe state (hover in place, or motors off on the ground)."""
-
-    def __enter__(self) -> "Multirotor":
-        self.connect()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            self.safe_stop()
-        finally:
-            self.disconnect()
 
 
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:

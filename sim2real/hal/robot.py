@@ -6,10 +6,11 @@ import abc
 import numpy as np
 
 from robots.spec import RobotSpec
+from sim2real.hal.device import Device
 from sim2real.hal.types import JointCommand, RobotState
 
 
-class Robot(abc.ABC):
+class Robot(Device):
     """A robot arm seen through the HAL.
 
     Implementations: :class:`sim2real.sim.PyBulletRobot` and the hardware drivers. Tasks only talk to this
@@ -19,24 +20,12 @@ class Robot(abc.ABC):
     spec: RobotSpec
 
     @abc.abstractmethod
-    def connect(self) -> None:
-        """Open the connection (bus, socket, physics client)."""
-
-    @abc.abstractmethod
-    def disconnect(self) -> None:
-        """Close the connection; must be safe to call twice."""
-
-    @abc.abstractmethod
     def read_state(self) -> RobotState:
         """Latest measured state with a monotonic timestamp (s)."""
 
     @abc.abstractmethod
     def send_command(self, command: JointCommand) -> JointCommand:
         """Send joint targets; returns the command actually applied (after the backend's own limits)."""
-
-    @abc.abstractmethod
-    def safe_stop(self) -> None:
-        """Bring the robot to a safe standstill (hold position or disable torque, per backend)."""
 
     @abc.abstractmethod
     def inverse_kinematics(self, ee_position: np.ndarray, ee_orientation: np.ndarray | None,
@@ -50,13 +39,3 @@ class Robot(abc.ABC):
     def clamp_to_limits(self, positions: np.ndarray) -> np.ndarray:
         """Joint positions clipped to the spec's position limits."""
         return np.clip(positions, self.spec.lower, self.spec.upper)
-
-    def __enter__(self) -> "Robot":
-        self.connect()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            self.safe_stop()
-        finally:
-            self.disconnect()

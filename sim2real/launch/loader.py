@@ -113,6 +113,13 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
         else:
             config[key] = _coerce(path, config[key], spec)
     if prefix == "":
+        from sim2real.envs import control_modes
+
+        allowed = control_modes(config["env"]["id"])
+        if config["env"]["control_mode"] not in (None, *allowed):
+            raise UserError(f"env.control_mode: {config['env']['control_mode']!r} is not a mode of "
+                            f"{config['env']['id']} (choose from: {', '.join(allowed)})")
+        config["env"]["control_mode"] = config["env"]["control_mode"] or allowed[0]  # resolved: what runs
         algo = config["algo"]["name"]
         for key, spec in SCHEMA["algo"].items():
             if algo in spec.algos:

@@ -39,10 +39,29 @@ def validate_randomizers(config: dict[str, Any]) -> None:
     """Raise :class:`UserError` (one line naming the entry) unless ``config["randomizers"]`` is valid for its env."""
     entries = config.get("randomizers") or []
     if not entries:
+        if config.get("curriculum") is not None:
+            raise UserError(f"curriculum: {config['curriculum']} moves randomizer ranges, but randomizers is empty")
         return
     from randomizers.launch import RandomizerConfigError, parse_randomizers
 
     try:
-        parse_randomizers(entries, env_traits(config["env"]["id"], config["env"]["obs_mode"]))
+        parsed = parse_randomizers(entries, env_traits(config["env"]["id"], config["env"]["obs_mode"]))
     except RandomizerConfigError as err:
         raise UserError(str(err)) from None
+    if config.get("curriculum") is not None:
+        _validate_curriculum(config, parsed)
+
+
+def _validate_curriculum(config: dict[str, Any], parsed: list[Any]) -> None:
+    """Build the teacher once over the launch file's ParamSpace so bad options fail at resolve time."""
+    from randomizers.curricula import build_teacher
+    from randomizers.params import ParamSpace
+
+    space = ParamSpace()
+    for entry in parsed:
+        space = space.merge(entry.space)
+    try:
+        build_teacher({"name": config["curriculum"], **(config.get("curriculum_options") or {})},
+                      space, config["n_envs"], config["seed"])
+    except ValueError as err:
+        raise UserError(f"curriculum_options: {err}") from None

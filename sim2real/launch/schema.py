@@ -41,12 +41,17 @@ SCHEMA: dict[str, Any] = {
     "env": {
         "id": Field(str, "sim2real/PandaReach-v0", "registered environment id", choices=_env_ids),
         "obs_mode": Field(str, "state", "observation mode", choices=("state", "rgb")),
-        "control_mode": Field(str, "ee", "end-effector delta (IK) or joint-position delta", choices=("ee", "joints")),
+        "control_mode": Field(str, None, "action mode; default: the env's own (arms: ee | joints, quadrotors: "
+                              "ctbr | rpm | attitude | velocity)", nullable=True,
+                              choices=(None, "ee", "joints", "rpm", "ctbr", "attitude", "velocity")),
         "reward_type": Field(str, "sparse", "reward", choices=("sparse", "dense")),
         "max_episode_steps": Field(int, 50, "control steps per episode", low=1, high=100_000),
     },
     "randomizers": Field(list, [], "domain-randomization entries (see `sim2real randomizers list`)", item_kind=dict),
-    "curriculum": Field(str, None, "automatic curriculum over the randomizers", choices=(None,), nullable=True),
+    "curriculum": Field(str, None, "automatic curriculum over the randomizers' ranges",
+                        choices=(None, "uniform", "schedule", "adr", "alp_gmm", "plr", "robust_plr"), nullable=True),
+    "curriculum_options": Field(dict, None, "options of the curriculum, e.g. {p_b: 0.5, buffer_size: 240}",
+                                nullable=True),
     "policy": Field(str, "mlp", "policy family", choices=("mlp",)),
     "algo": {
         "name": Field(str, "sac", "stable-baselines3 algorithm", choices=ALGOS),

@@ -88,12 +88,29 @@ class ArmTask(abc.ABC):
     def achieved_goal(self, state: RobotState, scene: Scene) -> np.ndarray:
         """What the goal is compared with (m, world frame)."""
 
+    def goal_observation(self, state: RobotState, scene: Scene, goal: np.ndarray) -> dict[str, np.ndarray]:
+        """The goal-conditioned observation (float32): ``observation`` (robot part + object part), ``achieved_goal``
+        and ``desired_goal`` (m). The one builder used in simulation and on hardware."""
+        return {
+            "observation": np.concatenate((self.robot_observation(state), self.object_observation(scene))).astype(np.float32),
+            "achieved_goal": self.achieved_goal(state, scene).astype(np.float32),
+            "desired_goal": np.asarray(goal, dtype=np.float32),
+        }
+
     # --- reward --------------------------------------------------------------------------------------------
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: object = None) -> np.ndarray:
         distance = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
         if self.reward_type == "sparse":
             return -(distance > self.distance_threshold).astype(np.float32)
         return -distance.astype(np.float32)
+
+    def reward_and_success(self, achieved_goal: np.ndarray, desired_goal: np.ndarray) -> tuple[float, bool]:
+        """Reward and success of one step, from one distance computation (the env's hot path)."""
+        distance = float(np.linalg.norm(achieved_goal - desired_goal))
+        success = distance < self.distance_threshold
+        if self.reward_type == "sparse":
+            return (0.0 if success else -1.0), success
+        return -distance, success
 
     def is_success(self, achieved_goal: np.ndarray, desired_goal: np.ndarray) -> np.ndarray:
         distance = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)

@@ -114,3 +114,12 @@ def test_arbitrary_text_never_crashes(tmp_path, text):
         resolve(write(tmp_path, text))
     except UserError as err:
         assert "\n" not in str(err)
+
+
+def test_control_mode_defaults_per_env_and_is_checked_against_it(tmp_path):
+    assert resolve(None)["env"]["control_mode"] == "ee"
+    assert resolve(None, ["env.id=sim2real/CrazyflieHover-v0"])["env"]["control_mode"] == "ctbr"
+    with pytest.raises(UserError, match="not a mode of sim2real/CrazyflieHover-v0"):
+        resolve(None, ["env.id=sim2real/CrazyflieHover-v0", "env.control_mode=joints"])
+    with pytest.raises(UserError, match="not a mode of sim2real/PandaReach-v0"):
+        resolve(None, ["env.control_mode=rpm"])

@@ -88,3 +88,37 @@ def test_info_and_help(argv, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "sim2real/PandaReach-v0" in out or "train" in out
+
+
+ADR_LAUNCH = """
+env: {id: sim2real/PandaReach-v0}
+randomizers: [{group: dynamics}, {group: actuation}]
+curriculum: adr
+curriculum_options: {buffer_size: 4}
+algo: {name: ppo, n_steps: 64, batch_size: 64, n_epochs: 1, net_arch: [16]}
+n_envs: 2
+budget: {total_timesteps: 256}
+eval: {every_steps: 256, episodes: 1}
+checkpoint: {every_steps: 128}
+"""
+
+
+def test_launch_file_curriculum_is_trained_and_checkpointed(tmp_path):
+    launch = tmp_path / "adr.yaml"
+    launch.write_text(ADR_LAUNCH)
+    run_dir = tmp_path / "adr"
+    assert main(["train", str(launch), "--run-dir", str(run_dir)]) == 0
+    checkpoint = latest_checkpoint(str(run_dir))
+    state = json.load(open(os.path.join(checkpoint, "curriculum.json")))
+    assert state  # the teacher's state travels with every checkpoint
+    history = [json.loads(line) for line in open(run_dir / "curriculum_history.jsonl")]
+    assert history[0]["event"] == "start" and history[0]["teacher"] == "adr"
+
+
+def test_curriculum_launch_errors_are_one_line(tmp_path, capsys):
+    launch = tmp_path / "adr.yaml"
+    launch.write_text(ADR_LAUNCH)
+    assert main(["train", str(launch), "curriculum_options.p_x=1"]) == 2
+    assert "not an option of adr" in capsys.readouterr().err
+    assert main(["train", str(launch), "randomizers=[]"]) == 2
+    assert "randomizers is empty" in capsys.readouterr().err
