@@ -1,33 +1,60 @@
-"""``sim2real demo``: the README's main job on the embedded defaults.
+"""``sim2real demo``: the README's main job, no arguments needed.
 
-Trains Panda Reach (SAC + HER, state observations) briefly, evaluates it, prints the success rate and where the
-run was written.
+Trains SO-101-class arm Reach (SAC + HER, state observations) with dynamics and observation-noise randomization
+(``launch/demo_so101_reach.yaml``), then measures the transfer gap on the training randomization, held-out
+textures, wider held-out dynamics and the Dynamixel emulator (``launch/realities/lab.yaml``), and prints the path
+of the HTML report and a 5-line summary table.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import time
 
-DEMO_OVERRIDES = ("name=demo_panda_reach", "budget.total_timesteps=8000", "eval.every_steps=2000",
-                  "eval.episodes=10", "checkpoint.every_steps=4000")
+DEMO_LAUNCH = os.path.join(os.path.dirname(__file__), "..", "..", "launch", "demo_so101_reach.yaml")
+CONDITIONS = ["train", "heldout-textures", "heldout-dynamics", "emulated"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("demo", help="train Panda Reach briefly on the embedded defaults and evaluate it")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides on top of the demo defaults")
-    parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes (default 50)")
+    parser = sub.add_parser("demo", help="train SO-101 Reach with randomization and report its transfer gap")
+    parser.add_argument("--timesteps", type=int, default=None, help="training steps (default: the launch file's)")
+    parser.add_argument("--episodes", type=int, default=30, help="episodes per simulated condition (default 30)")
+    parser.add_argument("--emulated-episodes", type=int, default=10, help="episodes on the emulator (default 10)")
+    parser.add_argument("--videos", type=int, default=2, help="videos per simulated condition (default 2)")
+    parser.add_argument("--out", default=None, help="output directory (default runs/demo-TIME)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim2real.errors import UserError
+    from sim2real.evaluation.command import run_eval
+    from sim2real.evaluation.report import summary_table
+    from sim2real.evaluation.run import EvalSettings
     from sim2real.launch import resolve
-    from sim2real.train import evaluate_run, train
+    from sim2real.train import train
 
-    config = resolve(None, (*DEMO_OVERRIDES, *args.overrides))
-    print(f"training {config['env']['id']} with {config['algo']['name'].upper()} for "
-          f"{config['budget']['total_timesteps']} steps on {config['n_envs']} environments", flush=True)
-    run_dir = train(config)
-    result = evaluate_run(run_dir, args.episodes)
-    print(f"success rate {result.success_rate:.1%} over {result.episodes} episodes "
-          f"(mean return {result.mean_return:.2f})")
-    print(f"run written to {run_dir}")
+    for flag in ("episodes", "emulated_episodes"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
+    out = args.out or os.path.join("runs", f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    overrides = [f"output_dir={out}"]
+    if args.timesteps is not None:
+        if args.timesteps < 1:
+            raise UserError("--timesteps must be at least 1")
+        step = max(1, args.timesteps)
+        overrides += [f"budget.total_timesteps={args.timesteps}", f"eval.every_steps={step}",
+                      f"checkpoint.every_steps={step}", "algo.learning_starts=" + str(min(200, step // 2))]
+    config = resolve(DEMO_LAUNCH, overrides)
+    started = time.time()
+    print(f"[1/2] training {config['env']['id']} (SAC + HER, dynamics randomization) for "
+          f"{config['budget']['total_timesteps']} steps", flush=True)
+    run_dir = train(config, run_dir=os.path.join(out, "run"), progress=False)
+    print(f"[2/2] evaluating on {', '.join(CONDITIONS)} ({args.episodes} episodes each, "
+          f"{args.emulated_episodes} on the emulator in real time)", flush=True)
+    settings = EvalSettings(CONDITIONS, args.episodes, 1_000_000, 4, args.videos, args.emulated_episodes)
+    report_dir, summary = run_eval([run_dir], None, settings, os.path.join(out, "report"),
+                                   progress=lambda line: print("  " + line, flush=True))
+    print(summary_table(summary))
+    print(f"HTML report: {os.path.abspath(os.path.join(report_dir, 'report.html'))}  "
+          f"({time.time() - started:.0f} s in all)")
     return 0

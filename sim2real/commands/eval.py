@@ -1,24 +1,65 @@
-"""``sim2real eval RUN_DIR``: success rate and mean return over N seeded episodes."""
+"""``sim2real eval``: a run's success rate, or the transfer gap of a policy across conditions.
+
+``sim2real eval RUN_DIR`` prints success rate and mean return over N seeded episodes of the run's own env.
+``sim2real eval POLICY... --conditions train,heldout-textures,heldout-dynamics,emulated`` writes report.json,
+report.md and report.html (plots, videos) with bootstrap 95 % CIs and the transfer gap train − condition.
+"""
 from __future__ import annotations
 
 import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("eval", help="evaluate a trained run")
-    parser.add_argument("run_dir", help="run directory written by `sim2real train`")
-    parser.add_argument("--episodes", type=int, default=50, help="episodes to run (default 50)")
-    parser.add_argument("--seed", type=int, default=None, help="first episode seed (default: run seed + 200000)")
+    parser = sub.add_parser("eval", help="evaluate a trained run, or its transfer gap across conditions")
+    parser.add_argument("policy", nargs="+", help="run directory (several: seeds of one launch file), SB3 .zip "
+                                                   "with --launch, or vision pipeline folder")
+    parser.add_argument("--launch", help="launch file (default: the run's own launch.yaml)")
+    parser.add_argument("--conditions", help="comma-separated: train, heldout-textures, heldout-dynamics, emulated")
+    parser.add_argument("--textures", help="held-out textures from this image directory (png/jpg)")
+    parser.add_argument("--reality", help="reality profile of the emulator (default launch/realities/lab.yaml)")
+    parser.add_argument("--episodes", type=int, default=50, help="episodes per condition (default 50)")
+    parser.add_argument("--emulated-episodes", type=int, help="emulated episodes (real time; default min(N, 10))")
+    parser.add_argument("--videos", type=int, default=2, help="videos per simulated condition (default 2)")
+    parser.add_argument("--n-envs", type=int, default=4, help="environments stepped together (default 4)")
+    parser.add_argument("--watchdog-periods", type=float, default=5.0,
+                        help="emulated: state age / step lateness allowed, in control periods (default 5)")
+    parser.add_argument("--seed", type=int, default=None, help="first episode seed")
+    parser.add_argument("--out", help="report directory (default runs/eval-TIME)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sim2real.errors import UserError
-    from sim2real.train import evaluate_run
 
     if args.episodes < 1:
         raise UserError("--episodes must be at least 1")
-    result = evaluate_run(args.run_dir, args.episodes, args.seed)
-    print(f"episodes {result.episodes}  success rate {result.success_rate:.1%}  "
-          f"mean return {result.mean_return:.2f} ± {result.std_return:.2f}")
+    if args.conditions is None:
+        if len(args.policy) != 1 or args.launch or args.textures or args.reality or args.out:
+            raise UserError("--launch, --textures, --reality, --out and several policies need --conditions")
+        from sim2real.train import evaluate_run
+
+        result = evaluate_run(args.policy[0], args.episodes, args.seed)
+        print(f"episodes {result.episodes}  success rate {result.success_rate:.1%}  "
+              f"mean return {result.mean_return:.2f} ± {result.std_return:.2f}")
+        return 0
+    from sim2real.evaluation.command import run_eval
+    from sim2real.evaluation.conditions import parse_conditions
+    from sim2real.evaluation.report import summary_table
+    from sim2real.evaluation.run import EvalSettings
+
+    for flag in ("emulated_episodes", "n_envs"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.videos < 0:
+        raise UserError("--videos must be 0 or more")
+    settings = EvalSettings(parse_conditions(args.conditions), args.episodes,
+                            1_000_000 if args.seed is None else args.seed, args.n_envs, args.videos,
+                            args.emulated_episodes, args.textures, args.reality,
+                            watchdog_periods=args.watchdog_periods)
+    if args.watchdog_periods <= 0:
+        raise UserError("--watchdog-periods must be positive")
+    out_dir, summary = run_eval(args.policy, args.launch, settings, args.out)
+    print(summary_table(summary))
+    print(f"report: {out_dir}/report.html")
     return 0

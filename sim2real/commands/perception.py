@@ -1,0 +1,84 @@
+"""``sim2real perception train LAUNCH``: a goal-localization CNN trained on randomized renders.
+
+Renders ``--images`` camera images of the launch file's env (``obs_mode: rgb``) with its visual randomizers, trains
+:class:`sim2real.vision.model.PerceptionNet` to regress the goal position (m), reports the localization error on
+validation images and on held-out textures, and writes ``perception.pt`` (state_dict) + ``perception.json``. With
+``--policy RUN_DIR`` (a state Reach policy) it also writes a vision pipeline folder ``sim2real eval`` accepts.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("perception", help="train goal-localization CNNs on randomized renders")
+    actions = parser.add_subparsers(dest="action", required=True)
+    train = actions.add_parser("train", help="render randomized images and train the CNN")
+    train.add_argument("launch", help="launch file of a camera env (obs_mode: rgb), e.g. launch/so101_reach_vision.yaml")
+    train.add_argument("--images", type=int, default=3000, help="training images (default 3000)")
+    train.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    train.add_argument("--test-images", type=int, default=300, help="held-out-texture test images (default 300)")
+    train.add_argument("--no-visual", action="store_true", help="disable the visual randomizer (ablation)")
+    train.add_argument("--n-unique", type=int, help="override the number of unique training textures")
+    train.add_argument("--policy", help="state Reach run directory: also write a vision pipeline into --out")
+    train.add_argument("--seed", type=int, default=0, help="seed of renders and weights (default 0)")
+    train.add_argument("--out", help="output directory (default runs/perception-TIME)")
+    parser.set_defaults(handler=run)
+
+
+def _variant(config: dict, no_visual: bool, n_unique: int | None) -> dict:
+    entries = []
+    for entry in config.get("randomizers") or []:
+        entry = dict(entry)
+        if entry["group"] == "visual":
+            if no_visual:
+                entry["enabled"] = False
+            if n_unique is not None:
+                entry["textures"] = {**(entry.get("textures") or {}), "n_unique": n_unique}
+        entries.append(entry)
+    return {**config, "randomizers": entries}
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from sim2real.errors import UserError
+    from sim2real.evaluation.conditions import heldout_textures_config
+    from sim2real.launch import resolve
+    from sim2real.launch.randomizers import validate_randomizers
+    from sim2real.vision.dataset import render_dataset
+    from sim2real.vision.training import fit, localization_error, save
+
+    for flag in ("images", "epochs", "test_images"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
+    config = resolve(args.launch)
+    if config["env"]["obs_mode"] != "rgb":
+        raise UserError(f"{args.launch}: env.obs_mode must be rgb for perception (got {config['env']['obs_mode']})")
+    config = _variant(config, args.no_visual, args.n_unique)
+    validate_randomizers(config)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    out = args.out or os.path.join("runs", f"perception-{time.strftime('%Y%m%d-%H%M%S')}")
+    started = time.time()
+    print(f"rendering {args.images} images of {config['env']['id']} ...", flush=True)
+    images, goals = render_dataset(config, args.images, args.seed * 1_000_003, print)
+    perception, result = fit(images, goals, args.epochs, args.seed)
+    heldout = heldout_textures_config(config)
+    test_x, test_y = render_dataset(heldout, args.test_images, 500_000_000 + args.seed)
+    heldout_error = localization_error(perception, test_x, test_y)
+    facts = {"launch": os.path.abspath(args.launch), "images": args.images, "epochs": args.epochs,
+             "seed": args.seed, "visual_randomization": not args.no_visual, "n_unique": args.n_unique,
+             "train_error_m": result.train_error, "val_error_m": result.val_error,
+             "heldout_texture_error_m": heldout_error, "wall_time_s": round(time.time() - started, 1)}
+    save(perception, out, facts)
+    print(f"localization error: train {result.train_error * 100:.2f} cm, validation {result.val_error * 100:.2f} cm, "
+          f"held-out textures {heldout_error * 100:.2f} cm")
+    if args.policy:
+        from sim2real.vision.pipeline import write_pipeline
+
+        write_pipeline(out, out, args.policy, config)
+        print(f"vision pipeline written to {out} (sim2real eval {out} --conditions ...)")
+    print(f"perception written to {out}")
+    return 0

@@ -1,0 +1,154 @@
+"""The ``emulated`` condition: the policy through the HAL, the safety layer and a Dynamixel bus emulator process.
+
+The emulator (``sim2real emulate dynamixel --reality PROFILE``) runs in its own process on a pseudo-terminal, as
+real hardware would sit behind a USB adapter; the deployment loop runs at the robot's control rate (real time).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+
+from sim2real.errors import UserError
+from sim2real.evaluation.policy import EvalPolicy
+from sim2real.evaluation.simulated import Episode
+
+WATCHDOG_PERIODS = 5.0  # evaluation watchdog: state age and step lateness allowed, in control periods
+DEFAULT_REALITY = os.path.join(os.path.dirname(__file__), "..", "..", "launch", "realities", "lab.yaml")
+
+
+class _DeployAdapter:
+    """An :class:`EvalPolicy` as a deployment policy; sums the rewards the loop reports per episode."""
+
+    def __init__(self, policy: EvalPolicy) -> None:
+        self.policy = policy
+        self.returns: list[float] = []
+        self._total = 0.0
+
+    def reset_trial(self) -> None:
+        self.returns, self._total = [], 0.0
+
+    def act(self, obs: Any) -> np.ndarray:
+        return np.asarray(self.policy.act_batch([obs])[0], dtype=float)
+
+    def observe(self, reward: float, episode_done: bool) -> None:
+        self._total += reward
+        if episode_done:
+            self.returns.append(self._total)
+            self._total = 0.0
+
+
+class EmulatorProcess:
+    """``sim2real emulate dynamixel`` in a child process; ``port`` is the pseudo-terminal it serves."""
+
+    def __init__(self, reality: str) -> None:
+        args = [sys.executable, "-m", "sim2real.cli", "emulate", "dynamixel", "--reality", reality]
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if " on /dev/" not in line:
+            err = self.process.stderr.read() if self.process.stderr else ""
+            self.stop()
+            raise UserError(f"--reality {reality}: the Dynamixel emulator did not start: "
+                            f"{(err.strip().splitlines() or [line.strip()])[-1]}")
+        self.port = line.split()[-1]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> EmulatorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def check_emulatable(config: dict[str, Any]) -> None:
+    """Refuse, in one line, envs the Dynamixel emulator cannot stand in for (SO-101 arm, state or pipeline)."""
+    from sim2real.envs import ARM_ENVS
+
+    env_id = config["env"]["id"]
+    if env_id not in ARM_ENVS or ARM_ENVS[env_id][0] != "so101" or ARM_ENVS[env_id][1] != "reach":
+        raise UserError(f"--conditions emulated: the Dynamixel emulator drives the SO-101 arm Reach task only, "
+                        f"and this policy is for {env_id}")
+
+
+def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed: int, workdir: str,
+                 reality: str | None = None, watchdog_periods: float = WATCHDOG_PERIODS
+                 ) -> tuple[list[Episode], dict[str, Any]]:
+    """``episodes`` Reach episodes through the emulator (goals from the task's sampler, seed ``seed + i``).
+
+    The watchdog allows ``watchdog_periods`` control periods of state age and step lateness (a deployment allows
+    2.5 and 1: evaluation shares the CPU with the emulator). An episode ended by a safety trip (watchdog, link) counts as a failure with no return or distance; the
+    returned facts list the trips, the safety interventions and where the deployment logs are."""
+    from robots.calibration import calibration_from_spec
+    from robots.registry import get_robot_spec
+    from sim2real.deploy.goals import GoalSource
+    from sim2real.deploy.log import DeploymentLog
+    from sim2real.deploy.loop import DeploymentLoop, LoopConfig
+    from sim2real.envs import ARM_ENVS
+    from sim2real.hal.drivers import make_robot
+    from sim2real.hal.lab_scene import LabScene
+    from sim2real.hal.safety import SafetyConfig, SafetyLayer
+    from sim2real.hal.servo_bus import BusError
+    from sim2real.io import atomic_write_text
+    from sim2real.tasks import make_controller, make_task
+
+    check_emulatable(config)
+    reality = reality or os.path.abspath(DEFAULT_REALITY)
+    if not os.path.isfile(reality):
+        raise UserError(f"--reality {reality}: no such reality profile")
+    robot_name, task_name = ARM_ENVS[config["env"]["id"]]
+    spec = get_robot_spec(robot_name)
+    task = make_task(task_name, spec, config["env"]["reward_type"])
+    base = task.layout.robot_base
+    controller = make_controller(config["env"]["control_mode"], spec, task.uses_gripper, base)
+    os.makedirs(workdir, exist_ok=True)
+    calibration = os.path.join(workdir, "calibration.json")
+    atomic_write_text(calibration, calibration_from_spec(spec).to_json())
+    adapter = _DeployAdapter(policy)
+    with EmulatorProcess(reality) as emulator:
+        robot = make_robot("dynamixel", spec, base, emulator.port, calibration=calibration)
+        scene = LabScene()
+        task.setup(scene)
+        rate = spec.control_rate_hz
+        try:
+            robot.connect()
+        except BusError as err:
+            raise UserError(f"emulated: cannot talk to the emulator on {emulator.port}: {err}") from None
+        out, trips, interventions = [], [], 0
+        try:
+            warm = task.goal_observation(robot.read_state(), scene, np.zeros(3))
+            adapter.act(warm)  # first call of a torch policy is slow: keep it out of the timed loop
+            for i in range(episodes):  # one loop per episode: a watchdog trip fails that episode only
+                log = DeploymentLog(os.path.join(workdir, f"deploy_log_{i:03d}.jsonl"))
+                safety = SafetyLayer(SafetyConfig.from_spec(spec, base), robot.model, 1.0 / rate)
+                loop = DeploymentLoop(robot, task, controller, adapter, scene, GoalSource(), safety, log,
+                                      LoopConfig(rate, 1, config["env"]["max_episode_steps"],
+                                                 stale_after_s=watchdog_periods / rate,
+                                                 overrun_after_s=watchdog_periods / rate, seed=seed + i))
+                try:
+                    result = loop.run()
+                finally:
+                    log.close()
+                interventions += len(safety.interventions)
+                if result.stopped is not None or not result.episodes:
+                    trips.append({"episode": i, **(result.stopped or {})})
+                    out.append(Episode(seed + i, False, float("nan"), float("nan")))
+                    continue
+                record = result.episodes[0]
+                out.append(Episode(seed + i, bool(record["success"]), float(adapter.returns[0]),
+                                   float(record["final_distance"])))
+        finally:
+            robot.disconnect()
+    facts = {"reality": os.path.abspath(reality), "logs": os.path.abspath(workdir), "trips": trips,
+             "interventions": interventions, "rate_hz": rate, "watchdog_s": watchdog_periods / rate}
+    return out, facts

@@ -1,0 +1,124 @@
+"""``evaluate``: every requested condition for one or more policies (seeds), metrics with CIs, transfer gaps."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from sim2real.errors import UserError
+from sim2real.evaluation.conditions import condition_config, dynamics_ranges
+from sim2real.evaluation.policy import EvalPolicy
+from sim2real.evaluation.simulated import Episode, run_episodes
+from sim2real.evaluation.stats import bootstrap_ci, gap_ci, iqm
+
+METRICS = ("success", "return", "final_distance", "localization_error")
+HIGHER_IS_BETTER = {"success": True, "return": True, "final_distance": False, "localization_error": False}
+
+
+@dataclass
+class EvalSettings:
+    """Episodes per condition and policy, first episode seed, environments stepped together, videos per condition,
+    emulated episodes (real time: ~3 s each), texture directory and reality profile."""
+
+    conditions: list[str]
+    episodes: int = 50
+    seed: int = 1_000_000
+    n_envs: int = 4
+    videos: int = 2
+    emulated_episodes: int | None = None
+    textures: str | None = None
+    reality: str | None = None
+    n_boot: int = 2000
+    watchdog_periods: float = 5.0
+
+
+@dataclass
+class ConditionResult:
+    name: str
+    episodes: dict[str, list[Episode]] = field(default_factory=dict)  # policy label → episodes
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def values(self, metric: str, label: str | None = None) -> np.ndarray:
+        """Per-episode values of ``metric`` (pooled over policies unless ``label``), NaN/None dropped."""
+        labels = [label] if label else list(self.episodes)
+        out = []
+        for lab in labels:
+            for ep in self.episodes[lab]:
+                value = {"success": float(ep.success), "return": ep.episode_return,
+                         "final_distance": ep.final_distance, "localization_error": ep.localization_error}[metric]
+                if value is not None and np.isfinite(value):
+                    out.append(float(value))
+        return np.asarray(out)
+
+
+def _sim_env_factory(config: dict[str, Any]) -> Callable[[int], Any]:
+    from sim2real.train import make_env_fn
+
+    return lambda rank: make_env_fn(config, rank)()
+
+
+def evaluate(policies: dict[str, EvalPolicy], config: dict[str, Any], settings: EvalSettings, workdir: str,
+             progress: Callable[[str], None] = print) -> list[ConditionResult]:
+    """Episodes of every condition for every policy; episode ``i`` uses seed ``settings.seed + i`` in each
+    simulated condition (the same goals and draws for every policy)."""
+    from sim2real.evaluation.emulated import check_emulatable, run_emulated
+
+    from sim2real.launch.randomizers import validate_randomizers
+
+    if "emulated" in settings.conditions:
+        check_emulatable(config)
+    for name in settings.conditions:  # every user mistake (texture directory, ...) before the first episode
+        if name != "emulated":
+            validate_randomizers(condition_config(name, config, settings.textures))
+    results = []
+    seeds = [settings.seed + i for i in range(settings.episodes)]
+    for name in settings.conditions:
+        result = ConditionResult(name)
+        for label, policy in policies.items():
+            progress(f"{name}: {label} ...")
+            if name == "emulated":
+                n = settings.emulated_episodes or min(settings.episodes, 10)
+                episodes, facts = run_emulated(policy, config, n, settings.seed,
+                                               os.path.join(workdir, "emulated", label), settings.reality,
+                                               settings.watchdog_periods)
+                result.facts[label] = facts
+            else:
+                cond = condition_config(name, config, settings.textures)
+                try:
+                    episodes = run_episodes(_sim_env_factory(cond), policy, seeds, settings.n_envs, settings.videos)
+                except ValueError as err:  # texture sets and Params validate when the env is wrapped
+                    raise UserError(f"{name}: {err}") from None
+                result.facts["randomizers"] = cond["randomizers"]
+                if name == "heldout-dynamics":
+                    result.facts["dynamics_ranges"] = dynamics_ranges(cond)
+            result.episodes[label] = episodes
+        results.append(result)
+    return results
+
+
+def summarize(results: list[ConditionResult], seed: int, n_boot: int = 2000) -> dict[str, Any]:
+    """Every number of the report: per condition and metric the mean with a bootstrap 95 % CI over pooled episodes,
+    the IQM across policies (seeds) with its CI when there are several, and the transfer gap train − condition."""
+    rng = np.random.default_rng(seed)
+    train = next((r for r in results if r.name == "train"), None)
+    out: dict[str, Any] = {}
+    for result in results:
+        metrics: dict[str, Any] = {}
+        for metric in METRICS:
+            values = result.values(metric)
+            if values.size == 0:
+                continue
+            entry: dict[str, Any] = {"mean": bootstrap_ci(values, rng, n_boot=n_boot).as_dict()}
+            per_policy = [result.values(metric, lab) for lab in result.episodes]
+            means = [float(v.mean()) for v in per_policy if v.size]
+            entry["per_policy"] = dict(zip(result.episodes, means))
+            if len(means) > 1:
+                entry["iqm"] = bootstrap_ci(means, rng, statistic=iqm, n_boot=n_boot).as_dict()
+            if train is not None and result is not train and train.values(metric).size:
+                entry["gap"] = gap_ci(train.values(metric), values, rng, n_boot=n_boot).as_dict()
+            metrics[metric] = entry
+        out[result.name] = {"metrics": metrics, "facts": result.facts,
+                            "episodes": {lab: [e.as_dict() for e in eps] for lab, eps in result.episodes.items()}}
+    return out

@@ -1,0 +1,77 @@
+"""A small CNN regressing the goal position (m, world frame) from one camera image."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class PerceptionMeta:
+    """What a weights file needs to be used: image size (pixels) and the target normalization (m)."""
+
+    height: int
+    width: int
+    center: tuple[float, float, float]
+    scale: tuple[float, float, float]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PerceptionMeta:
+        return cls(int(data["height"]), int(data["width"]), tuple(map(float, data["center"])),  # type: ignore[arg-type]
+                   tuple(map(float, data["scale"])))  # type: ignore[arg-type]
+
+
+class PerceptionNet(nn.Module):
+    """uint8 images (N, H, W, 3) → normalized goal (N, 3); 4 strided conv layers, global pooling, MLP head.
+
+    Coordinates are concatenated to the input (CoordConv) so pooling keeps where the goal is in the image."""
+
+    def __init__(self, channels: int = 32) -> None:
+        super().__init__()
+        c = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(5, c, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * c, 2 * c, 3, stride=1, padding=1), nn.ReLU(),
+        )
+        self.head = nn.Sequential(nn.Linear(2 * c * 2, 128), nn.ReLU(), nn.Linear(128, 3))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.permute(0, 3, 1, 2).float() / 255.0
+        n, _, h, w = x.shape
+        ys = torch.linspace(-1, 1, h, device=x.device).view(1, 1, h, 1).expand(n, 1, h, w)
+        xs = torch.linspace(-1, 1, w, device=x.device).view(1, 1, 1, w).expand(n, 1, h, w)
+        f = self.features(torch.cat((x, xs, ys), dim=1))
+        pooled = torch.cat((f.mean(dim=(2, 3)), f.amax(dim=(2, 3))), dim=1)
+        return self.head(pooled)
+
+
+class Perception:
+    """A trained :class:`PerceptionNet` with its normalization: ``predict(images) -> goals`` (m)."""
+
+    def __init__(self, net: PerceptionNet, meta: PerceptionMeta) -> None:
+        self.net, self.meta = net.eval(), meta
+        self._center = np.asarray(meta.center, dtype=np.float32)
+        self._scale = np.asarray(meta.scale, dtype=np.float32)
+
+    @torch.no_grad()
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 → (N, 3) goal positions (m, world frame)."""
+        images = np.asarray(images)
+        if images.shape[1:3] != (self.meta.height, self.meta.width):
+            raise ValueError(f"perception expects {self.meta.height}x{self.meta.width} images, "
+                             f"got {images.shape[1]}x{images.shape[2]}")
+        out = self.net(torch.as_tensor(images)).numpy()
+        return out * self._scale + self._center
+
+    @classmethod
+    def load(cls, weights: str, meta: PerceptionMeta) -> Perception:
+        net = PerceptionNet()
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return cls(net, meta)

@@ -1,0 +1,78 @@
+"""Perception → state policy: a Reach policy trained on state observations, driven from camera images.
+
+A pipeline folder holds ``pipeline.json`` (``{"perception": DIR, "state_policy": RUN_DIR}``, paths relative to the
+folder or absolute), the perception files and ``launch.yaml`` (the camera env: ``obs_mode: rgb``). Each step the
+CNN localizes the goal in the image; the state policy gets the robot part of the observation (``proprio``), the EE
+position as achieved goal and the perceived goal as desired goal — the same layout as
+:meth:`sim2real.tasks.base.ArmTask.goal_observation`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from sim2real.errors import UserError
+from sim2real.evaluation.policy import EvalPolicy
+from sim2real.io import atomic_write_json
+from sim2real.vision.model import Perception
+
+PIPELINE = "pipeline.json"
+
+
+class VisionPipeline:
+    """``act_batch`` on ``{"image", "proprio"}`` observations; ``goal_estimates`` are the last perceived goals (m)."""
+
+    def __init__(self, perception: Perception, state_policy: EvalPolicy) -> None:
+        self.perception, self.state_policy = perception, state_policy
+        self._estimates: np.ndarray | None = None
+
+    def state_observations(self, observations: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        goals = self.perception.predict(np.stack([o["image"] for o in observations])).astype(np.float32)
+        self._estimates = goals
+        return [{"observation": o["proprio"].astype(np.float32), "achieved_goal": o["proprio"][:3].astype(np.float32),
+                 "desired_goal": g} for o, g in zip(observations, goals)]
+
+    def act_batch(self, observations: list[dict[str, np.ndarray]]) -> np.ndarray:
+        return self.state_policy.act_batch(self.state_observations(observations))
+
+    def goal_estimates(self) -> np.ndarray | None:
+        return self._estimates
+
+
+def write_pipeline(out_dir: str, perception_dir: str, state_policy: str, config: dict[str, Any]) -> str:
+    """Write ``pipeline.json`` + ``launch.yaml`` into ``out_dir``; returns the pipeline.json path."""
+    from sim2real.launch import dump
+
+    os.makedirs(out_dir, exist_ok=True)
+    dump(config, os.path.join(out_dir, "launch.yaml"))
+    rel = lambda p: os.path.relpath(os.path.abspath(p), os.path.abspath(out_dir))  # noqa: E731
+    path = os.path.join(out_dir, PIPELINE)
+    atomic_write_json(path, {"perception": rel(perception_dir), "state_policy": rel(state_policy)})
+    return path
+
+
+def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipeline, dict[str, Any]]:
+    """(pipeline, camera-env launch config) from a pipeline folder; ``config`` overrides its launch.yaml."""
+    from sim2real.envs import ARM_ENVS
+    from sim2real.evaluation.policy import load_eval_policy
+    from sim2real.launch import resolve
+    from sim2real.vision.training import load
+
+    try:
+        with open(os.path.join(path, PIPELINE), encoding="utf-8") as handle:
+            spec = json.load(handle)
+        where = lambda p: p if os.path.isabs(p) else os.path.join(path, p)  # noqa: E731
+        perception = load(where(spec["perception"]))
+        state_path = where(spec["state_policy"])
+    except (OSError, KeyError, json.JSONDecodeError) as err:
+        raise UserError(f"{path}: not a usable vision pipeline ({err})") from None
+    config = config or resolve(os.path.join(path, "launch.yaml"))
+    env_id = config["env"]["id"]
+    if config["env"]["obs_mode"] != "rgb" or env_id not in ARM_ENVS or ARM_ENVS[env_id][1] != "reach":
+        raise UserError(f"{path}: a vision pipeline runs an arm Reach env with obs_mode rgb, not {env_id} "
+                        f"({config['env']['obs_mode']})")
+    state_policy, _ = load_eval_policy(state_path, None)
+    return VisionPipeline(perception, state_policy), config

@@ -1,0 +1,58 @@
+"""The goal-localization CNN learns a fixed synthetic set, saves tensors only, and the pipeline feeds a policy."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sim2real.vision.model import PerceptionNet
+from sim2real.vision.pipeline import VisionPipeline
+from sim2real.vision.training import fit, load, localization_error, save
+
+SIZE = 40
+
+
+def synthetic_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A bright 6-pixel square on a noisy background at pixel (u, v) = affine(x, y); z (m) sets its red level."""
+    rng = np.random.default_rng(seed)
+    goals = np.column_stack((rng.uniform(-0.15, 0.15, n), rng.uniform(-0.15, 0.15, n), rng.uniform(0.05, 0.25, n)))
+    images = rng.integers(0, 60, (n, SIZE, SIZE, 3)).astype(np.uint8)
+    for img, (x, y, z) in zip(images, goals):
+        u, v = int(round((x + 0.15) / 0.3 * (SIZE - 7))), int(round((y + 0.15) / 0.3 * (SIZE - 7)))
+        img[v:v + 6, u:u + 6] = (int(60 + 700 * z), 230, 40)
+    return images, goals.astype(np.float32)
+
+
+def test_perception_error_on_a_fixed_synthetic_set_is_below_a_bound(tmp_path):
+    torch.set_num_threads(2)
+    x, y = synthetic_set(700, 0)
+    perception, result = fit(x, y, epochs=25, seed=0)
+    test_x, test_y = synthetic_set(200, 1)
+    error = localization_error(perception, test_x, test_y)
+    chance = float(np.mean(np.linalg.norm(test_y - y.mean(axis=0), axis=1)))
+    assert error < 0.02 and error < chance / 5, (error, chance, result)
+    save(perception, str(tmp_path), {"note": "synthetic"})
+    again = load(str(tmp_path))  # torch.load(weights_only=True) inside
+    assert np.allclose(again.predict(test_x[:8]), perception.predict(test_x[:8]), atol=1e-5)
+    state = torch.load(tmp_path / "perception.pt", weights_only=True)
+    assert set(state) == set(PerceptionNet().state_dict())
+
+
+class _EchoPolicy:
+    """Returns the desired goal it was given as its action (to see what the pipeline passes on)."""
+
+    def act_batch(self, observations):
+        return np.stack([o["desired_goal"] for o in observations])
+
+    def goal_estimates(self):
+        return None
+
+
+def test_pipeline_builds_the_state_observation_from_the_perceived_goal():
+    x, y = synthetic_set(64, 2)
+    perception, _ = fit(x, y, epochs=1, seed=0)
+    pipeline = VisionPipeline(perception, _EchoPolicy())
+    proprio = np.arange(6, dtype=np.float32)
+    actions = pipeline.act_batch([{"image": x[0], "proprio": proprio}, {"image": x[1], "proprio": proprio}])
+    assert np.allclose(actions, pipeline.goal_estimates()) and actions.shape == (2, 3)
+    state = pipeline.state_observations([{"image": x[0], "proprio": proprio}])[0]
+    assert np.array_equal(state["achieved_goal"], proprio[:3]) and np.array_equal(state["observation"], proprio)
