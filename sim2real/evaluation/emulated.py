@@ -72,13 +72,16 @@ class EmulatorProcess:
 
 
 def check_emulatable(config: dict[str, Any]) -> None:
-    """Refuse, in one line, envs the Dynamixel emulator cannot stand in for (SO-101 arm, state or pipeline)."""
+    """Refuse, in one line, what the Dynamixel emulator cannot stand in for (it runs SO-101 Reach from state)."""
     from sim2real.envs import ARM_ENVS
 
     env_id = config["env"]["id"]
     if env_id not in ARM_ENVS or ARM_ENVS[env_id][0] != "so101" or ARM_ENVS[env_id][1] != "reach":
         raise UserError(f"--conditions emulated: the Dynamixel emulator drives the SO-101 arm Reach task only, "
                         f"and this policy is for {env_id}")
+    if config["env"]["obs_mode"] != "state":
+        raise UserError("--conditions emulated: the emulated arm has no camera; evaluate camera policies "
+                        "(obs_mode rgb, vision pipelines) in the simulated conditions")
 
 
 def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed: int, workdir: str,

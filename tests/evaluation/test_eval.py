@@ -88,3 +88,12 @@ def test_plain_eval_of_a_run_still_works(tiny_run, capsys):
     assert main(["eval", tiny_run, "--episodes", "2"]) == 0
     assert "success rate" in capsys.readouterr().out
     assert os.path.isfile(os.path.join(tiny_run, "eval.json"))
+
+
+def test_emulated_refuses_camera_policies():
+    from sim2real.errors import UserError
+    from sim2real.evaluation.emulated import check_emulatable
+    from sim2real.launch import resolve
+
+    with pytest.raises(UserError, match="no camera"):
+        check_emulatable(resolve("launch/so101_reach_vision.yaml"))

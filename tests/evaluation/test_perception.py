@@ -56,3 +56,30 @@ def test_pipeline_builds_the_state_observation_from_the_perceived_goal():
     assert np.allclose(actions, pipeline.goal_estimates()) and actions.shape == (2, 3)
     state = pipeline.state_observations([{"image": x[0], "proprio": proprio}])[0]
     assert np.array_equal(state["achieved_goal"], proprio[:3]) and np.array_equal(state["observation"], proprio)
+
+
+def test_perception_command_writes_a_pipeline_that_eval_reports_localization_error_for(tiny_run, tmp_path):
+    import json
+
+    from sim2real.cli import main
+
+    out = tmp_path / "pipe"
+    assert main(["perception", "train", "launch/so101_reach_vision.yaml", "--images", "60", "--epochs", "1",
+                 "--test-images", "10", "--policy", tiny_run, "--out", str(out)]) == 0
+    facts = json.loads((out / "perception.json").read_text())
+    assert facts["heldout_texture_error_m"] > 0 and (out / "pipeline.json").is_file()
+    report_dir = tmp_path / "report"
+    assert main(["eval", str(out), "--conditions", "train,heldout-textures", "--episodes", "2", "--videos", "0",
+                 "--out", str(report_dir)]) == 0
+    report = json.loads((report_dir / "report.json").read_text())
+    for cond in ("train", "heldout-textures"):
+        loc = report["conditions"][cond]["metrics"]["localization_error"]["mean"]
+        assert 0 < loc["value"] < 1.0 and loc["n"] == 2
+    assert "Localization error" in (report_dir / "report.md").read_text()
+
+
+def test_perception_refuses_state_launch_files(capsys):
+    from sim2real.cli import main
+
+    assert main(["perception", "train", "launch/so101_reach.yaml"]) == 2
+    assert "obs_mode must be rgb" in capsys.readouterr().err
