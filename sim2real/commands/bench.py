@@ -34,6 +34,7 @@ def register(subparsers: Any) -> None:
         p.add_argument("--run-dir", type=Path, default=Path("runs/bench"), help="training runs (default runs/bench)")
         p.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: policies/zoo)")
         p.add_argument("--skip-baselines", action="store_true", help="only evaluate RL²")
+        p.add_argument("--baselines-only", action="store_true", help="no RL² training or evaluation")
         p.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
         p.set_defaults(handler=_handle, bench_kind=name)
     parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
@@ -63,6 +64,8 @@ def _handle(args: argparse.Namespace) -> int:
         raise UserError(f"--trials: expected an integer >= 2, got {args.trials}")
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps: expected an integer >= 1, got {args.steps}")
+    if args.baselines_only and (args.skip_baselines or args.eval_only):
+        raise UserError("--baselines-only: cannot be combined with --skip-baselines or --eval-only")
     settings = _parse_settings(args.bench_kind, args.configs)
     try:
         return _run(args, settings)
@@ -81,7 +84,7 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
     zoo = args.zoo or mb.ZOO
     bandits = args.bench_kind == "rl2-bandits"
     names = [mb.bandit_name(*s) if bandits else mb.mdp_name(*s) for s in settings]
-    if args.eval_only:
+    if args.eval_only and not args.baselines_only:
         missing = [n for n in names if not (zoo / f"{n}.pt").exists()]
         if len(missing) == len(names):
             have = sorted(p.stem for p in Path(zoo).glob("*.pt")) or ["none"]
@@ -94,7 +97,7 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
     for setting, name in zip(settings, names):
         label = "n={},k={}".format(*setting) if bandits else f"n={setting[0]}"
         entry: dict[str, Any] = {}
-        if not args.eval_only:
+        if not (args.eval_only or args.baselines_only):
             cfg = mb.bandit_config(*setting, total_steps=args.steps, seed=args.seed) if bandits \
                 else mb.mdp_config(setting[0], total_steps=args.steps, seed=args.seed)
             env = mb.bandit_env(*setting, cfg.num_envs, args.seed) if bandits \
@@ -112,7 +115,7 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
             entry["train_wall_time_s"] = result.wall_time_s
             entry["train_env_steps"] = result.global_step
         ours: dict[str, tuple[float, float]] = {}
-        if (zoo / f"{name}.pt").exists():
+        if not args.baselines_only and (zoo / f"{name}.pt").exists():
             eval_env = mb.bandit_env(*setting, args.trials, 12345) if bandits else mb.mdp_env(setting[0], args.trials,
                                                                                              12345)
             ours.update(mb.evaluate_zoo(name, eval_env, zoo))

@@ -24,6 +24,7 @@ def test_train_then_eval_only_from_the_zoo(tmp_path, capsys):
     (["bench", "rl2-bandits", "--configs", "10y5"], "--configs"),
     (["bench", "rl2-mdp", "--configs", "0"], "--configs"),
     (["bench", "rl2-bandits", "--trials", "1"], "--trials"),
+    (["bench", "rl2-bandits", "--baselines-only", "--eval-only"], "--baselines-only"),
 ])
 def test_user_errors_are_one_line(argv, field, capsys):
     assert main(argv) == 2
@@ -44,3 +45,11 @@ def test_every_shipped_recipe_is_a_valid_config():
         mb.bandit_config(n, k).validate()
     for n in mb.PAPER_MDP:
         mb.mdp_config(n).validate()
+
+
+def test_baselines_only_needs_no_weights(tmp_path):
+    out = tmp_path / "b.json"
+    assert main(["bench", "rl2-bandits", "--configs", "10x3", "--trials", "200", "--baselines-only",
+                 "--zoo", str(tmp_path), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())["bandit_n10_k3"]["results"]
+    assert "RL2" not in res and res["Gittins"]["mean"] <= res["Bayes-optimal (exact)"]["mean"] + 4 * res["Gittins"]["se"]
