@@ -117,7 +117,10 @@ class RandomizationWrapper(gym.Wrapper):
         if seed is not None:
             self._rng = np.random.default_rng([int(seed), zlib.crc32(self.GROUP.encode())])
         self._steps = 0
-        self.values = self._draw()
+        # Between the episodes of an RL² trial (policies.trial.TrialWrapper) the caller passes
+        # options["randomize"] = False: keep the trial's values, re-applied from nominal as always.
+        if not self.values or (options or {}).get("randomize", True):
+            self.values = self._draw()
         self.apply_values(self.values, at_reset=True)
         obs, info = self.env.reset(seed=seed, options=options)
         obs = self.begin_episode(obs)

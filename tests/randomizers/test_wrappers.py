@@ -196,3 +196,19 @@ def test_launch_overrides_and_space_export() -> None:
     assert 1.2 <= info["randomization"]["dynamics.object.mass"] <= 1.3
     with pytest.raises(UnknownParamError):
         DynamicsRandomizer(gym.make("sim2real/PandaPush-v0"), space=[{"name": "dynamics.bogus", "range": [0, 1]}])
+
+
+def test_values_are_kept_between_episodes_of_a_trial():
+    """RL² trials: ``options["randomize"] = False`` keeps the values; a plain reset draws new ones."""
+    import gymnasium as gym
+
+    import sim2real  # noqa: F401
+    from randomizers.wrappers.dynamics import DynamicsRandomizer
+
+    env = DynamicsRandomizer(gym.make("sim2real/PandaPush-v0"))
+    _, info = env.reset(seed=3)
+    first = dict(info["randomization"])
+    _, info = env.reset(options={"randomize": False})
+    assert info["randomization"] == first
+    _, info = env.reset()
+    assert info["randomization"] != first
