@@ -259,6 +259,8 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
     if not resume:
         dump(config, os.path.join(run_dir, "launch.yaml"))
         atomic_write_json(os.path.join(run_dir, "versions.json"), package_versions())
+    if config["policy"] == "rl2":
+        return _train_rl2(config, run_dir, resume)
     env = make_vec_env(config, config["n_envs"])
     eval_env = make_env_fn(config, rank=0, seed_offset=100_000)()
     try:
@@ -293,6 +295,45 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
     finally:
         env.close()
         eval_env.close()
+    return run_dir
+
+
+RL2_CHECKPOINT = "checkpoint.pt"
+
+
+def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool) -> str:
+    """``policy: rl2``: recurrent PPO (:func:`policies.ppo.train_rl2`) on the launch file's (randomized) envs.
+
+    Each worker env becomes a :class:`policies.trial.TrialWrapper` of ``rl2.episodes_per_trial`` episodes; the
+    randomizers resample only at trial starts. The run keeps ``checkpoint.pt`` (atomic) and ``progress.jsonl``.
+    """
+    from policies.errors import ConfigError
+    from policies.ppo import train_rl2
+
+    from sim2real.launch.loader import rl2_settings
+
+    if config.get("curriculum") is not None:
+        raise UserError("curriculum: curricula drive stable-baselines3 runs (policy: mlp); "
+                        "with policy: rl2 set curriculum: null")
+    checkpoint = os.path.join(run_dir, RL2_CHECKPOINT)
+    if resume and not os.path.isfile(checkpoint):
+        raise UserError(f"{run_dir}: no RL² checkpoint ({RL2_CHECKPOINT}) to resume from")
+    if resume:
+        print(f"resuming {run_dir} from {RL2_CHECKPOINT}", flush=True)
+    log_every = max(1, config["eval"]["every_steps"])
+    next_log = [log_every]
+
+    def report(stats: dict[str, float]) -> None:
+        if stats["global_step"] >= next_log[0] and "trial_return_mean" in stats:
+            next_log[0] += log_every
+            print(f"[{int(stats['global_step']):>8d} steps] mean trial return {stats['trial_return_mean']:.2f} "
+                  f"({stats['steps_per_s']:.0f} steps/s)", flush=True)
+
+    env_fns = [make_env_fn(config, rank) for rank in range(config["n_envs"])]
+    try:
+        train_rl2(rl2_settings(config), env_fns, run_dir, resume=resume, on_iteration=report)
+    except ConfigError as err:
+        raise UserError(f"rl2: {err}") from None
     return run_dir
 
 

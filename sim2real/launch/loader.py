@@ -58,8 +58,17 @@ def merge(base: dict[str, Any], update: dict[str, Any], schema: dict[str, Any] =
             if not isinstance(value, dict):
                 raise UserError(f"{path}: expected a mapping with keys {', '.join(spec)}, got {_show(value)}")
             merge(base[key], value, spec, f"{path}.")
+        elif spec.kind is dict and isinstance(base[key], dict) and isinstance(value, dict):
+            base[key] = _deep_update(base[key], value)  # free-form sections (rl2, curriculum_options) merge too
         else:
             base[key] = value
+
+
+def _deep_update(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _deep_update(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+    return out
 
 
 def _show(value: Any) -> str:
@@ -120,6 +129,10 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
             raise UserError(f"env.control_mode: {config['env']['control_mode']!r} is not a mode of "
                             f"{config['env']['id']} (choose from: {', '.join(allowed)})")
         config["env"]["control_mode"] = config["env"]["control_mode"] or allowed[0]  # resolved: what runs
+        _check_policy(config, explicit)
+        if config["policy"] == "rl2":
+            del config["algo"]  # the resolved experiment lists only what runs
+            return
         algo = config["algo"]["name"]
         for key, spec in SCHEMA["algo"].items():
             if algo in spec.algos:
@@ -130,6 +143,34 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
         from sim2real.launch.randomizers import validate_randomizers
 
         validate_randomizers(config)
+
+
+def rl2_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The RL² trainer's settings: the ``rl2`` section plus budget, seed and env count from the launch file."""
+    return {**(config.get("rl2") or {}), "total_steps": config["budget"]["total_timesteps"],
+            "seed": config["seed"], "num_envs": config["n_envs"]}
+
+
+def _check_policy(config: dict[str, Any], explicit: set[str]) -> None:
+    """``algo.*`` belongs to ``policy: mlp`` and ``rl2`` to ``policy: rl2``; RL² settings are validated here."""
+    if config["policy"] == "mlp":
+        if config.get("rl2") is not None:
+            raise UserError("rl2: only used with policy: rl2 (this launch file says policy: mlp)")
+        return
+    given = sorted(k for k in explicit if k.startswith("algo."))
+    if given:
+        raise UserError(f"{given[0]}: algo settings apply to policy: mlp; RL² settings go under rl2:")
+    from policies.config import RL2Config
+    from policies.errors import ConfigError
+
+    for key in ("total_steps", "seed", "num_envs"):
+        if key in (config.get("rl2") or {}):
+            where = {"total_steps": "budget.total_timesteps", "seed": "seed", "num_envs": "n_envs"}[key]
+            raise UserError(f"rl2.{key}: set {where} instead (one place for each setting)")
+    try:
+        RL2Config.from_dict(rl2_settings(config)).validate(num_envs=config["n_envs"])
+    except ConfigError as err:
+        raise UserError(f"rl2: {err}") from None
 
 
 def _dotted_keys(data: dict[str, Any], prefix: str = "") -> Iterable[str]:

@@ -52,7 +52,10 @@ SCHEMA: dict[str, Any] = {
                         choices=(None, "uniform", "schedule", "adr", "alp_gmm", "plr", "robust_plr"), nullable=True),
     "curriculum_options": Field(dict, None, "options of the curriculum, e.g. {p_b: 0.5, buffer_size: 240}",
                                 nullable=True),
-    "policy": Field(str, "mlp", "policy family", choices=("mlp",)),
+    "policy": Field(str, "mlp", "policy family: mlp (stable-baselines3, `algo`) or rl2 (recurrent PPO, `rl2`)",
+                    choices=("mlp", "rl2")),
+    "rl2": Field(dict, None, "RL² options (policies.config.RL2Config: episodes_per_trial, rollout_steps, "
+                 "network: {...}, ...); budget, seed and n_envs come from the launch file", nullable=True),
     "algo": {
         "name": Field(str, "sac", "stable-baselines3 algorithm", choices=ALGOS),
         "her": Field(bool, True, "hindsight experience replay (goal tasks, off-policy only)", algos=_OFF),

@@ -122,3 +122,27 @@ def test_curriculum_launch_errors_are_one_line(tmp_path, capsys):
     assert "not an option of adr" in capsys.readouterr().err
     assert main(["train", str(launch), "randomizers=[]"]) == 2
     assert "randomizers is empty" in capsys.readouterr().err
+
+
+def test_rl2_policy_trains_from_a_launch_file_and_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "rl2"
+    small = ["budget.total_timesteps=200", "rl2.rollout_steps=50", "rl2.seq_len=25", "rl2.network.hidden_size=16"]
+    assert main(["train", "launch/panda_reach_rl2.yaml", *small, "--run-dir", str(run_dir)]) == 0
+    assert (run_dir / "checkpoint.pt").is_file()
+    progress = [json.loads(line) for line in open(run_dir / "progress.jsonl")]
+    assert progress[-1]["global_step"] == 200
+    # resuming a finished run keeps its step count and checkpoint
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert "resuming" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("override,fragment", [
+    ("algo.learning_rate=0.1", "algo settings apply to policy: mlp"),
+    ("rl2.total_steps=10", "set budget.total_timesteps instead"),
+    ("rl2.bogus=1", "rl2:"),
+    ("policy=mlp", "rl2: only used with policy: rl2"),
+])
+def test_rl2_launch_errors_are_one_line(override, fragment, capsys):
+    assert main(["train", "launch/panda_reach_rl2.yaml", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "\n" not in err
