@@ -27,29 +27,39 @@ class PerceptionMeta:
 
 
 class PerceptionNet(nn.Module):
-    """uint8 images (N, H, W, 3) → normalized goal (N, 3); 4 strided conv layers, global pooling, MLP head.
+    """uint8 images (N, H, W, 3) → normalized goal (N, 3).
 
-    Coordinates are concatenated to the input (CoordConv) so pooling keeps where the goal is in the image."""
+    Four conv layers (CoordConv input: pixel coordinates appended), then a spatial soft-argmax (Levine et al. 2016):
+    each of the last layer's channels becomes the expected image position of its activation, which keeps where a
+    small object is; those keypoints and the mean-pooled features feed an MLP head. Works at any image size."""
 
     def __init__(self, channels: int = 32) -> None:
         super().__init__()
         c = channels
         self.features = nn.Sequential(
             nn.Conv2d(5, c, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c, c, 3, stride=1, padding=1), nn.ReLU(),
             nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * c, 2 * c, 3, stride=1, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * c, 2 * c, 3, stride=1, padding=1),
         )
-        self.head = nn.Sequential(nn.Linear(2 * c * 2, 128), nn.ReLU(), nn.Linear(128, 3))
+        self.head = nn.Sequential(nn.Linear(2 * c * 3, 128), nn.ReLU(), nn.Linear(128, 3))
+
+    @staticmethod
+    def _grid(n: int, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        ys = torch.linspace(-1, 1, h, device=device).view(1, 1, h, 1).expand(n, 1, h, w)
+        xs = torch.linspace(-1, 1, w, device=device).view(1, 1, 1, w).expand(n, 1, h, w)
+        return xs, ys
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.permute(0, 3, 1, 2).float() / 255.0
         n, _, h, w = x.shape
-        ys = torch.linspace(-1, 1, h, device=x.device).view(1, 1, h, 1).expand(n, 1, h, w)
-        xs = torch.linspace(-1, 1, w, device=x.device).view(1, 1, 1, w).expand(n, 1, h, w)
+        xs, ys = self._grid(n, h, w, x.device)
         f = self.features(torch.cat((x, xs, ys), dim=1))
-        pooled = torch.cat((f.mean(dim=(2, 3)), f.amax(dim=(2, 3))), dim=1)
-        return self.head(pooled)
+        _, c, fh, fw = f.shape
+        attention = torch.softmax(f.flatten(2), dim=2)  # (N, C, fh*fw)
+        gx, gy = self._grid(1, fh, fw, f.device)
+        keypoints = torch.cat(((attention * gx.flatten(2)).sum(2), (attention * gy.flatten(2)).sum(2)), dim=1)
+        return self.head(torch.cat((keypoints, torch.relu(f).mean(dim=(2, 3))), dim=1))
 
 
 class Perception:

@@ -31,7 +31,7 @@ def localization_error(perception: Perception, images: np.ndarray, goals: np.nda
 
 
 def fit(images: np.ndarray, goals: np.ndarray, epochs: int = 30, seed: int = 0, val_fraction: float = 0.1,
-        batch_size: int = 64, lr: float = 1e-3) -> tuple[Perception, FitResult]:
+        batch_size: int = 32, lr: float = 1e-3) -> tuple[Perception, FitResult]:
     """Train with Adam on MSE of normalized goals; the last ``val_fraction`` of the images is held out."""
     torch.manual_seed(seed)
     n_val = max(1, int(len(images) * val_fraction))
