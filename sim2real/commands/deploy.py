@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "q / space on the terminal, or by creating the --stop-file.")
     parser.add_argument("policy", help="run directory, SB3 model .zip, RL² .pt checkpoint or export folder")
     parser.add_argument("--launch", help="launch file the policy was trained with (default: the run's own)")
-    parser.add_argument("--driver", required=True, help="dynamixel, feetech or ros2")
+    parser.add_argument("--driver", required=True, help="dynamixel, feetech, ros2, crazyflie or mavlink")
     parser.add_argument("--port", help="serial port of the servo bus, e.g. /dev/ttyUSB0")
     parser.add_argument("--baud", type=int, default=1_000_000, help="bus baud rate (default 1000000)")
     parser.add_argument("--calibration", help="calibration file from `sim2real calibrate` (servo buses)")
@@ -26,7 +26,115 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the task's goal sampler (default 0)")
     parser.add_argument("--bus-watchdog", type=float, default=0.1, help="servo bus watchdog, s (Dynamixel)")
     parser.add_argument("--latency-ms", type=float, default=16.0, help="USB adapter latency timer, ms")
+    quad = parser.add_argument_group("quadcopters (--driver crazyflie | mavlink)")
+    quad.add_argument("--uri", help="cflib URI, e.g. radio://0/80/2M/E7E7E7E7E7 or udp://127.0.0.1:19850")
+    quad.add_argument("--url", help="pymavlink URL, e.g. udpout:127.0.0.1:14550 or udpin:0.0.0.0:14540")
+    quad.add_argument("--geofence", help="box x0,y0,z0,x1,y1,z1 in m, world ENU (default: 1.5 m × vehicle size "
+                                         "around the origin, -0.1..2 m × size high)")
+    quad.add_argument("--tolerance", type=float, default=0.1, help="episode success radius, m (default 0.1)")
     parser.set_defaults(handler=run)
+
+
+QUAD_DRIVERS = ("crazyflie", "mavlink")
+
+
+def _summarize(result, log_path: str, more=lambda episode: "") -> int:
+    """Print one line per episode, the success rate and any trip; the exit code (0 done, 3 tripped, 4 e-stop)."""
+    for episode in result.episodes:
+        print(f"episode {episode['episode']}: {'success' if episode['success'] else 'failure'}  "
+              f"final distance {episode['final_distance'] * 100:.1f} cm{more(episode)}")
+    print(f"success rate {result.success_rate:.0%} over {len(result.episodes)} episode(s); log {log_path}")
+    if result.stopped is not None:
+        print(f"stopped by {result.stopped['kind']}: {result.stopped['reason']} "
+              f"(safe stop in {result.stopped['stop_latency'] * 1e3:.1f} ms)")
+        return 4 if result.stopped["kind"] == "estop" else 3
+    return 0
+
+
+def _geofence(text: str | None, size: float):
+    import numpy as np
+
+    from sim2real.errors import UserError
+
+    if text is None:
+        return np.array([-1.5, -1.5, -0.1]) * size, np.array([1.5, 1.5, 2.0]) * size
+    try:
+        values = np.array([float(v) for v in text.split(",")])
+    except ValueError:
+        values = np.zeros(0)
+    if values.shape != (6,) or not np.all(np.isfinite(values)) or np.any(values[:3] >= values[3:]):
+        raise UserError(f"--geofence {text}: six numbers x0,y0,z0,x1,y1,z1 (m) with each low below its high")
+    return values[:3], values[3:]
+
+
+def run_multirotor(args: argparse.Namespace) -> int:
+    """``deploy`` for a quadrotor policy through the Crazyflie (cflib) or MAVLink (pymavlink) driver."""
+    from robots.quadrotor import get_quadrotor_spec
+    from sim2real.deploy.estop import EStop
+    from sim2real.deploy.log import DeploymentLog
+    from sim2real.deploy.loop import LoopConfig
+    from sim2real.deploy.multirotor import MultirotorDeploymentLoop
+    from sim2real.deploy.policies import Sb3Policy, load_policy
+    from sim2real.envs import control_modes
+    from sim2real.envs.quadrotor_env import QUAD_ENVS
+    from sim2real.errors import UserError
+    from sim2real.hal.flight import LinkError
+    from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer
+    from sim2real.launch import resolve
+    from sim2real.quadrotor.physics import QuadPhysicsConfig
+    from sim2real.quadrotor.tasks import TASKS
+
+    if args.episodes < 1:
+        raise UserError("--episodes must be at least 1")
+    if args.driver == "crazyflie" and not args.uri:
+        raise UserError("--uri is required for the crazyflie driver (e.g. udp://127.0.0.1:19850)")
+    if args.driver == "mavlink" and not args.url:
+        raise UserError("--url is required for the mavlink driver (e.g. udpout:127.0.0.1:14550)")
+    config = resolve(args.launch) if args.launch else None
+    policy, config = load_policy(args.policy, config)
+    env_id = config["env"]["id"]
+    if env_id not in QUAD_ENVS or config["env"]["obs_mode"] != "state":
+        raise UserError(f"{env_id} ({config['env']['obs_mode']} observations) cannot fly through --driver "
+                        f"{args.driver}: quadrotor tasks with state observations only")
+    if not isinstance(policy, Sb3Policy):
+        raise UserError(f"{args.policy}: quadrotor deployment runs stable-baselines3 policies (no RL² exports yet)")
+    vehicle, task_name, _ = QUAD_ENVS[env_id]
+    spec = get_quadrotor_spec(vehicle)
+    action_mode = config["env"]["control_mode"] or control_modes(env_id)[0]
+    if action_mode not in control_modes(env_id):
+        raise UserError(f"env.control_mode {action_mode!r} is not a mode of {env_id} ({', '.join(control_modes(env_id))})")
+    size = 1.0 if vehicle == "crazyflie" else 2.0  # as QuadrotorEnv sizes its tasks and arena
+    task = TASKS[task_name](size=size, altitude=size)
+    rate = args.rate_hz or QuadPhysicsConfig().control_hz
+    if not 0 < rate <= 500:
+        raise UserError(f"--rate-hz must be in (0, 500], got {rate}")
+    low, high = _geofence(args.geofence, size)
+    safety = MultirotorSafetyLayer(MultirotorSafetyConfig.from_spec(spec, low, high), spec.max_rpm)
+    loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed)
+    log_path = args.log or os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl")
+    if args.driver == "crazyflie":
+        from sim2real.hal.crazyflie import CrazyflieDriver
+
+        robot = CrazyflieDriver(spec, args.uri, action_mode)
+    else:
+        from sim2real.hal.mavlink import MavlinkDriver
+
+        robot = MavlinkDriver(spec, args.url)
+    try:
+        robot.connect()
+    except LinkError as err:
+        robot.disconnect()
+        raise UserError(str(err)) from None
+    log = DeploymentLog(log_path)
+    try:
+        with EStop(args.stop_file) as estop:
+            loop = MultirotorDeploymentLoop(robot, task, spec, action_mode, policy, safety, log, loop_config, estop,
+                                            tolerance=args.tolerance)
+            result = loop.run()
+    finally:
+        log.close()
+        robot.disconnect()
+    return _summarize(result, log_path, lambda e: f", RMS after 1 s {e['rms_distance'] * 100:.1f} cm")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.launch import resolve
     from sim2real.tasks import make_controller, make_task
 
+    if args.driver in QUAD_DRIVERS:
+        return run_multirotor(args)
     if args.episodes < 1:
         raise UserError("--episodes must be at least 1")
     if args.driver == "ros2":
@@ -90,12 +200,4 @@ def run(args: argparse.Namespace) -> int:
     finally:
         log.close()
         robot.disconnect()
-    for episode in result.episodes:
-        print(f"episode {episode['episode']}: {'success' if episode['success'] else 'failure'}  "
-              f"final distance {episode['final_distance'] * 100:.1f} cm")
-    print(f"success rate {result.success_rate:.0%} over {len(result.episodes)} episode(s); log {log_path}")
-    if result.stopped is not None:
-        print(f"stopped by {result.stopped['kind']}: {result.stopped['reason']} "
-              f"(safe stop in {result.stopped['stop_latency'] * 1e3:.1f} ms)")
-        return 4 if result.stopped["kind"] == "estop" else 3
-    return 0
+    return _summarize(result, log_path)

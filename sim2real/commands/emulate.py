@@ -8,11 +8,18 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("emulate", help="serve an emulated servo bus on a pseudo-terminal",
-                            description="Print one line with the port to connect to, then serve until stopped "
-                                        "(Ctrl-C / SIGTERM). Servo ids 1..6 as in the SO-101 spec; any baud rate "
-                                        "the real servos accept works.")
-    parser.add_argument("protocol", choices=("dynamixel", "feetech"), help="bus protocol")
+    parser = sub.add_parser("emulate", help="serve an emulated servo bus or quadcopter",
+                            description="Print one line with the address to connect to, then serve until stopped "
+                                        "(Ctrl-C / SIGTERM). Servo buses: ids 1..6 as in the SO-101 spec on a "
+                                        "pseudo-terminal; any baud rate the real servos accept works. crazyflie: "
+                                        "CRTP over UDP for cflib's udp:// driver; mavlink: a PX4-like vehicle.")
+    parser.add_argument("protocol", choices=("dynamixel", "feetech", "crazyflie", "mavlink"),
+                        help="bus protocol or vehicle link")
+    parser.add_argument("--port", type=int, default=None,
+                        help="UDP port (crazyflie default 19850, mavlink default 14550)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--count", type=int, default=1,
+                        help="crazyflie: vehicles on consecutive ports from --port (default 1)")
     parser.add_argument("--reality", default=None, help="reality profile YAML (default: the nominal arm)")
     parser.add_argument("--robot", default="so101", help="robot spec (default so101)")
     parser.add_argument("--journal", default=None, help="append every goal-position write here (JSON lines)")
@@ -21,7 +28,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def run_quadcopter(args: argparse.Namespace) -> int:
+    """``emulate crazyflie`` / ``emulate mavlink``: serve until SIGINT/SIGTERM."""
+    from sim2real.emulators.crazyflie_reality import load_quad_reality
+    from sim2real.errors import UserError
+
+    reality = load_quad_reality(args.reality)
+    port = args.port if args.port is not None else (19850 if args.protocol == "crazyflie" else 14550)
+    if not 0 <= port <= 65535 or not 1 <= args.count <= 10 or port + args.count - 1 > 65535:
+        raise UserError(f"--port must be 0..65535 and --count 1..10, got {port} and {args.count}")
+    if args.protocol == "mavlink" and args.count != 1:
+        raise UserError("--count: the mavlink emulator serves one vehicle per port (start one per vehicle)")
+    try:
+        if args.protocol == "crazyflie":
+            from sim2real.emulators.crazyflie import CrazyflieEmulator
+
+            emulator = CrazyflieEmulator(reality, port, args.host, args.count, args.journal)
+            ready = lambda uris: print(f"crazyflie emulator ({reality.name}) on {' '.join(uris)}", flush=True)
+        else:
+            from sim2real.emulators.mavlink import MavlinkEmulator
+
+            emulator = MavlinkEmulator(reality, port, args.host, args.journal)
+            ready = lambda address: print(f"mavlink emulator ({reality.name}) on {address}", flush=True)
+    except OSError as err:
+        raise UserError(f"--port {port}: cannot bind {args.host} ({err.strerror})") from None
+    signal.signal(signal.SIGTERM, lambda *_: emulator.stop())
+    signal.signal(signal.SIGINT, lambda *_: emulator.stop())
+    emulator.serve(on_ready=ready)
+    print(f"emulator stopped: {emulator.stats}", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.protocol in ("crazyflie", "mavlink"):
+        return run_quadcopter(args)
     from sim2real.emulators.dynamixel import MODELS
     from sim2real.emulators.reality import RealityProfile, load_reality
     from sim2real.emulators.server import BusEmulator

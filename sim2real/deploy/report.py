@@ -21,6 +21,29 @@ def timing(records: list[dict]) -> dict[str, float]:
             "late_p99_ms": float(np.percentile(late, 99) * 1e3)}
 
 
+def finish_report(axes, records: list[dict], steps: list[dict], title: str) -> None:
+    """Shared last panel and marks: interventions over time on ``axes[-1]``, a red line at every event (trip, land)
+    on every panel, and the title with the success rate and the last event."""
+    kinds: dict[str, list[float]] = {}
+    for r in steps:
+        for i in r["interventions"]:
+            kinds.setdefault(i["kind"], []).append(r["t"])
+    for row, (kind, times) in enumerate(sorted(kinds.items())):
+        axes[-1].plot(times, [row] * len(times), "|", markersize=12, label=kind)
+    axes[-1].set_yticks(range(len(kinds)), sorted(kinds))
+    axes[-1].set_xlabel("time (s)")
+    stops = [r for r in records if r["type"] == "event"]
+    for ax in axes:
+        for stop in stops:
+            ax.axvline(stop["t"], color="r")
+    summary = next((r for r in records if r["type"] == "summary"), None)
+    if summary:
+        title += f" — success {summary['success_rate']:.0%} over {summary['episodes']} episode(s)"
+    if stops:
+        title += f" — stopped: {stops[-1]['reason']}"
+    axes[0].set_title(title, fontsize=9)
+
+
 def plot_report(log_path: str, out: str) -> dict[str, float]:
     """Write a PNG report of ``log_path`` to ``out``; returns the timing statistics."""
     import matplotlib
@@ -30,6 +53,10 @@ def plot_report(log_path: str, out: str) -> dict[str, float]:
 
     records = read_log(log_path)
     meta = records[0]
+    if meta.get("kind") == "multirotor":
+        from sim2real.deploy.multirotor_report import plot_multirotor_report
+
+        return plot_multirotor_report(records, out)
     steps = [r for r in records if r["type"] == "step" and r["phase"] == "policy"]
     if not steps:
         raise ValueError(f"{log_path}: no policy steps logged")
@@ -52,26 +79,8 @@ def plot_report(log_path: str, out: str) -> dict[str, float]:
     axes[2].plot(t, [r["compute"] * 1e3 for r in steps], label="policy + safety")
     axes[2].set_ylabel("ms")
     axes[2].legend(fontsize=7)
-    kinds: dict[str, list[float]] = {}
-    for r in steps:
-        for i in r["interventions"]:
-            kinds.setdefault(i["kind"], []).append(r["t"])
-    for row, (kind, times) in enumerate(sorted(kinds.items())):
-        axes[3].plot(times, [row] * len(times), "|", markersize=12, label=kind)
-    axes[3].set_yticks(range(len(kinds)), sorted(kinds))
-    axes[3].set_xlabel("time (s)")
-    stops = [r for r in records if r["type"] == "event"]
-    for ax in axes:
-        for stop in stops:
-            ax.axvline(stop["t"], color="r")
     stats = timing(records)
-    summary = next((r for r in records if r["type"] == "summary"), None)
-    title = f"{meta['task']} at {meta['rate_hz']:g} Hz"
-    if summary:
-        title += f" — success {summary['success_rate']:.0%} over {summary['episodes']} episode(s)"
-    if stops:
-        title += f" — stopped: {stops[-1]['reason']}"
-    axes[0].set_title(title, fontsize=9)
+    finish_report(axes, records, steps, f"{meta['task']} at {meta['rate_hz']:g} Hz")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)

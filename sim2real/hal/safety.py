@@ -134,3 +134,112 @@ class SafetyLayer:
                 high = mid
         self._note("workspace", f"tool {np.round(tool, 3).tolist()} outside the box: move shortened to {low:.3f}")
         return measured + low * (target - measured)
+
+
+# --- multirotors ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MultirotorSafetyConfig:
+    """Setpoint ranges and the flight envelope of a multirotor. Thrust N, rates rad/s, angles rad, speeds m/s,
+    geofence m (world ENU). ``trip_tilt`` (rad): a measured tilt beyond it ends the flight (safe stop)."""
+
+    max_thrust: float
+    max_body_rate: float
+    max_tilt: float
+    max_speed: float
+    geofence_low: np.ndarray
+    geofence_high: np.ndarray
+    trip_tilt: float = 1.2
+
+    @classmethod
+    def from_spec(cls, spec, geofence_low, geofence_high) -> "MultirotorSafetyConfig":
+        """Ranges of a :class:`robots.quadrotor.QuadrotorSpec`: thrust 0..max_thrust, rates ±max_body_rate,
+        tilt ±max_tilt, speed ≤ max_speed — the ranges the policy's normalized actions map onto."""
+        return cls(spec.max_thrust, spec.max_body_rate, spec.max_tilt, spec.max_speed,
+                   np.asarray(geofence_low, dtype=float), np.asarray(geofence_high, dtype=float))
+
+
+@dataclass
+class MultirotorSafetyLayer:
+    """Filters multirotor setpoints: nothing outside :class:`MultirotorSafetyConfig` reaches a driver.
+
+    Per setpoint: non-finite values → hold the measured position (clipped into the geofence); thrust clipped to
+    0..max_thrust; body rates and yaw rate clipped to ±max_body_rate; roll and pitch to ±max_tilt; velocity scaled
+    to max_speed, with components that would leave the geofence zeroed at its boundary; positions clipped into the
+    geofence; rotor speeds clipped to 0..max_rpm. :meth:`breach` says when the *measured* state must end the flight.
+    """
+
+    config: MultirotorSafetyConfig
+    max_rpm: float
+    interventions: list[Intervention] = field(default_factory=list)
+    _step: int = 0
+
+    def reset(self) -> None:
+        """Nothing carries over between setpoints (kept for the deployment loop's interface)."""
+
+    def _note(self, kind: str, detail: str) -> None:
+        self.interventions.append(Intervention(self._step, kind, detail))
+
+    def check_action(self, action: np.ndarray, step: int) -> np.ndarray:
+        """The policy's normalized action, non-finite entries → 0, clipped to [-1, 1] (as for arms)."""
+        return SafetyLayer.check_action(self, action, step)  # type: ignore[arg-type]  (same two fields used)
+
+    def breach(self, position: np.ndarray, rotation: np.ndarray) -> str | None:
+        """Why the measured state must end the flight (outside the geofence, tilted past ``trip_tilt``), or None."""
+        c = self.config
+        if not np.all(np.isfinite(position)):
+            return "non-finite position estimate"
+        if np.any(position < c.geofence_low) or np.any(position > c.geofence_high):
+            return f"outside the geofence at {np.round(position, 3).tolist()} m"
+        tilt = float(np.arccos(np.clip(rotation[2, 2], -1.0, 1.0)))
+        if tilt > c.trip_tilt:
+            return f"tilted {np.degrees(tilt):.0f} deg (limit {np.degrees(c.trip_tilt):.0f})"
+        return None
+
+    def filter(self, setpoint, state, step: int):
+        """A setpoint every limit accepts, starting from ``setpoint`` (a :mod:`sim2real.hal.multirotor` setpoint)."""
+        from sim2real.hal.multirotor import AttitudeThrust, Ctbr, MotorRpm, Position, Velocity
+
+        self._step = step
+        c = self.config
+        values = np.concatenate([np.atleast_1d(np.asarray(v, dtype=float)) for v in vars(setpoint).values()])
+        if not np.all(np.isfinite(values)):
+            hold = np.clip(np.nan_to_num(state.position), c.geofence_low, c.geofence_high)
+            self._note("nan_setpoint", f"non-finite {type(setpoint).__name__}: holding {np.round(hold, 3).tolist()}")
+            return Position(hold, 0.0)
+        if isinstance(setpoint, Ctbr):
+            thrust = self._clip("thrust", setpoint.thrust, 0.0, c.max_thrust)
+            rates = self._clip("body_rate", setpoint.body_rates, -c.max_body_rate, c.max_body_rate)
+            return Ctbr(float(thrust), rates)
+        if isinstance(setpoint, AttitudeThrust):
+            thrust = self._clip("thrust", setpoint.thrust, 0.0, c.max_thrust)
+            roll, pitch = self._clip("tilt", np.array([setpoint.roll, setpoint.pitch]), -c.max_tilt, c.max_tilt)
+            yaw_rate = self._clip("body_rate", setpoint.yaw_rate, -c.max_body_rate, c.max_body_rate)
+            return AttitudeThrust(float(thrust), float(roll), float(pitch), float(yaw_rate))
+        if isinstance(setpoint, Velocity):
+            return Velocity(self._velocity(np.asarray(setpoint.velocity, dtype=float), state.position),
+                            float(self._clip("body_rate", setpoint.yaw_rate, -c.max_body_rate, c.max_body_rate)))
+        if isinstance(setpoint, Position):
+            return Position(self._clip("geofence", np.asarray(setpoint.position, dtype=float), c.geofence_low,
+                                       c.geofence_high),
+                            float(self._clip("body_rate", setpoint.yaw_rate, -c.max_body_rate, c.max_body_rate)))
+        if isinstance(setpoint, MotorRpm):
+            return MotorRpm(self._clip("rpm", np.asarray(setpoint.rpm, dtype=float), 0.0, self.max_rpm))
+        raise TypeError(f"unsupported setpoint {type(setpoint).__name__}")
+
+    def _clip(self, kind: str, value, low, high):
+        clipped = np.clip(value, low, high)
+        if np.any(clipped != value):
+            self._note(kind, f"{kind} {np.round(value, 3).tolist()} clipped to its range")
+        return clipped
+
+    def _velocity(self, velocity: np.ndarray, position: np.ndarray) -> np.ndarray:
+        c = self.config
+        speed = float(np.linalg.norm(velocity))
+        if speed > c.max_speed:
+            self._note("speed", f"speed {speed:.2f} m/s scaled to {c.max_speed:g}")
+            velocity = velocity * (c.max_speed / speed)
+        outward = ((position <= c.geofence_low) & (velocity < 0)) | ((position >= c.geofence_high) & (velocity > 0))
+        if np.any(outward):
+            self._note("geofence", f"velocity components {np.flatnonzero(outward).tolist()} toward the fence zeroed")
+            velocity = np.where(outward, 0.0, velocity)
+        return velocity

@@ -1,0 +1,169 @@
+"""Deploying a quadrotor policy: the arm deployment loop (fixed rate on a monotonic clock, watchdog, e-stop, JSONL log,
+safe stop on any trip) with a multirotor's phases — arm, fly to the episode's start position, run the policy, land.
+
+Observations and commands come from the same code as :class:`sim2real.envs.quadrotor_env.QuadrotorEnv`: the task's
+``reference`` (:mod:`sim2real.quadrotor.tasks`), :func:`quad_observation` (the env's state vector) and
+:func:`sim2real.envs.quadrotor_env.action_to_setpoint`. Every setpoint passes the :class:`MultirotorSafetyLayer`;
+a measured state outside the geofence or tilted past its limit trips the safe stop (land). Frames: world ENU, body
+FLU; units SI.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from robots.quadrotor import QuadrotorSpec
+from sim2real.deploy.estop import EStop
+from sim2real.deploy.log import DeploymentLog
+from sim2real.deploy.loop import DeploymentLoop, DeployResult, LoopConfig, Trip
+from sim2real.deploy.policies import DeployPolicy
+from sim2real.envs.quadrotor_env import action_to_setpoint
+from sim2real.hal.flight import FlightVehicle
+from sim2real.hal.multirotor import MultirotorState, Position
+from sim2real.hal.safety import MultirotorSafetyLayer
+from sim2real.quadrotor.tasks import QuadTask, Reference
+
+
+def quad_observation(state: MultirotorState, reference: Reference, previous_action: np.ndarray) -> np.ndarray:
+    """The 25-value state observation of ``QuadrotorEnv`` (``obs_mode="state"``), float32: position error (m),
+    velocity error (m/s), rotation body→world (9, row-major), body rates (rad/s), previous action (4), look-ahead
+    target minus position (m). ``tests/quad_deploy`` checks it equals the env's own vector."""
+    return np.concatenate((reference.position - state.position, reference.velocity - state.velocity,
+                           np.asarray(state.rotation_rows, dtype=float), state.body_rates, previous_action,
+                           reference.lookahead - state.position)).astype(np.float32)
+
+
+def _setpoint_record(setpoint) -> dict:
+    return {"type": type(setpoint).__name__,
+            **{k: (np.asarray(v, dtype=float) if not isinstance(v, float) else v) for k, v in vars(setpoint).items()}}
+
+
+class MultirotorDeploymentLoop(DeploymentLoop):
+    """Runs ``policy`` on a connected :class:`FlightVehicle` for a quadrotor ``task``.
+
+    Before each episode the vehicle flies (position setpoints through the safety layer) to the start the task
+    draws, within ``approach_tolerance`` m and 0.2 m/s, in at most ``approach_timeout_s`` s. After the last episode
+    it lands (``robot.safe_stop()``), as it does on any trip.
+    """
+
+    def __init__(self, robot: FlightVehicle, task: QuadTask, spec: QuadrotorSpec, action_mode: str,
+                 policy: DeployPolicy, safety: MultirotorSafetyLayer, log: DeploymentLog, config: LoopConfig,
+                 estop: EStop | None = None, clock: Callable[[], float] = time.monotonic,
+                 approach_tolerance: float = 0.1, approach_timeout_s: float = 15.0, tolerance: float = 0.1) -> None:
+        super().__init__(robot, task, None, policy, None, None, safety, log, config, estop, clock)  # type: ignore
+        self.spec, self.action_mode = spec, action_mode
+        self.approach_tolerance, self.approach_timeout_s = approach_tolerance, approach_timeout_s
+        self.tolerance = tolerance
+
+    def _state(self, lateness: float) -> MultirotorState:
+        """Read, check age (watchdog) and the flight envelope (geofence, tilt)."""
+        state = self._read(lateness)
+        reason = self.safety.breach(state.position, state.rotation)
+        if reason is not None:
+            raise Trip("envelope", reason)
+        return state
+
+    def _approach(self, episode: int, start: np.ndarray) -> None:
+        settled = 0
+        steps = int(self.approach_timeout_s * self.config.rate_hz)
+        for _ in range(steps):
+            deadline, lateness = self._wait()
+            state = self._state(lateness)
+            close = (np.linalg.norm(state.position - start) < self.approach_tolerance
+                     and np.linalg.norm(state.velocity) < 0.2)
+            settled = settled + 1 if close else 0
+            applied = self._send(Position(start.copy(), 0.0), state, -1)
+            self.log.write("step", phase="approach", episode=episode, t=deadline - self._start, late=lateness,
+                           position=state.position, velocity=state.velocity, applied=_setpoint_record(applied),
+                           interventions=self._interventions())
+            self._check_estop()
+            if settled >= max(int(0.5 * self.config.rate_hz), 1):
+                return
+        raise Trip("home", f"start {np.round(start, 3).tolist()} m not reached in {self.approach_timeout_s:g} s")
+
+    def _episode(self, episode: int, rng: np.random.Generator) -> dict:
+        start = np.asarray(self.task.reset(rng), dtype=float)
+        self._approach(episode, start)
+        reference = self.task.reference(0.0, start)
+        self.log.write("episode_start", episode=episode, goal=reference.position, start=start)
+        previous = np.zeros(4)
+        distances = []
+        t0 = None
+        for step in range(self.config.steps_per_episode):
+            deadline, lateness = self._wait()
+            t0 = deadline if t0 is None else t0
+            state = self._state(lateness)
+            reference = self.task.reference(deadline - t0, state.position)
+            obs = quad_observation(state, reference, previous)
+            started = self.clock()
+            action = self.safety.check_action(self.policy.act(obs), step)
+            setpoint = action_to_setpoint(action, self.action_mode, self.spec)
+            applied = self._send(setpoint, state, step)
+            compute = self.clock() - started
+            previous = action
+            distance = float(np.linalg.norm(reference.position - state.position))
+            distances.append(distance)
+            self.log.write("step", phase="policy", episode=episode, step=step, t=deadline - self._start,
+                           late=lateness, compute=compute, state_age=started - state.timestamp,
+                           position=state.position, velocity=state.velocity, reference=reference.position,
+                           body_rates=state.body_rates, action=action, setpoint=_setpoint_record(setpoint),
+                           applied=_setpoint_record(applied), distance=distance,
+                           interventions=self._interventions())
+            self._check_estop()
+        last = self._state(self._wait()[1])  # one period later: where the last setpoint took the vehicle
+        final = float(np.linalg.norm(self.task.reference(self.clock() - t0, last.position).position - last.position))
+        settle = min(len(distances), int(self.config.rate_hz))  # the first second: approach from the start offset
+        held = np.array(distances[settle:] or distances)
+        record = {"episode": episode, "goal": reference.position.tolist(), "final_distance": final,
+                  "min_distance": float(min(distances + [final])), "rms_distance": float(np.sqrt(np.mean(held ** 2))),
+                  "max_distance_after_1s": float(held.max()), "success": bool(final < self.tolerance)}
+        self.log.write("episode", **record)
+        return record
+
+    def run(self) -> DeployResult:
+        """Arm, all episodes, land — or a trip and the safe stop (land); always ends with the summary record."""
+        result = DeployResult()
+        rng = np.random.default_rng(self.config.seed)
+        c = self.safety.config
+        self.log.write("meta", kind="multirotor", vehicle=self.spec.name, task=self.task.name,
+                       action_mode=self.action_mode, rate_hz=self.config.rate_hz, period=self.config.period,
+                       stale_after_s=self.config.stale_limit, overrun_after_s=self.config.overrun_limit,
+                       geofence_low=c.geofence_low, geofence_high=c.geofence_high, max_thrust=c.max_thrust,
+                       max_body_rate=c.max_body_rate, max_tilt=c.max_tilt, max_speed=c.max_speed,
+                       distance_threshold=self.tolerance)
+        self.policy.reset_trial()
+        self._start, self._tick = self.clock(), 0
+        try:
+            try:
+                self.robot.arm()
+            except OSError as err:
+                raise Trip("link", f"arming failed: {err}") from None
+            self._start, self._tick = self.clock(), 0
+            for episode in range(self.config.episodes):
+                result.episodes.append(self._episode(episode, rng))
+        except Trip as trip:
+            result.stopped = self._trip(trip)
+        else:
+            landed = self._land()
+            self.log.write("event", kind="land", reason="episodes done", t=self.clock() - self._start, **landed)
+        self.log.write("summary", episodes=len(result.episodes), success_rate=result.success_rate,
+                       stopped=result.stopped, interventions=len(self.safety.interventions))
+        return result
+
+    def _trip(self, trip: Trip) -> dict:
+        """Safe stop for a trip: land (the base loop's record, plus whether the vehicle came down)."""
+        fired = self.clock()
+        record = {"kind": trip.kind, "reason": trip.reason, "t": fired - self._start, **self._land()}
+        self.log.write("event", **record)
+        return record
+
+    def _land(self) -> dict:
+        fired = self.clock()
+        try:
+            down = self.robot.land()
+            error = None
+        except OSError as err:
+            down, error = False, str(err)
+        return {"landed": down, "stop_latency": self.clock() - fired, "safe_stop_error": error}

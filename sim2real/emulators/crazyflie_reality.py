@@ -1,0 +1,335 @@
+"""The "reality" behind an emulated multirotor (the Crazyflie emulator and the MAVLink vehicle both fly it).
+
+A profile (``launch/realities/*quad*.yaml`` / ``crazyflie*.yaml``) says how the emulated vehicle differs from the
+training simulator and which link faults to inject; :class:`EmulatedQuad` is the PyBullet quadrotor with its onboard
+controller cascade (:class:`sim2real.quadrotor.robot.SimMultirotor`) advanced in wall-clock time.
+
+Frames: world ENU (m, m/s), body FLU (rad/s). Every key is optional; unknown keys and out-of-range values are user
+errors naming the key.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import yaml
+
+from robots.quadrotor import QUADROTORS, get_quadrotor_spec
+from sim2real.errors import UserError
+from sim2real.hal.multirotor import MotorRpm, MultirotorState, Setpoint
+from sim2real.quadrotor.physics import QuadPhysicsConfig
+from sim2real.quadrotor.robot import SimMultirotor
+
+
+@dataclass(frozen=True)
+class LinkFaults:
+    """Injected link faults, active from ``after_s`` s of serving on: each datagram (both directions) is dropped
+    with ``drop_probability``; each outgoing one is held back ``delay_s`` with ``delay_probability``; from
+    ``silent_after_s`` the link is cut for ``silent_for_s`` s (``None``: for good) — nothing in, nothing out; from
+    ``stream_pause_after_s`` the vehicle stops streaming state for ``stream_pause_s`` s but still obeys commands."""
+
+    drop_probability: float = 0.0
+    delay_probability: float = 0.0
+    delay_s: float = 0.0
+    silent_after_s: float | None = None
+    silent_for_s: float | None = None
+    stream_pause_after_s: float | None = None
+    stream_pause_s: float = 0.0
+    after_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class QuadReality:
+    """Physical differences from the training simulator (scales multiply the spec's nominal values).
+
+    ``vehicle``: a :mod:`robots.quadrotor` name; ``physics_hz``: physics and onboard-controller rate (Hz);
+    ``battery_sag`` (1/s) thrust loss over time; ``wind`` mean (m/s, world ENU) with gusts of std ``gust_std`` (m/s);
+    ``latency_s``: command latency from datagram to motors (s); noise stds of the onboard state estimate in m, m/s
+    and rad/s; ``start``: where the vehicle stands on the ground (x, y in m, world ENU; several vehicles of one
+    emulator are placed 0.5 m apart along +x).
+    """
+
+    name: str = "nominal"
+    seed: int = 0
+    vehicle: str = "crazyflie"
+    physics_hz: float = 240.0
+    mass_scale: float = 1.0
+    kf_scale: float = 1.0
+    motor_time_constant_scale: float = 1.0
+    drag_scale: float = 1.0
+    battery_sag: float = 0.0
+    wind: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    gust_std: float = 0.0
+    latency_s: float = 0.0
+    position_noise_std: float = 0.0
+    velocity_noise_std: float = 0.0
+    gyro_noise_std: float = 0.0
+    start: tuple[float, float] = (0.0, 0.0)
+    faults: LinkFaults = field(default_factory=LinkFaults)
+
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "seed": (0, 2**31 - 1), "physics_hz": (100.0, 1000.0), "mass_scale": (0.5, 2.0), "kf_scale": (0.5, 2.0),
+    "motor_time_constant_scale": (0.2, 5.0), "drag_scale": (0.0, 5.0), "battery_sag": (0.0, 0.05),
+    "gust_std": (0.0, 3.0), "latency_s": (0.0, 0.2), "position_noise_std": (0.0, 0.1),
+    "velocity_noise_std": (0.0, 0.5), "gyro_noise_std": (0.0, 0.5), "drop_probability": (0.0, 1.0),
+    "delay_probability": (0.0, 1.0), "delay_s": (0.0, 2.0), "silent_after_s": (0.0, 1e6), "silent_for_s": (0.0, 1e6),
+    "stream_pause_after_s": (0.0, 1e6), "stream_pause_s": (0.0, 1e6), "after_s": (0.0, 1e6),
+}
+_VECTORS = {"wind": (3, -10.0, 10.0), "start": (2, -50.0, 50.0)}
+_OPTIONAL = ("silent_after_s", "silent_for_s", "stream_pause_after_s")
+
+
+def _value(where: str, key: str, value: object) -> object:
+    if key == "name":
+        return str(value)
+    if key == "vehicle":
+        if value not in QUADROTORS:
+            raise UserError(f"{where}: vehicle must be one of {', '.join(sorted(QUADROTORS))}, got {value!r}")
+        return value
+    if value is None and key in _OPTIONAL:
+        return None
+    if key in _VECTORS:
+        size, low, high = _VECTORS[key]
+        if (not isinstance(value, list) or len(value) != size
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+            raise UserError(f"{where}: {key} must be a list of {size} numbers, got {value!r}")
+        if not all(low <= v <= high for v in value):
+            raise UserError(f"{where}: {key}={value} outside {low}..{high}")
+        return tuple(float(v) for v in value)
+    integer = key == "seed"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise UserError(f"{where}: {key} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    low, high = _RANGES[key]
+    if not low <= value <= high:
+        raise UserError(f"{where}: {key}={value} outside {low}..{high}")
+    return int(value) if integer else float(value)
+
+
+def _build(cls: type, data: dict, where: str) -> object:
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(known))})")
+    values = {}
+    for key, value in data.items():
+        if key == "faults":
+            if not isinstance(value, dict):
+                raise UserError(f"{where}: faults must be a mapping")
+            values[key] = _build(LinkFaults, value, f"{where}: faults")
+        else:
+            values[key] = _value(where, key, value)
+    return cls(**values)
+
+
+def load_quad_reality(path: str | None) -> QuadReality:
+    """Read and validate a multirotor reality profile (``None``: the nominal Crazyflie)."""
+    if path is None:
+        return QuadReality()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except OSError as err:
+        raise UserError(f"{path}: cannot read reality profile ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a reality profile is a mapping of keys to values")
+    return _build(QuadReality, data, path)
+
+
+class LinkFaultState:
+    """Decides per datagram what the injected faults do (seeded: same profile ⇒ same fault sequence)."""
+
+    def __init__(self, faults: LinkFaults, seed: int) -> None:
+        self.faults = faults
+        self.rng = np.random.default_rng(seed)
+        self.stats = {"received": 0, "sent": 0, "dropped": 0, "delayed": 0, "silenced": 0}
+
+    def _active(self, now: float) -> bool:
+        return now >= self.faults.after_s
+
+    def silent(self, now: float) -> bool:
+        """Whether the link is cut at ``now`` (s since the emulator started)."""
+        f = self.faults
+        if f.silent_after_s is None or now < f.silent_after_s:
+            return False
+        return f.silent_for_s is None or now < f.silent_after_s + f.silent_for_s
+
+    def streaming(self, now: float) -> bool:
+        """Whether state streams are sent at ``now``."""
+        f = self.faults
+        return f.stream_pause_after_s is None or not (f.stream_pause_after_s <= now < f.stream_pause_after_s
+                                                      + f.stream_pause_s)
+
+    def accept(self, now: float) -> bool:
+        """Whether an incoming datagram reaches the vehicle."""
+        self.stats["received"] += 1
+        if self.silent(now):
+            self.stats["silenced"] += 1
+            return False
+        if self._active(now) and self.faults.drop_probability and self.rng.random() < self.faults.drop_probability:
+            self.stats["dropped"] += 1
+            return False
+        return True
+
+    def outgoing_delay(self, now: float) -> float | None:
+        """Seconds to hold an outgoing datagram back, or ``None`` to drop it."""
+        f = self.faults
+        if self.silent(now):
+            self.stats["silenced"] += 1
+            return None
+        if self._active(now):
+            if f.drop_probability and self.rng.random() < f.drop_probability:
+                self.stats["dropped"] += 1
+                return None
+            if f.delay_probability and self.rng.random() < f.delay_probability:
+                self.stats["delayed"] += 1
+                return f.delay_s
+        self.stats["sent"] += 1
+        return 0.0
+
+
+class EmulatedQuad:
+    """One vehicle: physics + onboard controller stepped at ``physics_hz`` up to the wall-clock time it is given.
+
+    ``setpoint`` is what the firmware currently asks of the controller cascade (``None``: motors off).
+    """
+
+    def __init__(self, reality: QuadReality, index: int = 0) -> None:
+        self.reality = reality
+        self.spec = get_quadrotor_spec(reality.vehicle)
+        config = QuadPhysicsConfig(physics_hz=reality.physics_hz, control_hz=reality.physics_hz)
+        self.sim = SimMultirotor(self.spec, config)
+        physics, spec = self.sim.physics, self.spec
+        physics.kf = physics.kf * reality.kf_scale
+        physics.km = physics.km * reality.kf_scale
+        physics.motor_time_constant = spec.motor_time_constant * reality.motor_time_constant_scale
+        physics.drag = physics.drag * reality.drag_scale
+        physics.battery_sag = reality.battery_sag
+        physics.wind.mean = np.asarray(reality.wind, dtype=float)
+        physics.wind.gust_std = reality.gust_std
+        physics.set_mass_properties(spec.mass * reality.mass_scale, np.asarray(spec.inertia) * reality.mass_scale)
+        physics.update_model()
+        self.sim.position_noise_std = reality.position_noise_std
+        self.sim.velocity_noise_std = reality.velocity_noise_std
+        self.sim.gyro_noise_std = reality.gyro_noise_std
+        rest = spec.collision_half_extents[2] + 0.001
+        self.home = np.array([reality.start[0] + 0.5 * index, reality.start[1], rest])
+        self.sim.reset(self.home, rpm=0.0, rng=np.random.default_rng(reality.seed + 17 * index))
+        self.setpoint: Setpoint | None = None
+        self.sim.send_command(MotorRpm(np.zeros(4)))  # at once (latency still 0): motors off from the start
+        self.sim.latency = reality.latency_s
+        self.behind_s = 0.0  # wall-clock time skipped because physics could not keep up (s)
+
+    @property
+    def time(self) -> float:
+        """Simulated seconds since the emulator started."""
+        return self.sim.physics.time
+
+    def command(self, setpoint: Setpoint | None) -> None:
+        """What the firmware asks for now (``None``: motors off); reaches the motors after ``latency_s``."""
+        if setpoint is None:
+            if self.setpoint is not None:
+                self.sim.controller.reset()
+            setpoint = MotorRpm(np.zeros(4))
+            self.setpoint = None
+        else:
+            self.setpoint = setpoint
+        self.sim.send_command(setpoint)
+
+    def advance_to(self, now: float, each_step=None) -> None:
+        """Step physics until simulated time reaches ``now`` (s); ``each_step(quad)`` runs before every step (the
+        firmware's per-step commander). More than 0.25 s behind, the rest is skipped and counted in ``behind_s``."""
+        dt = self.sim.config.dt
+        steps = int(math.floor((now - self.behind_s - self.time) / dt))
+        if steps * dt > 0.25:
+            skipped = steps - int(0.25 / dt)
+            self.behind_s += skipped * dt
+            steps -= skipped
+        for _ in range(max(steps, 0)):
+            if each_step is not None:
+                each_step(self)
+            self.sim.advance(1)
+
+    def state(self) -> MultirotorState:
+        """Onboard state estimate (true state plus the profile's noise), world ENU / body FLU."""
+        return self.sim.read_state()
+
+    @property
+    def battery_voltage(self) -> float:
+        """1S LiPo voltage (V) from the battery-sag thrust factor: 4.2 V full, 3.0 V at the model's floor (0.5)."""
+        return 4.2 - 2.4 * (1.0 - self.sim.physics.battery_factor)
+
+    @property
+    def tilt(self) -> float:
+        """Angle (rad) between body z and world z."""
+        r8 = float(self.sim.true_kinematics().rotation[8])
+        return math.acos(max(-1.0, min(1.0, r8)))
+
+    def on_ground(self) -> bool:
+        kin = self.sim.true_kinematics()
+        return kin.position[2] < self.home[2] + 0.03 and abs(kin.velocity[2]) < 0.1
+
+    def close(self) -> None:
+        self.sim.close()
+
+
+class UdpEmulatorBase:
+    """What the UDP emulators share: a monotonic clock from start, a JSON-lines journal, datagrams held back by
+    injected delays, a stop flag and a serving thread. Subclasses implement ``serve()``."""
+
+    thread_name = "udp-emulator"
+
+    def _init_base(self, journal: str | None) -> None:
+        self._journal = open(journal, "a", encoding="utf-8") if journal else None
+        self._delayed: list[tuple[float, int, object]] = []
+        self._serial = 0
+        self._start = time.monotonic()
+        self._stop = threading.Event()
+
+    def now(self) -> float:
+        """Seconds since the emulator started (monotonic)."""
+        return time.monotonic() - self._start
+
+    def _write(self, record: dict) -> None:
+        if self._journal is not None:
+            self._journal.write(json.dumps(record) + "\n")
+
+    def _flush_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.flush()
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def _hold_back(self, due: float, item: object) -> None:
+        """Keep ``item`` (what to send) until ``due`` (s, emulator clock)."""
+        self._serial += 1
+        heapq.heappush(self._delayed, (due, self._serial, item))
+
+    def _released(self, now: float) -> list:
+        """Held-back items whose time has come, oldest first."""
+        out = []
+        while self._delayed and self._delayed[0][0] <= now:
+            out.append(heapq.heappop(self._delayed)[2])
+        return out
+
+    def _next_release(self) -> float | None:
+        return self._delayed[0][0] if self._delayed else None
+
+    def start_thread(self) -> threading.Thread:
+        """Serve in a daemon thread (tests of the protocol itself; real use runs ``sim2real emulate``)."""
+        thread = threading.Thread(target=self.serve, name=self.thread_name, daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()

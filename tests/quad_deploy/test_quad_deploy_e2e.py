@@ -1,0 +1,259 @@
+"""A trained hover policy (shipped: PPO, CTBR actions) flown through the real client libraries — cflib and
+pymavlink — against emulator processes, and fault injection: the safety guarantees must hold."""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+
+import gymnasium as gym
+import numpy as np
+import yaml
+
+from robots.quadrotor import crazyflie_spec
+from sim2real.cli import main
+from sim2real.deploy.log import DeploymentLog, read_log
+from sim2real.deploy.loop import LoopConfig
+from sim2real.deploy.multirotor import MultirotorDeploymentLoop, quad_observation
+from sim2real.frames import ned_to_enu
+from sim2real.hal.crazyflie import CrazyflieDriver
+from sim2real.hal.mavlink import MavlinkDriver
+from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer
+from sim2real.quadrotor.tasks import HoverTask
+from quad_support import HOVER_POLICY, REALITIES, UdpProxy
+
+SPEC = crazyflie_spec()
+FENCE = (np.array([-1.5, -1.5, -0.1]), np.array([1.5, 1.5, 2.0]))
+LAB_CF = yaml.safe_load(open(os.path.join(REALITIES, "crazyflie_lab.yaml")))
+LAB_PX4 = yaml.safe_load(open(os.path.join(REALITIES, "quad_px4_crazyflie.yaml")))
+RATE_DEG = math.degrees(SPEC.max_body_rate) + 1e-3
+
+
+def _deploy(driver_args, log, steps=480):
+    return main(["deploy", os.path.join(HOVER_POLICY, "model.zip"), "--launch",
+                 os.path.join(HOVER_POLICY, "launch.yaml"), *driver_args, "--steps", str(steps), "--log", str(log)])
+
+
+def _intact(log) -> list[dict]:
+    """Every record parses; meta first, summary last; every policy step's position is finite."""
+    records = read_log(str(log))
+    assert len(records) == sum(1 for line in open(log) if line.strip())
+    assert records[0]["type"] == "meta" and records[-1]["type"] == "summary"
+    for r in records:
+        if r["type"] == "step":
+            assert np.all(np.isfinite(r["position"]))
+    return records
+
+
+def _setpoints(em) -> list[dict]:
+    return [r for r in em.records() if r["kind"] == "setpoint"]
+
+
+def _inside_fence(position, record) -> None:
+    p = np.asarray(position, dtype=float)
+    assert np.all(p >= FENCE[0] - 1e-6) and np.all(p <= FENCE[1] + 1e-6), record
+
+
+def _crazyflie_setpoints_in_range(em) -> int:
+    """Every setpoint the emulated Crazyflie received was finite and within the vehicle's ranges."""
+    records = _setpoints(em)
+    for r in records:
+        assert all(math.isfinite(v) for v in r.values() if isinstance(v, float)), r
+        if r["type"] == "rpyt":
+            assert max(abs(r["roll"]), abs(r["pitch"]), abs(r["yawrate"])) <= RATE_DEG and 0 <= r["thrust"] <= 60000, r
+        elif r["type"] == "position":
+            _inside_fence([r["x"], r["y"], r["z"]], r)
+    return len(records)
+
+
+def _mavlink_setpoints_in_range(em) -> int:
+    """The same for the MAVLink vehicle: normalized thrust 0..1, rates within range, positions in the fence."""
+    records = _setpoints(em)
+    for r in records:
+        if r["message"] == "SET_ATTITUDE_TARGET":
+            assert 0.0 <= r["thrust"] <= 1.0 and max(abs(v) for v in r["rates"]) <= SPEC.max_body_rate + 1e-6, r
+        else:
+            assert all(math.isfinite(v) for v in r["values"]), r
+            _inside_fence(ned_to_enu(r["values"][:3]), r)
+    return len(records)
+
+
+def _ends_disarmed(journal) -> bool:
+    """The vehicle's last arming event is a disarm (cflib's close_link still sends one zero-thrust setpoint)."""
+    return [r["kind"] for r in journal if r["kind"] in ("armed", "disarmed")][-1:] == ["disarmed"]
+
+
+def _held(records, settle_steps=48) -> np.ndarray:
+    return np.array([r["distance"] for r in records if r["type"] == "step" and r["phase"] == "policy"
+                     and r["step"] >= settle_steps])
+
+
+def test_observation_is_the_envs_own(hover_policy):
+    import sim2real.envs  # noqa: F401
+
+    env = gym.make("sim2real/CrazyflieHover-v0").unwrapped
+    obs, _ = env.reset(seed=3)
+    for _ in range(5):
+        obs, *_ = env.step(env.action_space.sample())
+        assert np.array_equal(quad_observation(env._state, env._reference, env._previous), obs)
+    env.close()
+
+
+def test_hover_policy_holds_position_10s_through_crazyflie(quad_emulator, tmp_path):
+    em = quad_emulator("crazyflie", **LAB_CF)
+    log = tmp_path / "log.jsonl"
+    assert _deploy(["--driver", "crazyflie", "--uri", em.uri], log) == 0
+    records = _intact(log)
+    held = _held(records)
+    assert len(held) == 480 - 48  # 9 s of 10 s held after the first second's approach from the spawn offset
+    assert held.max() < 0.10 and np.sqrt(np.mean(held ** 2)) < 0.05, (held.max(), np.sqrt(np.mean(held ** 2)))
+    assert [r for r in records if r["type"] == "event"][0]["landed"]
+    assert _crazyflie_setpoints_in_range(em) > 480
+    journal = em.records()
+    assert _ends_disarmed(journal)
+    assert any(r["kind"] == "hl" and r["command"] == "land" for r in journal)
+    assert not any(r["kind"] == "watchdog" for r in journal)  # landed by the high-level commander, not dropped
+    assert main(["deploy-report", str(log), "--out", str(tmp_path / "report.png")]) == 0
+
+
+def test_hover_policy_holds_position_10s_through_mavlink(quad_emulator, tmp_path):
+    em = quad_emulator("mavlink", **LAB_PX4)
+    log = tmp_path / "log.jsonl"
+    assert _deploy(["--driver", "mavlink", "--url", em.url], log) == 0
+    records = _intact(log)
+    held = _held(records)
+    assert len(held) == 480 - 48
+    assert held.max() < 0.10 and np.sqrt(np.mean(held ** 2)) < 0.05, (held.max(), np.sqrt(np.mean(held ** 2)))
+    assert [r for r in records if r["type"] == "event"][0]["landed"]
+    assert _mavlink_setpoints_in_range(em) > 480
+    modes = [r["mode"] for r in em.records() if r["kind"] == "mode"]
+    assert modes == ["OFFBOARD", "AUTO.LAND"]
+    assert [r for r in em.records() if r["kind"] == "disarmed"][-1]["reason"] == "landed"
+
+
+class Scripted:
+    """The hover policy with test hooks: ``nan_steps`` get a NaN action, ``at[step]()`` runs before that step."""
+
+    def __init__(self, policy, nan_steps=(), at=None) -> None:
+        self.policy, self.nan_steps, self.at, self.step = policy, set(nan_steps), at or {}, 0
+
+    def reset_trial(self) -> None:
+        self.policy.reset_trial()
+
+    def act(self, obs):
+        if self.step in self.at:
+            self.at[self.step]()
+        action = np.full(4, np.nan) if self.step in self.nan_steps else self.policy.act(obs)
+        self.step += 1
+        return action
+
+    def observe(self, reward, done) -> None:
+        self.policy.observe(reward, done)
+
+
+def _fly(driver, policy, log, steps):
+    safety = MultirotorSafetyLayer(MultirotorSafetyConfig.from_spec(SPEC, *FENCE), SPEC.max_rpm)
+    driver.connect()
+    deployment_log = DeploymentLog(str(log))
+    try:
+        loop = MultirotorDeploymentLoop(driver, HoverTask(), SPEC, "ctbr", policy, safety, deployment_log,
+                                        LoopConfig(48.0, 1, steps))
+        result = loop.run()
+    finally:
+        deployment_log.close()
+        driver.disconnect()
+    return result, safety
+
+
+def test_nan_actions_and_a_lossy_link_crazyflie(quad_emulator, hover_policy, tmp_path):
+    faults = {"drop_probability": 0.05, "delay_probability": 0.05, "delay_s": 0.02, "after_s": 1.5}
+    em = quad_emulator("crazyflie", **{**LAB_CF, "faults": faults})
+    log = tmp_path / "log.jsonl"
+    policy = Scripted(hover_policy[0], nan_steps=range(40, 45))
+    result, safety = _fly(CrazyflieDriver(SPEC, em.uri), policy, log, steps=144)
+    records = _intact(log)
+    nan = [i for i in safety.interventions if i.kind == "nan_action"]
+    assert [i.step for i in nan] == list(range(40, 45))
+    if result.stopped is None:  # lost state packets may trip the stale-state watchdog; either way it lands
+        assert result.episodes[0]["max_distance_after_1s"] < 0.15
+    event = [r for r in records if r["type"] == "event"][-1]
+    assert event["landed"] and event["safe_stop_error"] is None
+    assert _crazyflie_setpoints_in_range(em) > 100
+    assert _ends_disarmed(em.records())
+    assert "dropped': 0" not in em.stop()  # the faults really happened
+
+
+def test_stale_state_trips_and_lands_crazyflie(quad_emulator, hover_policy, tmp_path):
+    em = quad_emulator("crazyflie", **LAB_CF)
+    proxy = UdpProxy(em.port)
+
+    def pause_state():  # the vehicle's log stream stops for 0.4 s; our commands still arrive
+        proxy.cut_down = True
+        threading.Timer(0.4, lambda: setattr(proxy, "cut_down", False)).start()
+
+    log = tmp_path / "log.jsonl"
+    try:
+        result, _ = _fly(CrazyflieDriver(SPEC, f"udp://127.0.0.1:{proxy.port}"), Scripted(hover_policy[0],
+                         at={60: pause_state}), log, steps=144)
+    finally:
+        proxy.close()
+    assert result.stopped["kind"] == "watchdog" and "stale state" in result.stopped["reason"]
+    assert result.stopped["landed"] and result.stopped["safe_stop_error"] is None
+    records = _intact(log)
+    assert max(r["step"] for r in records if r["type"] == "step" and r["phase"] == "policy") in range(60, 64)
+    assert _crazyflie_setpoints_in_range(em) > 60
+    journal = em.records()
+    assert any(r["kind"] == "hl" and r["command"] == "land" for r in journal)
+    assert _ends_disarmed(journal)
+
+
+def test_dropped_link_returns_and_the_vehicle_lands_crazyflie(quad_emulator, hover_policy, tmp_path):
+    em = quad_emulator("crazyflie", **LAB_CF)
+    proxy = UdpProxy(em.port)
+
+    def cut():  # nothing gets through either way for 0.15 s (the firmware holds the last setpoint for 0.5 s: a CTBR
+        proxy.cut_up = proxy.cut_down = True  # policy's last body rates held much longer tip the vehicle over)
+        threading.Timer(0.15, lambda: (setattr(proxy, "cut_up", False), setattr(proxy, "cut_down", False))).start()
+
+    log = tmp_path / "log.jsonl"
+    try:
+        result, _ = _fly(CrazyflieDriver(SPEC, f"udp://127.0.0.1:{proxy.port}"), Scripted(hover_policy[0],
+                         at={60: cut}), log, steps=144)
+    finally:
+        proxy.close()
+    assert result.stopped["kind"] == "watchdog" and result.stopped["landed"]
+    _intact(log)
+    _crazyflie_setpoints_in_range(em)
+    journal = em.records()
+    assert _ends_disarmed(journal)
+    assert any(r["kind"] == "hl" and r["command"] == "land" for r in journal)  # resent after the lost ones
+    assert not any(r["kind"] in ("watchdog", "emergency") and r.get("action") != "level" for r in journal)
+
+
+def test_link_lost_for_good_px4_fails_over_to_land(quad_emulator, hover_policy, tmp_path):
+    em = quad_emulator("mavlink", **LAB_PX4)
+    proxy = UdpProxy(em.port)
+
+    def cut():
+        proxy.cut_up = proxy.cut_down = True
+
+    log = tmp_path / "log.jsonl"
+    started = time.monotonic()
+    try:
+        result, _ = _fly(MavlinkDriver(SPEC, f"udpout:127.0.0.1:{proxy.port}"), Scripted(hover_policy[0],
+                         at={60: cut}), log, steps=144)
+        assert time.monotonic() - started < 30
+        assert result.stopped["kind"] == "watchdog" and not result.stopped["landed"]
+        assert "land mode refused or unanswered" in result.stopped["safe_stop_error"]
+        _intact(log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(r["kind"] == "disarmed" for r in em.records()):
+            time.sleep(0.2)
+    finally:
+        proxy.close()
+    journal = em.records()
+    assert [r["mode"] for r in journal if r["kind"] == "mode"] == ["OFFBOARD", "AUTO.LAND"]
+    assert any("offboard signal lost" in r.get("text", "") for r in journal)
+    assert [r for r in journal if r["kind"] == "disarmed"][-1]["reason"] == "landed"
+    _mavlink_setpoints_in_range(em)
