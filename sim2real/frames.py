@@ -21,10 +21,13 @@ _FLU_TO_FRD = np.diag([1.0, -1.0, -1.0])
 
 
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation matrix of a unit quaternion (x, y, z, w) (one implementation, in the multirotor HAL)."""
-    from sim2real.hal.multirotor import quaternion_to_matrix as matrix
-
-    return matrix(q)
+    """(3, 3) rotation matrix of a unit quaternion (x, y, z, w)."""
+    x, y, z, w = (float(v) for v in q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
 
 
 def enu_to_ned(v: np.ndarray) -> np.ndarray:

@@ -76,7 +76,7 @@ def run_multirotor(args: argparse.Namespace) -> int:
     from sim2real.deploy.multirotor import MultirotorDeploymentLoop
     from sim2real.deploy.policies import Sb3Policy, load_policy
     from sim2real.envs import control_modes
-    from sim2real.envs.quadrotor_env import QUAD_ENVS
+    from sim2real.envs.quadrotor_env import QUAD_ENVS, vehicle_size
     from sim2real.errors import UserError
     from sim2real.hal.flight import LinkError
     from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer
@@ -103,7 +103,7 @@ def run_multirotor(args: argparse.Namespace) -> int:
     action_mode = config["env"]["control_mode"] or control_modes(env_id)[0]
     if action_mode not in control_modes(env_id):
         raise UserError(f"env.control_mode {action_mode!r} is not a mode of {env_id} ({', '.join(control_modes(env_id))})")
-    size = 1.0 if vehicle == "crazyflie" else 2.0  # as QuadrotorEnv sizes its tasks and arena
+    size = vehicle_size(vehicle)
     task = TASKS[task_name](size=size, altitude=size)
     rate = args.rate_hz or QuadPhysicsConfig().control_hz
     if not 0 < rate <= 500:

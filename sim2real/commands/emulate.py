@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_quadcopter(args: argparse.Namespace) -> int:
     """``emulate crazyflie`` / ``emulate mavlink``: serve until SIGINT/SIGTERM."""
-    from sim2real.emulators.crazyflie_reality import load_quad_reality
+    from sim2real.emulators.quad_reality import load_quad_reality
     from sim2real.errors import UserError
 
     reality = load_quad_reality(args.reality)

@@ -2,7 +2,7 @@
 safe stop on any trip) with a multirotor's phases — arm, fly to the episode's start position, run the policy, land.
 
 Observations and commands come from the same code as :class:`sim2real.envs.quadrotor_env.QuadrotorEnv`: the task's
-``reference`` (:mod:`sim2real.quadrotor.tasks`), :func:`quad_observation` (the env's state vector) and
+``reference`` (:mod:`sim2real.quadrotor.tasks`), :func:`sim2real.envs.quadrotor_env.state_vector` and
 :func:`sim2real.envs.quadrotor_env.action_to_setpoint`. Every setpoint passes the :class:`MultirotorSafetyLayer`;
 a measured state outside the geofence or tilted past its limit trips the safe stop (land). Frames: world ENU, body
 FLU; units SI.
@@ -19,20 +19,11 @@ from sim2real.deploy.estop import EStop
 from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.loop import DeploymentLoop, DeployResult, LoopConfig, Trip
 from sim2real.deploy.policies import DeployPolicy
-from sim2real.envs.quadrotor_env import action_to_setpoint
+from sim2real.envs.quadrotor_env import action_to_setpoint, state_vector
 from sim2real.hal.flight import FlightVehicle
 from sim2real.hal.multirotor import MultirotorState, Position
 from sim2real.hal.safety import MultirotorSafetyLayer
 from sim2real.quadrotor.tasks import QuadTask, Reference
-
-
-def quad_observation(state: MultirotorState, reference: Reference, previous_action: np.ndarray) -> np.ndarray:
-    """The 25-value state observation of ``QuadrotorEnv`` (``obs_mode="state"``), float32: position error (m),
-    velocity error (m/s), rotation body→world (9, row-major), body rates (rad/s), previous action (4), look-ahead
-    target minus position (m). ``tests/quad_deploy`` checks it equals the env's own vector."""
-    return np.concatenate((reference.position - state.position, reference.velocity - state.velocity,
-                           np.asarray(state.rotation_rows, dtype=float), state.body_rates, previous_action,
-                           reference.lookahead - state.position)).astype(np.float32)
 
 
 def _setpoint_record(setpoint) -> dict:
@@ -96,7 +87,7 @@ class MultirotorDeploymentLoop(DeploymentLoop):
             t0 = deadline if t0 is None else t0
             state = self._state(lateness)
             reference = self.task.reference(deadline - t0, state.position)
-            obs = quad_observation(state, reference, previous)
+            obs = state_vector(state, reference, previous)
             started = self.clock()
             action = self.safety.check_action(self.policy.act(obs), step)
             setpoint = action_to_setpoint(action, self.action_mode, self.spec)

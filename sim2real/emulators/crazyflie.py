@@ -44,7 +44,7 @@ from typing import Callable
 
 import numpy as np
 
-from sim2real.emulators.crazyflie_reality import EmulatedQuad, LinkFaultState, QuadReality, UdpEmulatorBase
+from sim2real.emulators.quad_reality import EmulatedQuad, LinkFaultState, QuadReality, UdpEmulatorBase
 from sim2real.frames import quaternion_to_euler
 from sim2real.hal.crazyflie import PWM_MAX, n_to_pwm, pwm_to_n  # one thrust map, shared with the driver
 from sim2real.hal.multirotor import AttitudeThrust, Ctbr, Position, Setpoint, Velocity

@@ -97,6 +97,11 @@ def _build(cls: type, data: dict, where: str) -> object:
 
 def load_reality(path: str) -> RealityProfile:
     """Read and validate a reality profile YAML."""
+    return _build(RealityProfile, read_profile(path), path)
+
+
+def read_profile(path: str) -> dict:
+    """The mapping in a reality profile YAML; unreadable files and bad YAML are one-line :class:`UserError` s."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle) or {}
@@ -106,4 +111,4 @@ def load_reality(path: str) -> RealityProfile:
         raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: a reality profile is a mapping of keys to values")
-    return _build(RealityProfile, data, path)
+    return data

@@ -57,6 +57,20 @@ def action_to_setpoint(action: np.ndarray, mode: str, spec: QuadrotorSpec) -> Se
     raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {mode!r}")
 
 
+def state_vector(state, reference, previous_action: np.ndarray) -> np.ndarray:
+    """The 25-value state observation (module docstring), float32: position error (m), velocity error (m/s),
+    rotation body→world (9, row-major), body rates (rad/s), previous action (4), look-ahead target − position (m).
+    The one builder used in simulation and in deployment."""
+    return np.concatenate((reference.position - state.position, reference.velocity - state.velocity,
+                           np.asarray(state.rotation_rows, dtype=float), state.body_rates, previous_action,
+                           reference.lookahead - state.position)).astype(np.float32)
+
+
+def vehicle_size(vehicle: str) -> float:
+    """Scale of task distances and the arena (m per unit): 1 for the Crazyflie, 2 otherwise."""
+    return 1.0 if vehicle == "crazyflie" else 2.0
+
+
 class QuadrotorEnv(gym.Env):
     """See the module docstring. ``size`` scales task distances and the arena (1 m for the Crazyflie)."""
 
@@ -84,7 +98,7 @@ class QuadrotorEnv(gym.Env):
         self.robot = SimMultirotor(self.spec_q, config)
         self.robot.connect()
         self.world = self.robot.physics  # the PyBullet scene handle (``client``, ``bodies``), as ``ArmEnv.world``
-        self.size = 1.0 if vehicle == "crazyflie" else 2.0
+        self.size = vehicle_size(vehicle)
         self.task: QuadTask = TASKS[task](size=self.size, altitude=self.size, **(task_kwargs or {}))
         self.arena_low = np.array([-2.0, -2.0, 0.0]) * self.size
         self.arena_high = np.array([2.0, 2.0, 2.5]) * self.size
@@ -160,9 +174,7 @@ class QuadrotorEnv(gym.Env):
         return None
 
     def _vector(self) -> np.ndarray:
-        s, ref = self._state, self._reference
-        return np.concatenate((ref.position - s.position, ref.velocity - s.velocity, s.rotation_rows, s.body_rates,
-                               self._previous, ref.lookahead - s.position)).astype(np.float32)
+        return state_vector(self._state, self._reference, self._previous)
 
     def _observe(self):
         vector = self._vector()

@@ -12,6 +12,7 @@ from typing import Union
 import numpy as np
 
 from robots.quadrotor import QuadrotorSpec
+from sim2real.frames import quaternion_to_matrix
 from sim2real.hal.device import Device
 
 
@@ -100,14 +101,3 @@ class Multirotor(Device):
     @abc.abstractmethod
     def send_command(self, setpoint: Setpoint) -> Setpoint:
         """Send a setpoint; returns the setpoint actually applied (after the backend's limits)."""
-
-
-
-def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation matrix of a unit quaternion (x, y, z, w)."""
-    x, y, z, w = (float(v) for v in q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])

@@ -15,7 +15,8 @@ from robots.quadrotor import crazyflie_spec
 from sim2real.cli import main
 from sim2real.deploy.log import DeploymentLog, read_log
 from sim2real.deploy.loop import LoopConfig
-from sim2real.deploy.multirotor import MultirotorDeploymentLoop, quad_observation
+from sim2real.deploy.multirotor import MultirotorDeploymentLoop
+from sim2real.envs.quadrotor_env import state_vector
 from sim2real.frames import ned_to_enu
 from sim2real.hal.crazyflie import CrazyflieDriver
 from sim2real.hal.mavlink import MavlinkDriver
@@ -96,7 +97,7 @@ def test_observation_is_the_envs_own(hover_policy):
     obs, _ = env.reset(seed=3)
     for _ in range(5):
         obs, *_ = env.step(env.action_space.sample())
-        assert np.array_equal(quad_observation(env._state, env._reference, env._previous), obs)
+        assert np.array_equal(state_vector(env._state, env._reference, env._previous), obs)
     env.close()
 
 

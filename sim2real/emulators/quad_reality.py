@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-import yaml
 
 from robots.quadrotor import QUADROTORS, get_quadrotor_spec
+from sim2real.emulators.reality import read_profile
 from sim2real.errors import UserError
 from sim2real.hal.multirotor import MotorRpm, MultirotorState, Setpoint
 from sim2real.quadrotor.physics import QuadPhysicsConfig
@@ -131,16 +131,7 @@ def load_quad_reality(path: str | None) -> QuadReality:
     """Read and validate a multirotor reality profile (``None``: the nominal Crazyflie)."""
     if path is None:
         return QuadReality()
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle) or {}
-    except OSError as err:
-        raise UserError(f"{path}: cannot read reality profile ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: a reality profile is a mapping of keys to values")
-    return _build(QuadReality, data, path)
+    return _build(QuadReality, read_profile(path), path)
 
 
 class LinkFaultState:
