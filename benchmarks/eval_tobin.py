@@ -1,7 +1,7 @@
 """Tobin-style perception ablation on the SO-101 arm: goal-localization error on training vs held-out textures
 for a CNN trained without visual randomization and with 10 / 100 / 1000 unique procedural textures.
 
-    nice .venv/bin/python benchmarks/eval_tobin.py --images 2000 --epochs 20 --out runs/eval_tobin
+    nice .venv/bin/python benchmarks/eval_tobin.py --images 600 --epochs 40 --test-images 100 --out runs/eval_tobin
 
 Each variant is one ``sim2real perception train launch/so101_reach_vision.yaml`` call; the table (markdown) and
 every number (``results.json``) are written into ``--out``.
@@ -20,9 +20,9 @@ VARIANTS = (("no visual randomization", ["--no-visual"]), ("10 textures", ["--n-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--test-images", type=int, default=300)
+    parser.add_argument("--images", type=int, default=600)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--test-images", type=int, default=100)
     parser.add_argument("--out", default="runs/eval_tobin")
     args = parser.parse_args()
     rows = []

@@ -1,7 +1,7 @@
 """Train RL² on Bernoulli bandits and compare with baselines and the paper.
 
 Usage: nice -n 10 python benchmarks/rl2_bandits.py --configs 10x5 [--steps N] [--eval-only] [--trials 1000]
-Equivalent to ``sim2real bench rl2-bandits``; see benchmarks/RL2_RESULTS.md for recorded results.
+Equivalent to ``sim2real bench rl2-bandits``; see BENCHMARKS.md (RL² section) for recorded results.
 """
 import sys
 

@@ -33,7 +33,7 @@ class DynamicsRandomizer(RandomizationWrapper):
             Param("dynamics.object.spinning_friction", nominal=0.0, range=(0.0, 0.005), hard_limits=(0.0, 0.1),
                   physical=True, unit="m", description="object spinning (torsional) friction coefficient"),
             # Off by default: a cube slides rather than rolls, and any non-zero value makes Bullet's contact
-            # solver ~45 % slower on Push (benchmarks/RANDOMIZATION_RESULTS.md); give it a range to randomize it.
+            # solver ~45 % slower on Push (BENCHMARKS.md); give it a range to randomize it.
             Param("dynamics.object.rolling_friction", nominal=0.0, range=(0.0, 0.0), hard_limits=(0.0, 0.1),
                   physical=True, unit="m", description="object rolling friction coefficient"),
             Param("dynamics.object.scale", range=(0.8, 1.2), hard_limits=(0.25, 4.0), **scale,
