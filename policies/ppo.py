@@ -20,7 +20,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -77,6 +77,20 @@ class Rollout:
     seq_states: torch.Tensor  # (T / seq_len, S, N, H): state before each sequence's first step
 
 
+class TrialHook(Protocol):
+    """What :func:`train_rl2` calls on a trial curriculum (e.g. ``randomizers.curricula.trials.TrialCurriculum``)."""
+
+    def start(self, reset: Callable[[], Any], num_envs: int | None = None) -> Any: ...
+
+    def trial_finished(self, env_index: int, trial_return: float) -> None: ...
+
+    def metrics(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
 @dataclass
 class TrainResult:
     """What :func:`train_rl2` returns: checkpoint path, steps done, wall time (s), last stats."""
@@ -110,7 +124,8 @@ class _Carry:
 
 def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.Tensor], carry: _Carry,
             cfg: RL2Config, scaler: ReturnScaler | None,
-            trial_returns: list[float], running: torch.Tensor) -> tuple[Rollout, dict[str, torch.Tensor]]:
+            trial_returns: list[float], running: torch.Tensor,
+            on_trial_end: Callable[[int, float], None] | None = None) -> tuple[Rollout, dict[str, torch.Tensor]]:
     """Run ``cfg.rollout_steps`` steps in every env; returns the rollout and the next observation.
 
     ``running`` (N,) accumulates raw trial returns; finished trials are appended to ``trial_returns``.
@@ -141,6 +156,8 @@ def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.
             running += reward
             for i in torch.nonzero(trial_end).flatten().tolist():
                 trial_returns.append(float(running[i]))
+                if on_trial_end is not None:
+                    on_trial_end(i, float(running[i]))
                 running[i] = 0.0
             carry.advance(raw, reward, step.episode_done, trial_end)
             obs = step.obs
@@ -239,7 +256,8 @@ def _check_resume(saved: Mapping[str, Any], cfg: RL2Config) -> None:
 def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[[], gym.Env]] | None,
               run_dir: str | Path, *, vec_env: TrialVecEnv | None = None, resume: bool = True,
               on_iteration: Callable[[dict[str, float]], None] | None = None,
-              tensorboard: bool = True) -> TrainResult:
+              tensorboard: bool = True,
+              curriculum: Callable[[TrialVecEnv], TrialHook] | None = None) -> TrainResult:
     """Train an RL² policy with recurrent PPO.
 
     Args:
@@ -253,11 +271,14 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
         resume: continue from ``run_dir/checkpoint.pt`` if present (envs restart with fresh trials).
         on_iteration: called after every iteration with the logged stats (for progress displays).
         tensorboard: write TensorBoard scalars.
+        curriculum: builds a :class:`TrialHook` for the vec env; it pins each trial's randomization values,
+            hears every finished trial's return, and its state travels in the checkpoint.
     """
     cfg = config if isinstance(config, RL2Config) else RL2Config.from_dict(config)
     if (env_fns is None) == (vec_env is None):
         raise ConfigError("env: pass exactly one of env_fns or vec_env")
     env = vec_env if vec_env is not None else make_vec_env(cfg, env_fns or [])
+    hook = curriculum(env) if curriculum is not None else None
     cfg.validate(num_envs=env.num_envs)
     cfg = replace(cfg, num_envs=env.num_envs)
     torch.set_num_threads(cfg.torch_threads)
@@ -282,6 +303,8 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
             scaler.load_state_dict(data["return_scaler"])
         iteration, global_step, wall_prev = int(data["iteration"]), int(data["global_step"]), float(data["wall_time_s"])
         gen.manual_seed(cfg.seed + iteration)
+        if hook is not None and "curriculum" in data:
+            hook.load_state_dict(data["curriculum"])
     atomic_write_text(json.dumps(cfg.to_dict(), indent=2), run_dir / "config.json")
     writer = None
     if tensorboard:
@@ -290,7 +313,8 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
 
     batch = cfg.rollout_steps * env.num_envs
     num_iterations = math.ceil(cfg.total_steps / batch)
-    obs = env.reset(seed=cfg.seed + iteration)
+    reset = lambda: env.reset(seed=cfg.seed + iteration)  # noqa: E731
+    obs = hook.start(reset, num_envs=env.num_envs) if hook is not None else reset()
     carry = _Carry(model, env.num_envs)
     running = torch.zeros(env.num_envs)
     t0 = time.perf_counter()
@@ -301,7 +325,8 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": cfg.to_dict(),
             "spec": spec.to_dict(), "iteration": iteration, "global_step": global_step,
             "wall_time_s": wall_prev + time.perf_counter() - t0,
-            **({"return_scaler": scaler.state_dict()} if scaler is not None else {})}, ckpt_path)
+            **({"return_scaler": scaler.state_dict()} if scaler is not None else {}),
+            **({"curriculum": hook.state_dict()} if hook is not None else {})}, ckpt_path)
 
     try:
         while iteration < num_iterations:
@@ -310,7 +335,8 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
                     group["lr"] = cfg.learning_rate * (1.0 - iteration / num_iterations)
             trial_returns: list[float] = []
             model.eval()
-            ro, obs = collect(model, env, obs, carry, cfg, scaler, trial_returns, running)
+            ro, obs = collect(model, env, obs, carry, cfg, scaler, trial_returns, running,
+                              hook.trial_finished if hook is not None else None)
             with torch.no_grad():
                 state = carry.state * (1.0 - carry.start).view(1, -1, 1)
                 _, last_v, _ = model.step(obs, carry.prev_action, carry.prev_reward, carry.prev_done, state)
@@ -325,6 +351,8 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
             elapsed = time.perf_counter() - t0
             stats.update(iteration=iteration, global_step=global_step, wall_time_s=wall_prev + elapsed,
                          lr=optimizer.param_groups[0]["lr"], steps_per_s=global_step / max(wall_prev + elapsed, 1e-9))
+            if hook is not None:
+                stats.update({k: v for k, v in hook.metrics().items() if math.isfinite(v)})
             if trial_returns:
                 stats["trial_return_mean"] = float(np.mean(trial_returns))
                 stats["trials"] = len(trial_returns)

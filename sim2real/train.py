@@ -301,6 +301,24 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
 RL2_CHECKPOINT = "checkpoint.pt"
 
 
+def _trial_curriculum(config: dict[str, Any]):
+    """Factory of the launch file's curriculum for RL² trials (one sampled world per trial)."""
+    from randomizers.curricula import build_teacher
+    from randomizers.curricula.trials import TrialCurriculum, setter_for
+    from randomizers.params import ParamSpace
+
+    def build(vec_env) -> TrialCurriculum:
+        space = ParamSpace.from_dict(vec_env.envs[0].get_wrapper_attr("get_randomization_space")())
+        options = {"name": config["curriculum"], **(config.get("curriculum_options") or {})}
+        try:
+            teacher = build_teacher(options, space, config["n_envs"], config["seed"])
+        except ValueError as err:
+            raise UserError(f"curriculum: {err}") from None
+        return TrialCurriculum(teacher, setter_for(vec_env))
+
+    return build
+
+
 def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool) -> str:
     """``policy: rl2``: recurrent PPO (:func:`policies.ppo.train_rl2`) on the launch file's (randomized) envs.
 
@@ -312,9 +330,6 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool) -> str:
 
     from sim2real.launch.loader import rl2_settings
 
-    if config.get("curriculum") is not None:
-        raise UserError("curriculum: curricula drive stable-baselines3 runs (policy: mlp); "
-                        "with policy: rl2 set curriculum: null")
     checkpoint = os.path.join(run_dir, RL2_CHECKPOINT)
     if resume and not os.path.isfile(checkpoint):
         raise UserError(f"{run_dir}: no RL² checkpoint ({RL2_CHECKPOINT}) to resume from")
@@ -331,7 +346,8 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool) -> str:
 
     env_fns = [make_env_fn(config, rank) for rank in range(config["n_envs"])]
     try:
-        train_rl2(rl2_settings(config), env_fns, run_dir, resume=resume, on_iteration=report)
+        train_rl2(rl2_settings(config), env_fns, run_dir, resume=resume, on_iteration=report,
+                  curriculum=_trial_curriculum(config) if config.get("curriculum") else None)
     except ConfigError as err:
         raise UserError(f"rl2: {err}") from None
     return run_dir

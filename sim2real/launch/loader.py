@@ -171,6 +171,13 @@ def _check_policy(config: dict[str, Any], explicit: set[str]) -> None:
         RL2Config.from_dict(rl2_settings(config)).validate(num_envs=config["n_envs"])
     except ConfigError as err:
         raise UserError(f"rl2: {err}") from None
+    teacher = config.get("curriculum")
+    if teacher in ("plr", "robust_plr"):
+        raise UserError(f"curriculum: {teacher} scores levels with per-step value estimates; RL² reports trial "
+                        "returns (use adr, alp_gmm, schedule or uniform)")
+    if teacher in ("adr", "alp_gmm") and (config.get("curriculum_options") or {}).get("metric") != "return":
+        raise UserError(f"curriculum_options.metric: with policy: rl2 the {teacher} curriculum sees trial returns; "
+                        "set metric: return (and t_high/t_low in return units for adr)")
 
 
 def _dotted_keys(data: dict[str, Any], prefix: str = "") -> Iterable[str]:

@@ -146,3 +146,24 @@ def test_rl2_launch_errors_are_one_line(override, fragment, capsys):
     assert main(["train", "launch/panda_reach_rl2.yaml", override]) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and "\n" not in err
+
+
+def test_rl2_with_an_adr_curriculum_keeps_the_teacher_in_its_checkpoint(tmp_path):
+    import torch
+
+    run_dir = tmp_path / "rl2_adr"
+    assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=adr",
+                 "curriculum_options={buffer_size: 2, metric: return, t_high: -5.0, t_low: -200.0}",
+                 "budget.total_timesteps=300", "rl2.rollout_steps=150", "rl2.seq_len=50",
+                 "rl2.network.hidden_size=16", "--run-dir", str(run_dir)]) == 0
+    data = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert data["curriculum"]["teacher"] == "adr" and "buffers" in data["curriculum"]
+    progress = [json.loads(line) for line in open(run_dir / "progress.jsonl")]
+    assert any(key.startswith("curriculum/") for key in progress[-1])
+
+
+def test_rl2_curricula_must_use_trial_returns(capsys):
+    assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=adr"]) == 2
+    assert "set metric: return" in capsys.readouterr().err
+    assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=plr"]) == 2
+    assert "per-step value estimates" in capsys.readouterr().err
