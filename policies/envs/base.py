@@ -1,10 +1,12 @@
 """Shared plumbing of the lock-step torch trial environments."""
 from __future__ import annotations
 
+import abc
+
 import torch
 
 
-class LockstepTrialEnv:
+class LockstepTrialEnv(abc.ABC):
     """Base for torch envs whose trials all start together; subclasses define ``sample_trials`` and ``_obs``."""
 
     num_envs: int
@@ -13,11 +15,13 @@ class LockstepTrialEnv:
         self.gen = torch.Generator().manual_seed(0 if seed is None else seed)
         self.t = 0
 
+    @abc.abstractmethod
     def sample_trials(self) -> None:
-        raise NotImplementedError
+        """Draw a new task for every env (all trials start together)."""
 
+    @abc.abstractmethod
     def _obs(self) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """The current observation of every env."""
 
     def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]:
         """Start new trials in every env (re-seeding the env's generator when ``seed`` is given)."""

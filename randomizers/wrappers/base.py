@@ -11,6 +11,7 @@ reaches every randomizer): :meth:`set_randomization_enabled`, :meth:`set_randomi
 """
 from __future__ import annotations
 
+import abc
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,15 +47,15 @@ def randomizers_in(env: gym.Env) -> Iterator[RandomizationWrapper]:
         env = env.env
 
 
-class RandomizationWrapper(gym.Wrapper):
+class RandomizationWrapper(gym.Wrapper, abc.ABC):
     """Base class; subclasses set ``GROUP``, implement :meth:`declare` and :meth:`apply_values`."""
 
     GROUP: ClassVar[str]
 
     @classmethod
+    @abc.abstractmethod
     def declare(cls) -> ParamSpace:
         """The Params this wrapper owns, with default ranges (before any launch-file override)."""
-        raise NotImplementedError
 
     def __init__(self, env: gym.Env, space: SpaceSpec = None, enabled: bool = True) -> None:
         super().__init__(env)
@@ -87,9 +88,9 @@ class RandomizationWrapper(gym.Wrapper):
     def on_scene_rebuilt(self) -> None:
         """The simulation was reset and its scene rebuilt at nominal values: re-apply what must persist."""
 
+    @abc.abstractmethod
     def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
         """Put ``values`` (all Params at reset, the resampled ones in an episode) into effect, from nominal."""
-        raise NotImplementedError
 
     def begin_episode(self, obs: Any) -> Any:
         """Called with the first observation of an episode; returns the (possibly changed) observation."""

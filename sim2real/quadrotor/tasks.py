@@ -6,6 +6,7 @@ A task is pure: it draws its layout from the ``rng`` it is given and answers ``r
 """
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ class Reference:
     lookahead: np.ndarray  # m, world: the next waypoint, or the trajectory 0.5 s ahead
 
 
-class QuadTask:
+class QuadTask(abc.ABC):
     """Base class: ``reset`` returns the start position (m, world); ``reference`` the current targets."""
 
     name = "task"
@@ -27,11 +28,13 @@ class QuadTask:
     def __init__(self, size: float = 1.0, altitude: float = 1.0) -> None:
         self.size, self.altitude = size, altitude
 
+    @abc.abstractmethod
     def reset(self, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
+        """Start an episode; returns the start position (m, ENU)."""
 
+    @abc.abstractmethod
     def reference(self, t: float, position: np.ndarray) -> Reference:
-        raise NotImplementedError
+        """The target at time ``t`` (s) given the measured position (m, ENU)."""
 
     def progress(self) -> dict[str, float]:
         """Task-specific numbers for ``info``."""
