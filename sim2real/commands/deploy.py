@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the task's goal sampler (default 0)")
     parser.add_argument("--bus-watchdog", type=float, default=0.1, help="servo bus watchdog, s (Dynamixel)")
     parser.add_argument("--latency-ms", type=float, default=16.0, help="USB adapter latency timer, ms")
+    parser.add_argument("--overrun-periods", type=float, default=1.0,
+                        help="safe-stop when a step starts this many control periods late (default 1)")
     quad = parser.add_argument_group("quadcopters (--driver crazyflie | mavlink)")
     quad.add_argument("--uri", help="cflib URI, e.g. radio://0/80/2M/E7E7E7E7E7 or udp://127.0.0.1:19850")
     quad.add_argument("--url", help="pymavlink URL, e.g. udpout:127.0.0.1:14550 or udpin:0.0.0.0:14540")
@@ -49,6 +51,14 @@ def _summarize(result, log_path: str, more=lambda episode: "") -> int:
               f"(safe stop in {result.stopped['stop_latency'] * 1e3:.1f} ms)")
         return 4 if result.stopped["kind"] == "estop" else 3
     return 0
+
+
+def _overrun_after_s(args: argparse.Namespace, rate_hz: float) -> float:
+    from sim2real.errors import UserError
+
+    if not args.overrun_periods > 0:
+        raise UserError("--overrun-periods must be positive")
+    return args.overrun_periods / rate_hz
 
 
 def _geofence(text: str | None, size: float):
@@ -110,7 +120,8 @@ def run_multirotor(args: argparse.Namespace) -> int:
         raise UserError(f"--rate-hz must be in (0, 500], got {rate}")
     low, high = _geofence(args.geofence, size)
     safety = MultirotorSafetyLayer(MultirotorSafetyConfig.from_spec(spec, low, high), spec.max_rpm)
-    loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed)
+    loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
+                             overrun_after_s=_overrun_after_s(args, rate))
     log_path = args.log or os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl")
     if args.driver == "crazyflie":
         from sim2real.hal.crazyflie import CrazyflieDriver
@@ -180,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
     safety_config = SafetyConfig.from_spec(spec, base)
     goals = [parse_goal(g) for g in args.goal or []] + (load_goals(args.goals_file) if args.goals_file else [])
     check_goals(goals, safety_config.workspace_low, safety_config.workspace_high)
-    loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed)
+    loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
+                             overrun_after_s=_overrun_after_s(args, rate))
     log_path = args.log or os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl")
     robot = make_robot(args.driver, spec, base, args.port, args.baud, args.calibration, args.bus_watchdog,
                        args.latency_ms)

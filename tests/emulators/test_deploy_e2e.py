@@ -54,8 +54,10 @@ def test_trained_policy_reaches_goals_through_the_emulator(protocol, emulator, r
     goals = tmp_path / "goals.json"
     goals.write_text(GOALS)
     log = tmp_path / "log.jsonl"
+    # Reaching is what this test measures; a scheduling hiccup on a shared CI core must not end it early (the
+    # overrun watchdog itself is tested below with the default of one period).
     assert _deploy(reach_policy, protocol, em.port, calibration_file, log, "--episodes", "3", "--steps", "30",
-                   "--goals-file", str(goals)) == 0
+                   "--goals-file", str(goals), "--overrun-periods", "4") == 0
     records = read_log(str(log))
     episodes = [r for r in records if r["type"] == "episode"]
     assert len(episodes) == 3 and all(e["success"] for e in episodes), episodes
