@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2real.emulators.process import stop_process
 from sim2real.errors import UserError
 from sim2real.evaluation.policy import EvalPolicy
 from sim2real.evaluation.simulated import Episode
@@ -56,13 +57,7 @@ class EmulatorProcess:
         self.port = line.split()[-1]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def __enter__(self) -> EmulatorProcess:
         return self

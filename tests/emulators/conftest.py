@@ -8,6 +8,8 @@ from typing import Iterator
 import pytest
 import yaml
 
+from sim2real.emulators.process import stop_process
+
 
 class Emulator:
     """``sim2real emulate`` in a subprocess; ``port`` is the pseudo-terminal to open."""
@@ -22,9 +24,7 @@ class Emulator:
         self.port = line.split()[-1]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 @pytest.fixture

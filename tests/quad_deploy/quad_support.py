@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+from sim2real.emulators.process import stop_process
+
 DATA = os.path.join(os.path.dirname(__file__), "data")
 HOVER_POLICY = os.path.join(DATA, "crazyflie_hover_ppo")
 REALITIES = os.path.join(os.path.dirname(__file__), "..", "..", "launch", "realities")
@@ -71,12 +73,7 @@ class QuadEmulator:
 
     def stop(self) -> str:
         """Stop (SIGTERM) and return what it wrote to stderr."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         return self.process.stderr.read()
 
     def kill(self) -> None:
