@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,12 +37,43 @@ class LoadedRobot:
         return np.array([self.movable_indices.index(i) for i in self.joint_indices])
 
 
-def load_robot(client: int, spec: RobotSpec, base_position=(0.0, 0.0, 0.0), base_orientation=(0, 0, 0, 1)) -> LoadedRobot:
-    """Load the URDF with a fixed base, put it in ``spec.home`` and resolve every named joint and the EE link."""
-    body = p.loadURDF(
-        urdf_path(spec), base_position, base_orientation, useFixedBase=True,
-        flags=p.URDF_USE_INERTIA_FROM_FILE, physicsClientId=client,
-    )
+def urdf_with_com_offset(path: str, offset: tuple[float, float, float]) -> str:
+    """The URDF text at ``path`` with every link's centre of mass (``<inertial><origin xyz>``) moved by ``offset``
+    (m, each link's frame) and relative mesh paths made absolute, so the text loads from any directory."""
+    tree = ET.parse(path)
+    root_dir = os.path.dirname(os.path.abspath(path))
+    for inertial in tree.getroot().iter("inertial"):
+        origin = inertial.find("origin")
+        if origin is None:
+            origin = ET.SubElement(inertial, "origin")
+        xyz = [float(x) for x in (origin.get("xyz") or "0 0 0").split()]
+        origin.set("xyz", " ".join(repr(a + b) for a, b in zip(xyz, offset)))
+    for mesh in tree.getroot().iter("mesh"):
+        name = mesh.get("filename", "")
+        relative = name[len("package://"):] if name.startswith("package://") else name
+        if relative and not os.path.isabs(relative):
+            mesh.set("filename", os.path.join(root_dir, relative))
+    return ET.tostring(tree.getroot(), encoding="unicode")
+
+
+def _load_urdf(client: int, path: str, base_position, base_orientation, com_offset) -> int:
+    kwargs = dict(useFixedBase=True, flags=p.URDF_USE_INERTIA_FROM_FILE | p.URDF_ENABLE_CACHED_GRAPHICS_SHAPES,
+                  physicsClientId=client)
+    if not any(com_offset):
+        return p.loadURDF(path, base_position, base_orientation, **kwargs)
+    # PyBullet cannot move a link's centre of mass in place: load a rewritten copy of the URDF instead.
+    with tempfile.NamedTemporaryFile("w", suffix=".urdf", encoding="utf-8") as copy:
+        copy.write(urdf_with_com_offset(path, com_offset))
+        copy.flush()
+        return p.loadURDF(copy.name, base_position, base_orientation, **kwargs)
+
+
+def load_robot(client: int, spec: RobotSpec, base_position=(0.0, 0.0, 0.0), base_orientation=(0, 0, 0, 1),
+               com_offset=(0.0, 0.0, 0.0)) -> LoadedRobot:
+    """Load the URDF with a fixed base, put it in ``spec.home`` and resolve every named joint and the EE link.
+
+    ``com_offset`` (m) moves every link's centre of mass along its own frame's axes (domain randomization)."""
+    body = _load_urdf(client, urdf_path(spec), base_position, base_orientation, tuple(map(float, com_offset)))
     by_joint: dict[str, int] = {}
     by_link: dict[str, int] = {}
     movable: list[int] = []

@@ -78,6 +78,9 @@ class RandomizationWrapper(gym.Wrapper, abc.ABC):
         listeners = getattr(env.unwrapped, "scene_listeners", None)
         if listeners is not None:  # ArmEnv.rebuild_scene (texture-cache flush) calls these
             listeners.append(self.on_scene_rebuilt)
+        robot_listeners = getattr(env.unwrapped, "robot_listeners", None)
+        if robot_listeners is not None:  # ArmEnv.rebuild_robot (link centre-of-mass randomization) calls these
+            robot_listeners.append(self.on_robot_reloaded)
 
     # -- subclass hooks -------------------------------------------------------------------------------------
     @classmethod
@@ -87,6 +90,9 @@ class RandomizationWrapper(gym.Wrapper, abc.ABC):
 
     def on_scene_rebuilt(self) -> None:
         """The simulation was reset and its scene rebuilt at nominal values: re-apply what must persist."""
+
+    def on_robot_reloaded(self) -> None:
+        """The robot body was loaded again (nominal dynamics, no textures): re-apply what must persist on it."""
 
     @abc.abstractmethod
     def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:

@@ -1,6 +1,6 @@
-"""Dynamics randomization: masses (with inertia), object size and centre of mass, friction, restitution, joint
-damping and friction, actuator strength and gains, gravity and physics timestep; read back through PyBullet, always
-re-applied from the nominal values saved when the wrapper was built."""
+"""Dynamics randomization: masses (with inertia), link and object centres of mass, object size, friction,
+restitution, joint damping and friction, actuator strength and gains, gravity and physics timestep; read back
+through PyBullet, always re-applied from the nominal values saved when the wrapper was built."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -15,6 +15,7 @@ from randomizers.params import Param, ParamSpace, Scalar
 from randomizers.wrappers.base import EnvTraits, RandomizationWrapper, SpaceSpec
 
 _OBJECT = "dynamics.object."
+_LINK_COM = "dynamics.link.com_"
 
 
 class DynamicsRandomizer(RandomizationWrapper):
@@ -45,6 +46,11 @@ class DynamicsRandomizer(RandomizationWrapper):
                   physical=True, unit="1", description="object restitution (bounciness)"),
             Param("dynamics.link.mass", range=(0.8, 1.2), hard_limits=(0.1, 10.0), **scale,
                   description="robot link mass factor (inertia scaled alike)"),
+            # Off by default: PyBullet cannot move a link's centre of mass in place, so a new offset reloads the
+            # robot's URDF (~50 ms on the Panda, as long as a 50-step episode); give it a range to randomize it.
+            *(Param(f"dynamics.link.com_{a}", apply="add", range=(0.0, 0.0), hard_limits=(-0.05, 0.05), unit="m",
+                    description=f"every robot link's centre-of-mass offset along its own {a} axis (robot reloaded)")
+              for a in "xyz"),
             Param("dynamics.joint.damping", apply="add", range=(0.0, 0.5), hard_limits=(0.0, 10.0), physical=True,
                   unit="N*m*s/rad", description="added joint damping"),
             Param("dynamics.joint.friction", apply="add", range=(0.0, 0.5), hard_limits=(0.0, 20.0),
@@ -94,9 +100,15 @@ class DynamicsRandomizer(RandomizationWrapper):
         if self.values:
             self.apply_values(self.values, at_reset=True)
 
+    on_robot_reloaded = on_scene_rebuilt  # a reloaded robot has the URDF's dynamics
+
     def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
-        c, body, sp = self._world.client, self._robot.handle.body, self.space
         v = dict(values)
+        if any(k.startswith(_LINK_COM) for k in v) and self.env.unwrapped.rebuild_robot(  # type: ignore[attr-defined]
+                [self.space.apply(_LINK_COM + a, 0.0, self.values[_LINK_COM + a]) if _LINK_COM + a in self.space
+                 else 0.0 for a in "xyz"], may_flush=at_reset):
+            return  # the reload called on_robot_reloaded / on_scene_rebuilt, which re-applied every value
+        c, body, sp = self._world.client, self._robot.handle.body, self.space
         if "dynamics.link.mass" in v:
             s = float(v["dynamics.link.mass"])
             masses = sp.apply("dynamics.link.mass", self._link_mass, s).tolist()  # one call for every link

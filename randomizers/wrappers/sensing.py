@@ -57,7 +57,11 @@ class SensingRandomizer(RandomizationWrapper):
             self._biased = False
             self._previous: dict[str, np.ndarray] = {}
             self._history: deque[Any] = deque()
-        self._image = any(k.startswith("sensing.image.") for k in self.values)
+            self._keys: list[str] | None = None  # vector entries of this env's observations, found at first use
+        v = self.values  # read once here, not every step
+        self._image = any(k.startswith("sensing.image.") for k in v)
+        self._std, self._drop = float(v.get("sensing.obs.noise_std", 0.0)), float(v.get("sensing.obs.dropout", 0.0))
+        self._delay = int(v.get("sensing.obs.delay", 0))
 
     def begin_episode(self, obs: Any) -> Any:
         bias_std = float(self.values.get("sensing.obs.bias_std", 0.0))
@@ -68,12 +72,12 @@ class SensingRandomizer(RandomizationWrapper):
         return obs
 
     def _vector_keys(self, obs: Any) -> list[str]:
-        return [k for k in VECTOR_KEYS if isinstance(obs, Mapping) and k in obs]
+        if self._keys is None:
+            self._keys = [k for k in VECTOR_KEYS if isinstance(obs, Mapping) and k in obs]
+        return self._keys
 
     def transform_observation(self, obs: Any) -> Any:
-        v = self.values
-        std, drop = float(v.get("sensing.obs.noise_std", 0.0)), float(v.get("sensing.obs.dropout", 0.0))
-        delay = int(v.get("sensing.obs.delay", 0))
+        v, std, drop, delay = self.values, self._std, self._drop, self._delay
         keys = self._vector_keys(obs)
         image = self._image and IMAGE_KEY in obs
         if not (image or delay or std > 0 or drop > 0 or self._biased or self._history):

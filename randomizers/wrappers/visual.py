@@ -111,6 +111,8 @@ class VisualRandomizer(RandomizationWrapper):
         self._camera = base.camera  # type: ignore[attr-defined]
         self._lighting = self._world.lighting
         self._distractors: list[str] = []
+        self._applying = False
+        self._painted: dict[str, tuple[int, tuple[float, ...]]] = {}  # label -> (texture id or -1, rgba)
         # (label, body name, link, nominal rgba); ids are looked up at use: rebuilds give bodies new ids
         self._surfaces: list[tuple[str, str, int, tuple[float, ...]]] = []
         for name in [n for n in SCENE_BODIES if n in self._world.bodies] + ["robot"]:
@@ -130,10 +132,32 @@ class VisualRandomizer(RandomizationWrapper):
         """Names ``body:link`` of the surfaces this wrapper restyles."""
         return [s[0] for s in self._surfaces]
 
+    def _paint(self, only: str | None = None) -> None:
+        """Give every surface (or those of body ``only``) the texture and color chosen at the last restyle."""
+        c = self._world.client
+        for label, name, link, _rgba in self._surfaces:
+            if label in self._painted and only in (None, name):
+                texture, rgba = self._painted[label]
+                p.changeVisualShape(self._body(name), link, textureUniqueId=texture, rgbaColor=list(rgba),
+                                    physicsClientId=c)
+
+    def on_robot_reloaded(self) -> None:
+        self._paint("robot")  # a reloaded robot shows the URDF's looks
+
     def on_scene_rebuilt(self) -> None:
-        self._distractors = []  # resetSimulation removed them
+        self._distractors = []  # resetSimulation removed them and freed every texture
+        self.cache.forget(self._world.client)
+        if self.values and not self._applying:  # someone else rebuilt the scene (e.g. a robot-reload flush)
+            self.apply_values(self.values, at_reset=True)
 
     def apply_values(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
+        self._applying = True  # a texture-cache flush inside rebuilds the scene: on_scene_rebuilt must not recurse
+        try:
+            self._apply(values, at_reset)
+        finally:
+            self._applying = False
+
+    def _apply(self, values: Mapping[str, Scalar], at_reset: bool) -> None:
         v = self.values
         keys = set(values)
         if at_reset or any(not k.startswith((_CAMERA, _LIGHT)) for k in keys):
@@ -209,16 +233,16 @@ class VisualRandomizer(RandomizationWrapper):
         if plan or self._distractors:
             self._place_distractors(plan)
         chosen: dict[str, str] = {}
+        self._painted = {}
         for (label, name, link, rgba), key in zip(self._surfaces, keys):
-            body = self._body(name)
             if key is not None:
-                tex = self.cache.texture_id(c, key, self.textures.image)
-                p.changeVisualShape(body, link, textureUniqueId=tex, rgbaColor=[1, 1, 1, rgba[3]], physicsClientId=c)
+                self._painted[label] = (self.cache.texture_id(c, key, self.textures.image), (1.0, 1.0, 1.0, rgba[3]))
                 chosen[label] = key.cache_name()
             else:
                 color = np.clip(np.asarray(rgba[:3]) + rng.uniform(-jitter, jitter, 3), 0.0, 1.0) if jitter > 0 \
                     else np.asarray(rgba[:3])
-                p.changeVisualShape(body, link, textureUniqueId=-1, rgbaColor=[*color, rgba[3]], physicsClientId=c)
+                self._painted[label] = (-1, (*map(float, color), rgba[3]))
+        self._paint()
         self.values["visual.textures"] = chosen  # type: ignore[assignment]
         self.values["visual.distractors"] = [  # type: ignore[assignment]
             {**{k: d[k] for k in ("shape", "size", "position", "yaw")},

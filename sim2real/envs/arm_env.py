@@ -22,6 +22,9 @@ def _camera(value: Camera | dict | None, default: Camera) -> Camera:
     return value if isinstance(value, Camera) else replace(default, **value)
 
 
+ROBOT_RELOADS_PER_FLUSH = 64  # robot reloads (link centre-of-mass changes) between two scene rebuilds: ~30 MB
+
+
 class ArmEnv(gym.Env):
     """Goal-conditioned arm environment.
 
@@ -49,8 +52,10 @@ class ArmEnv(gym.Env):
         physics = physics if isinstance(physics, PhysicsConfig) else PhysicsConfig(**(physics or {}))
         self.world = PyBulletWorld(physics)
         self._home_command = np.asarray(spec.home, dtype=float)
-        self.scene_listeners: list[Callable[[], None]] = []
+        self.scene_listeners: list[Callable[[], None]] = []  # called after rebuild_scene
+        self.robot_listeners: list[Callable[[], None]] = []  # called after rebuild_robot reloaded the robot
         self._initial: int | None = None
+        self._com_offset, self._reloads = (0.0, 0.0, 0.0), 0  # link centre-of-mass offset (m); robot reloads
         self._build_scene()
         self.controller = make_controller(control_mode, spec, self.task.uses_gripper, self.task.layout.robot_base)
         self.goal = np.zeros(3)
@@ -60,7 +65,7 @@ class ArmEnv(gym.Env):
 
     # --- scene ---------------------------------------------------------------------------------------------
     def _build_scene(self) -> None:
-        self.robot = PyBulletRobot(self.world, self.task.spec, self.task.layout.robot_base)
+        self.robot = PyBulletRobot(self.world, self.task.spec, self.task.layout.robot_base, self._com_offset)
         self.robot.connect()
         self.task.setup(self.world)
         self._snapshot()
@@ -84,6 +89,31 @@ class ArmEnv(gym.Env):
         self._build_scene()
         for listener in list(self.scene_listeners):
             listener()
+
+    def rebuild_robot(self, com_offset, may_flush: bool = False) -> bool:
+        """Reload the robot with every link's centre of mass moved by ``com_offset`` (m, link frames); see
+        :meth:`PyBulletRobot.reloaded` (~50 ms on the Panda: the URDF's meshes are read again). The next reset
+        retakes the world snapshot, ``robot_listeners`` re-apply textures and dynamics. Returns False (and does
+        nothing) when the offset is unchanged.
+
+        Every load leaks ~0.5 MB inside PyBullet until ``resetSimulation``, so with ``may_flush`` (only between
+        episodes: it puts every body back at its start) each :data:`ROBOT_RELOADS_PER_FLUSH`-th reload rebuilds the
+        whole scene instead (:meth:`rebuild_scene`; its listeners re-apply randomized values)."""
+        offset = tuple(float(x) for x in com_offset)
+        if offset == self.robot.com_offset:
+            return False
+        self._com_offset = offset
+        self._reloads += 1
+        if may_flush and self._reloads >= ROBOT_RELOADS_PER_FLUSH:
+            self._reloads = 0
+            self.rebuild_scene()
+            return True
+        self.robot = self.robot.reloaded(offset)
+        self.robot.connect()
+        self.world.body_replaced()
+        for listener in list(self.robot_listeners):
+            listener()
+        return True
 
     # --- spaces and observations ---------------------------------------------------------------------------
     def _make_observation_space(self) -> spaces.Dict:

@@ -17,10 +17,13 @@ _ORIGIN = [0.0, 0.0, 0.0]
 class PyBulletRobot(Robot):
     """Position-controlled simulated arm. Commands are clamped to the spec's joint limits."""
 
-    def __init__(self, world: PyBulletWorld, spec: RobotSpec, base_position=(0.0, 0.0, 0.0)) -> None:
+    def __init__(self, world: PyBulletWorld, spec: RobotSpec, base_position=(0.0, 0.0, 0.0),
+                 com_offset=(0.0, 0.0, 0.0)) -> None:
         self.spec = spec
         self.world = world
-        self.handle = load_robot(world.client, spec, base_position)
+        self.base_position = tuple(map(float, base_position))
+        self.com_offset = tuple(map(float, com_offset))  # m, every link's centre of mass in its own frame
+        self.handle = load_robot(world.client, spec, base_position, com_offset=self.com_offset)
         self._client = world.client
         # The base and first link sit on the table and cannot leave it: skip their table contacts (saves ~15 % of
         # the physics time on the Panda) while every other link still collides with the table.
@@ -39,6 +42,27 @@ class PyBulletRobot(Robot):
         self._spec_of_movable = np.argsort(self._ik_columns)
         self._zeros = [0.0] * len(self._indices)
         self._ik = DampedLeastSquaresIK(int(self._arm_mask.sum()))
+
+    def reloaded(self, com_offset) -> PyBulletRobot:
+        """Remove this body and load the robot again with link centres of mass moved by ``com_offset`` (m, link
+        frames; PyBullet cannot move them in place). Joint positions and velocities, the held command and link
+        colors carry over; textures do not (PyBullet does not report which one a shape shows: the owner re-applies
+        them) and dynamics are the URDF's (re-apply randomized values). This object is dead afterwards."""
+        c, body = self._client, self.handle.body
+        joints = p.getJointStates(body, self._indices, physicsClientId=c)
+        looks = p.getVisualShapeData(body, physicsClientId=c)
+        p.removeBody(body, physicsClientId=c)
+        robot = PyBulletRobot(self.world, self.spec, self.base_position, com_offset)
+        new = robot.handle.body
+        for index, (q, qd, *_rest) in zip(robot._indices, joints):
+            p.resetJointState(new, index, q, qd, physicsClientId=c)
+        robot.send_command(JointCommand(np.array([j[0] for j in joints])))
+        shape_of_link: dict[int, int] = {}
+        for look in looks:  # (body, link, ..., rgba [7]); the nth visual shape of its link
+            nth = shape_of_link[look[1]] = shape_of_link.get(look[1], -1) + 1
+            p.changeVisualShape(new, look[1], shapeIndex=nth, rgbaColor=look[7], physicsClientId=c)
+        self.connected = False
+        return robot
 
     def connect(self) -> None:
         self.connected = True

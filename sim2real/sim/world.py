@@ -126,6 +126,9 @@ class PyBulletWorld(Scene):
         half = tuple(np.array(table_size) / 2.0)
         self._place_new("table", BodySpec("box", half, 0.0, (0.95, 0.95, 0.95, 1.0)),
                         (self.table_offset_x, 0.0, -half[2]))
+        # Bullet multiplies the two bodies' restitutions: with 1 here an object's own restitution is that of its
+        # contact with the table (the robot's links keep 0, so they never bounce off it).
+        p.changeDynamics(self.bodies["table"], -1, restitution=1.0, physicsClientId=self.client)
         # Visual-only floor: nothing rests on it, so it costs the solver nothing.
         self._place_new("floor", BodySpec("box", (3.0, 3.0, 0.01), 0.0, (0.6, 0.6, 0.62, 1.0), collision=False),
                         (0.0, 0.0, -table_size[2] - 0.01))
@@ -174,6 +177,10 @@ class PyBulletWorld(Scene):
     def remove(self, name: str) -> None:
         """Delete a body and its name."""
         self._forget(name)
+        self.layout_version += 1
+
+    def body_replaced(self) -> None:
+        """An owner removed or added a body the world does not name (e.g. a reloaded robot): snapshots are stale."""
         self.layout_version += 1
 
     def _forget(self, name: str) -> None:

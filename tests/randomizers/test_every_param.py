@@ -56,6 +56,7 @@ def measure(env: gym.Env, seed: int = 0) -> dict[str, np.ndarray]:
         "object_dynamics": flat([dyn[0], dyn[1], dyn[2], dyn[5], dyn[6], dyn[7]]),
         "object_shape": flat([p.getCollisionShapeData(obj, -1, physicsClientId=c)[0][3], dyn[3]]),
         "link_mass": flat([p.getDynamicsInfo(body, link, physicsClientId=c)[0] for link in range(7)]),
+        "link_com": flat([p.getDynamicsInfo(body, link, physicsClientId=c)[3] for link in range(7)]),
         "forces": u.robot.forces.copy(),
         "gains": np.hstack([u.robot.position_gains, u.robot.velocity_gains]),
         "gravity": flat([engine[f"gravityAcceleration{a}"] for a in "XYZ"]),
@@ -74,7 +75,8 @@ PROBES: dict[str, str] = {
     **{f"dynamics.object.{k}": "object_dynamics" for k in
        ("mass", "friction", "spinning_friction", "rolling_friction", "restitution")},
     "dynamics.object.scale": "object_shape", **{f"dynamics.object.com_{a}": "object_shape" for a in "xyz"},
-    "dynamics.link.mass": "link_mass", "dynamics.joint.damping": "ee_path", "dynamics.joint.friction": "forces",
+    "dynamics.link.mass": "link_mass", **{f"dynamics.link.com_{a}": "link_com" for a in "xyz"},
+    "dynamics.joint.damping": "ee_path", "dynamics.joint.friction": "forces",
     "dynamics.actuator.strength": "forces", "dynamics.actuator.position_gain": "gains",
     "dynamics.actuator.velocity_gain": "gains", **{f"dynamics.gravity.{a}": "gravity" for a in "xyz"},
     "dynamics.timestep": "timestep",
