@@ -128,11 +128,23 @@ def run_one(method: str, seed: int, steps: int, out_dir: str, n_heldout: int) ->
     return result
 
 
-def bootstrap_ci(x: list[bool], n: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean and percentile-bootstrap 95 % CI of a 0/1 sample."""
-    a = np.asarray(x, float)
-    means = np.random.default_rng(seed).choice(a, (n, len(a))).mean(axis=1)
-    return float(a.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+def bootstrap_ci(runs: list[list[bool]] | list[list[float]], n: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean success and 95 % CI of a two-level percentile bootstrap: resample the training seeds, then the
+    episodes within each resampled seed, so the interval covers training-seed variance as well as episodes."""
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(r, float) for r in runs]
+    picks = rng.integers(0, len(arrays), (n, len(arrays)))
+    means = np.empty(n)
+    for b in range(n):
+        means[b] = np.mean([rng.choice(arrays[i], len(arrays[i])).mean() for i in picks[b]])
+    return float(np.mean([a.mean() for a in arrays])), float(np.percentile(means, 2.5)), \
+        float(np.percentile(means, 97.5))
+
+
+def paired_gap_ci(a: list[list[bool]], b: list[list[bool]]) -> tuple[float, float, float]:
+    """Mean success gap a - b and its 95 % CI: the same two-level bootstrap over the per-episode differences
+    (episode j of a seed uses held-out vector j for every teacher, so episodes pair up)."""
+    return bootstrap_ci([list(np.asarray(x, float) - np.asarray(y, float)) for x, y in zip(a, b)])
 
 
 def report(results: list[dict[str, Any]], out_dir: str, fig_dir: str) -> str:
@@ -144,26 +156,33 @@ def report(results: list[dict[str, Any]], out_dir: str, fig_dir: str) -> str:
     from randomizers.curricula.store import read_history
     from sim2real.commands.curriculum import plot_history, series
 
-    rows = ["| teacher | held-out success (95 % CI) | nominal success (95 % CI) | episodes | final entropy (npd) |",
-            "|---|---|---|---|---|"]
+    rows = ["| teacher | held-out success (95 % CI) | per seed | vs uniform (95 % CI) | nominal success (95 % CI) "
+            "| episodes | final entropy (npd) |", "|---|---|---|---|---|---|---|"]
+    by_seed = {m: {r["seed"]: r for r in results if r["method"] == m} for m in TEACHERS}
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for k, method in enumerate(TEACHERS):
         rs = [r for r in results if r["method"] == method]
         if not rs:
             continue
-        held = sum((r["heldout"] for r in rs), [])
-        nom = sum((r["nominal"] for r in rs), [])
-        m, lo, hi = bootstrap_ci(held)
-        nm, nlo, nhi = bootstrap_ci(nom)
+        m, lo, hi = bootstrap_ci([r["heldout"] for r in rs])
+        nm, nlo, nhi = bootstrap_ci([r["nominal"] for r in rs])
         ent = np.mean([r["final_entropy_npd"] for r in rs])
-        rows.append(f"| {method} | {m:.0%} [{lo:.0%}, {hi:.0%}] (n={len(held)}) | {nm:.0%} [{nlo:.0%}, {nhi:.0%}] "
-                    f"(n={len(nom)}) | {np.mean([r['episodes'] for r in rs]):.0f} | {ent:.2f} |")
+        per_seed = ", ".join(f"{np.mean(r['heldout']):.0%}" for r in sorted(rs, key=lambda r: r["seed"]))
+        shared = sorted(set(by_seed[method]) & set(by_seed.get("uniform", {})))
+        gap = "—"
+        if method != "uniform" and shared:
+            g, glo, ghi = paired_gap_ci([by_seed[method][s]["heldout"] for s in shared],
+                                        [by_seed["uniform"][s]["heldout"] for s in shared])
+            gap = f"{100 * g:+.0f} [{100 * glo:+.0f}, {100 * ghi:+.0f}] pts"
+        rows.append(f"| {method} | {m:.0%} [{lo:.0%}, {hi:.0%}] ({len(rs)} seeds × {len(rs[0]['heldout'])}) | "
+                    f"{per_seed} | {gap} | {nm:.0%} [{nlo:.0%}, {nhi:.0%}] | "
+                    f"{np.mean([r['episodes'] for r in rs]):.0f} | {ent:.2f} |")
         ax.errorbar([k], [100 * m], yerr=[[100 * (m - lo)], [100 * (hi - m)]], fmt="o", capsize=4)
     ax.set_xticks(range(len(TEACHERS)), list(TEACHERS))
     ax.set_ylabel("held-out success (%)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
-    ax.set_title("PandaReach, wide held-out dynamics + actuation (95 % bootstrap CI)", fontsize=9)
+    ax.set_title("PandaReach, wide held-out dynamics + actuation (95 % CI over seeds and episodes)", fontsize=9)
     fig.tight_layout()
     os.makedirs(fig_dir, exist_ok=True)
     fig.savefig(os.path.join(fig_dir, "curricula_heldout_success.png"), dpi=110)

@@ -5,6 +5,11 @@ Per env, values are pinned one episode ahead with ``env_method("set_randomizatio
 Results are read from the callback's ``dones``/``infos``/``rewards``: one IPC call per finished episode, none per
 step. At training start the envs are reset once so that every episode runs with teacher-chosen values.
 
+Episodes a teacher marks ``train=False`` (ADR boundary evaluations with ``exclude_boundary``, robust PLR's new
+levels) are kept out of training: for PPO the rollout buffer yields only the kept transitions; for off-policy
+algorithms with a ``HerReplayBuffer`` the finished episode's transitions get episode length 0, which the buffer
+treats as "never sample" (they are not used as future goals either: those come from the same episode).
+
 Checkpoints: call :meth:`CurriculumCallback.save` with the checkpoint directory (writes ``curriculum.json``); on a
 resumed run (``num_timesteps > 0``) the callback restores the teacher from ``RUN_DIR/checkpoints/LATEST`` itself.
 """
@@ -16,6 +21,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.her.her_replay_buffer import HerReplayBuffer
 
 from randomizers.curricula.base import Task, Teacher
 from randomizers.curricula.plr import episode_signals
@@ -72,9 +78,10 @@ class CurriculumCallback(BaseCallback):
     def check(self, model: Any, env: Any) -> None:
         """Raise ValueError (one line naming the problem) if this teacher cannot drive ``model`` on ``env``."""
         on_policy = isinstance(model, OnPolicyAlgorithm)
-        if _may_exclude(self.teacher) and not on_policy:
-            raise ValueError(f"curriculum {self.teacher.name}: excluding evaluation episodes from training needs an "
-                             f"on-policy algorithm (ppo); set exclude_boundary: false / use plr")
+        if _may_exclude(self.teacher) and not on_policy and not isinstance(getattr(model, "replay_buffer", None),
+                                                                          HerReplayBuffer):
+            raise ValueError(f"curriculum {self.teacher.name}: excluding evaluation episodes from training needs ppo "
+                             f"or an off-policy algorithm with her: true; set exclude_boundary: false / use plr")
         if self.teacher.needs_value_signals and not on_policy:
             raise ValueError(f"curriculum {self.teacher.name}: value-loss scores need an on-policy algorithm (ppo); "
                              f"use score: success")
@@ -95,6 +102,10 @@ class CurriculumCallback(BaseCallback):
         self.ep_rewards: list[list[float]] = [[] for _ in range(n)]
         self.ep_values: list[list[float]] = [[] for _ in range(n)]
         self.keep = np.ones((getattr(self.model, "n_steps", 1), n), dtype=bool)
+        replay = getattr(self.model, "replay_buffer", None)
+        self.replay = replay if isinstance(replay, HerReplayBuffer) and _may_exclude(self.teacher) else None
+        self.slots: list[list[int]] = [[] for _ in range(n)]  # replay positions of each env's current episode
+        self.to_hide: list[tuple[int, list[int]]] = []  # finished excluded episodes, hidden once stored
         self.current = [self._pin(i) for i in range(n)]
         obs = env.reset()  # the first episodes run with the pinned values too
         self.model._last_obs = obs  # type: ignore[attr-defined]
@@ -118,6 +129,11 @@ class CurriculumCallback(BaseCallback):
         if self.keep.shape[0] > 1 and "n_steps" in self.locals:
             t = int(self.locals["n_steps"])
             self.keep[t] = [task.train for task in self.current]
+        if self.replay is not None:
+            self._hide_stored()
+            for i, task in enumerate(self.current):  # SB3 stores this step's transition at ``pos`` after us
+                if not task.train:
+                    self.slots[i].append(int(self.replay.pos))
         self.returns += rewards
         if self.track_values:
             values = self.locals["values"].detach().cpu().numpy().reshape(-1)
@@ -131,6 +147,9 @@ class CurriculumCallback(BaseCallback):
             self.teacher.update(self.current[i], float(self.returns[i]),
                                 None if success is None else bool(success), signals=signals)
             self.returns[i] = 0.0
+            if self.replay is not None and self.slots[i]:
+                self.to_hide.append((i, self.slots[i]))
+                self.slots[i] = []
             self.current[i] = self.pending[i]
             self.pending[i] = self._pin(i)
         events = self.teacher.pop_events()
@@ -152,7 +171,18 @@ class CurriculumCallback(BaseCallback):
         self.ep_rewards[i], self.ep_values[i] = [], []
         return out
 
+    def _hide_stored(self) -> None:
+        """Give finished excluded episodes (stored by now) episode length 0: HerReplayBuffer never samples them."""
+        for i, slots in self.to_hide:
+            self.replay.ep_length[slots, i] = 0  # type: ignore[union-attr]
+            self.excluded_steps += len(slots)
+        if self.to_hide:
+            self.logger.record(f"{self.prefix}/excluded_steps", self.excluded_steps)
+        self.to_hide = []
+
     def _on_rollout_end(self) -> None:
+        if self.replay is not None:
+            self._hide_stored()  # before the gradient steps that follow this collection
         for key, value in self.teacher.metrics().items():
             if np.isfinite(value):  # entropy is -inf while every range is still a point
                 self.logger.record(f"{self.prefix}/{key}", value)

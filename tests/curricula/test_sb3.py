@@ -121,9 +121,9 @@ def test_unknown_param_and_off_policy_exclusion_are_refused() -> None:
         model = PPO("MultiInputPolicy", env, n_steps=8, batch_size=8, seed=0, device="cpu")
         with pytest.raises(ValueError, match="dynamics.nope"):
             model.learn(8, callback=CurriculumCallback(build_teacher("uniform", space, 1, 0)))
-        sac = SAC("MultiInputPolicy", env, learning_starts=100, seed=0, device="cpu")
+        sac = SAC("MultiInputPolicy", env, learning_starts=100, seed=0, device="cpu")  # no HER: no exclusion
         adr = build_teacher({"name": "adr", "exclude_boundary": True}, _tiny_space(env_space()), 1, 0)
-        with pytest.raises(ValueError, match="on-policy"):
+        with pytest.raises(ValueError, match="her: true"):
             sac.learn(8, callback=CurriculumCallback(adr))
     finally:
         env.close()
@@ -142,3 +142,33 @@ def test_filtered_rollout_yields_only_kept_transitions() -> None:
     buffer.get = _filtered_get(buffer, keep.T.reshape(-1))
     seen = sorted(int(x) for batch in buffer.get(4) for x in batch.observations.reshape(-1).tolist())
     assert seen == sorted(10 * t + e for t in range(4) for e in range(3) if keep[t, e])
+
+
+@pytest.mark.parametrize("exclude", [True, False])
+def test_off_policy_her_never_samples_excluded_boundary_episodes(exclude: bool) -> None:
+    # ADR in "workers" mode with 2 envs: env 0 runs only boundary evaluations, env 1 only training episodes.
+    from stable_baselines3 import SAC, HerReplayBuffer
+
+    config = {"name": "adr", "mode": "workers", "boundary_share": 0.5, "exclude_boundary": exclude}
+    env = DummyVecEnv([make_env, make_env])
+    try:
+        sac = SAC("MultiInputPolicy", env, learning_starts=10 * STEPS, batch_size=16, seed=0, device="cpu",
+                  replay_buffer_class=HerReplayBuffer, replay_buffer_kwargs={"n_sampled_goal": 2})
+        callback = CurriculumCallback(build_teacher(config, _tiny_space(env_space()), 2, seed=0))
+        sac.learn(16 * STEPS, callback=callback)  # gradient steps run after learning_starts: sampling works
+        buffer = sac.replay_buffer
+        stored = buffer.pos  # rows written (the buffer never wrapped)
+        finished = stored - stored % STEPS  # rows of complete episodes
+        assert (buffer.ep_length[:finished, 1] == STEPS).all()  # the training worker's episodes stay sampleable
+        if exclude:
+            assert (buffer.ep_length[:stored, 0] == 0).all()
+            assert callback.excluded_steps == finished
+            rows = buffer.observations["observation"][:stored, 1]  # every sampled transition is one of env 1's
+            sampled = buffer.sample(256).observations["observation"].numpy()
+            assert all(np.isclose(rows, x).all(axis=1).any() for x in sampled)
+            env0 = buffer.observations["observation"][:stored, 0]
+            assert not all(np.isclose(rows, x).all(axis=1).any() for x in env0)  # env 0's rows would be caught
+        else:
+            assert (buffer.ep_length[:finished, 0] == STEPS).all() and callback.excluded_steps == 0
+    finally:
+        env.close()
