@@ -8,6 +8,9 @@ bootstrap 95 % confidence intervals and the paired last − first difference, an
 
     python benchmarks/rl2_adaptation.py --rl2 RUN_DIR --mlp RUN_DIR [--trials 200] \
         --out benchmarks/figures/rl2_adaptation.png
+    # the shipped policy instead of a run directory:
+    python benchmarks/rl2_adaptation.py --rl2 policies/zoo/panda_reach_rl2_adapt.pt \
+        --rl2-launch launch/panda_reach_rl2_adapt.yaml --mlp RUN_DIR
 """
 from __future__ import annotations
 
@@ -55,16 +58,20 @@ def play_trials(act, reset_policy, observe, config: dict, trials: int, episodes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rl2", required=True, help="run directory of a policy: rl2 run")
+    parser.add_argument("--rl2", required=True, help="run directory of a policy: rl2 run, or a zoo .pt file")
+    parser.add_argument("--rl2-launch", default=None, help="launch file of a zoo .pt (default: RUN_DIR/launch.yaml)")
     parser.add_argument("--mlp", required=True, help="run directory of a feed-forward SB3 run")
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--seed", type=int, default=500_000)
     parser.add_argument("--out", default="benchmarks/figures/rl2_adaptation.png")
     args = parser.parse_args()
 
-    rl2_config = resolve(os.path.join(args.rl2, "launch.yaml"))
+    is_run = os.path.isdir(args.rl2)
+    if not is_run and args.rl2_launch is None:
+        parser.error("--rl2-launch: needed when --rl2 is a policy file")
+    rl2_config = resolve(args.rl2_launch or os.path.join(args.rl2, "launch.yaml"))
     episodes = int(rl2_config["rl2"].get("episodes_per_trial", 2))
-    runner = PolicyRunner.load(os.path.join(args.rl2, "checkpoint.pt"), deterministic=True)
+    runner = PolicyRunner.load(os.path.join(args.rl2, "checkpoint.pt") if is_run else args.rl2, deterministic=True)
     rl2 = play_trials(runner.act, runner.reset_trial, runner.observe, rl2_config, args.trials, episodes, args.seed)
 
     mlp_config, path = run_model_path(args.mlp)
@@ -78,7 +85,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     summary = {}
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for name, returns in (("RL² (GRU)", rl2), ("feed-forward (SAC)", mlp)):
+    algo = mlp_config.get("algo") or {}
+    mlp_name = f"feed-forward ({str(algo.get('name', 'mlp')).upper()}{' + HER' if algo.get('her') else ''})"
+    for name, returns in (("RL² (GRU)", rl2), (mlp_name, mlp)):
         means = returns.mean(axis=0)
         cis = np.array([bootstrap_ci(returns[:, k], rng) for k in range(episodes)])
         gain = returns[:, -1] - returns[:, 0]
@@ -94,12 +103,16 @@ def main() -> None:
     ax.set_xticks(range(1, episodes + 1))
     ax.legend()
     ax.grid(alpha=0.3)
-    ax.set_title(f"PandaReach, randomized dynamics + latency, {args.trials} trials (95 % CI)")
+    randomized = [p["name"] for g in rl2_config.get("randomizers") or [] for p in g.get("params") or []
+                  if "range" in p and p["range"][0] != p["range"][1]]
+    ax.set_title(f"{rl2_config['name']}: {', '.join(randomized)}\n{args.trials} trials, 95 % bootstrap CI",
+                 fontsize=9)
     fig.tight_layout()
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=110)
     with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as handle:
-        json.dump({"trials": args.trials, "episodes_per_trial": episodes, **summary}, handle, indent=2)
+        json.dump({"trials": args.trials, "episodes_per_trial": episodes, "rl2": args.rl2, "mlp": args.mlp,
+                   "seed": args.seed, **summary}, handle, indent=2)
     print(f"wrote {args.out}")
 
 
