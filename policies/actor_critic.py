@@ -3,6 +3,10 @@
 Input each step (Duan et al. 2016): the observation, the previous action (one-hot if discrete),
 the previous reward and the previous inner-episode done flag — all zero at a trial's first step.
 The hidden state is carried across the episodes of a trial and reset only at trial starts.
+
+Asymmetric actor-critic (``NetworkConfig.critic_keys``): the observation keys listed there (e.g. the privileged
+true ``state``) feed only the critic, through its own encoder and embedding; the actor sees the other keys (e.g.
+``image`` + ``proprio``) and the RL² inputs, so :meth:`RecurrentActorCritic.actor_step` runs without them.
 """
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ import torch
 from torch import nn
 
 from policies.config import NetworkConfig
+from policies.errors import ConfigError
 from policies.networks import ObservationEncoder, RecurrentCore, init_linear, make_head, one_hot_or_zero
 from policies.normalization import RunningNorm
-from policies.spaces import PolicySpec
+from policies.spaces import ObsPart, PolicySpec
 
 
 class RecurrentActorCritic(nn.Module):
@@ -26,17 +31,35 @@ class RecurrentActorCritic(nn.Module):
         cfg.validate()
         self.spec = spec
         self.cfg = cfg
-        self.encoder = ObservationEncoder(spec.obs_parts, cfg.encoder_sizes, cfg.cnn_channels)
+        actor_parts, critic_parts = _split_parts(spec.obs_parts, cfg.critic_keys)
+        self.actor_spec = PolicySpec(actor_parts, spec.action)
+        self.encoder = ObservationEncoder(actor_parts, cfg.encoder_sizes, cfg.cnn_channels)
         act = spec.action
         self.action_in = act.n  # one-hot width, or Box dimension
         self.reward_norm = RunningNorm((1,))
-        embed_in = self.encoder.out_dim + self.action_in + 2
-        self.embed = nn.Sequential(init_linear(nn.Linear(embed_in, cfg.embed_size)), nn.Tanh())
+        embed = lambda width: nn.Sequential(  # noqa: E731
+            init_linear(nn.Linear(width + self.action_in + 2, cfg.embed_size)), nn.Tanh())
+        self.embed = embed(self.encoder.out_dim)
+        self.critic_encoder: ObservationEncoder | None = None
+        self.critic_embed: nn.Module | None = None
+        if critic_parts:
+            self.critic_encoder = ObservationEncoder(critic_parts, cfg.encoder_sizes, cfg.cnn_channels)
+            self.critic_embed = embed(self.critic_encoder.out_dim)
         core = lambda: RecurrentCore(cfg.embed_size, cfg.hidden_size, cfg.num_layers, cfg.rnn_type)  # noqa: E731
         self.actor_core = core()
         self.critic_core = None if cfg.shared_recurrence else core()
         self.actor_head = make_head(cfg.hidden_size, act, cfg.log_std_mode == "state_dependent", cfg.init_log_std)
         self.critic_head = init_linear(nn.Linear(cfg.hidden_size, 1), gain=1.0)
+
+    @property
+    def asymmetric(self) -> bool:
+        """True when the critic has observation keys of its own (the actor never sees them)."""
+        return self.critic_encoder is not None
+
+    @property
+    def actor_state_layers(self) -> int:
+        """First dimension of the actor's part of the hidden state (all of it with shared recurrence)."""
+        return self.actor_core.state_layers
 
     @property
     def state_layers(self) -> int:
@@ -48,13 +71,28 @@ class RecurrentActorCritic(nn.Module):
         """Zero hidden state for ``batch`` trials, shape (S, B, H)."""
         return torch.zeros(self.state_layers, batch, self.cfg.hidden_size)
 
-    def _embed(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, prev_reward: torch.Tensor,
-               prev_done: torch.Tensor) -> torch.Tensor:
-        feats = self.encoder(obs)
+    def _rl2_inputs(self, prev_action: torch.Tensor, prev_reward: torch.Tensor,
+                    prev_done: torch.Tensor) -> list[torch.Tensor]:
         if self.spec.action.discrete:
             prev_action = one_hot_or_zero(prev_action, self.action_in)
-        r = self.reward_norm(prev_reward.unsqueeze(-1))
-        return self.embed(torch.cat([feats, prev_action, r, prev_done.unsqueeze(-1)], dim=-1))
+        return [prev_action, self.reward_norm(prev_reward.unsqueeze(-1)), prev_done.unsqueeze(-1)]
+
+    def _embed(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, prev_reward: torch.Tensor,
+               prev_done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(actor input, critic input) of the recurrent cores; the same tensor unless asymmetric."""
+        rl2 = self._rl2_inputs(prev_action, prev_reward, prev_done)
+        x = self.embed(torch.cat([self.encoder(obs), *rl2], dim=-1))
+        if self.critic_encoder is None or self.critic_embed is None:
+            return x, x
+        return x, self.critic_embed(torch.cat([self.critic_encoder(obs), *rl2], dim=-1))
+
+    def actor_step(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, prev_reward: torch.Tensor,
+                   prev_done: torch.Tensor, actor_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor alone, one step: ``obs`` needs only the actor's keys, ``actor_state`` is (S_actor, B, H).
+        Returns distribution params and the new actor state (what deployment runs)."""
+        x = self.embed(torch.cat([self.encoder(obs), *self._rl2_inputs(prev_action, prev_reward, prev_done)], -1))
+        out, actor_state = self.actor_core.step(x, actor_state)
+        return self.actor_head(out), actor_state
 
     def _flat(self, obs: dict[str, torch.Tensor], lead: int) -> dict[str, torch.Tensor]:
         return {k: v.reshape(-1, *v.shape[lead:]) for k, v in obs.items()}
@@ -63,13 +101,13 @@ class RecurrentActorCritic(nn.Module):
              prev_done: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One step for a batch. Shapes: obs[k] (B, ...), prev_action (B, A_in), prev_reward (B,),
         prev_done (B,), state (S, B, H). Returns distribution params, value (B,), new state."""
-        x = self._embed(obs, prev_action, prev_reward, prev_done)
+        x, xc = self._embed(obs, prev_action, prev_reward, prev_done)
         if self.critic_core is None:
             out, state = self.actor_core.step(x, state)
             return self.actor_head(out), self.critic_head(out).squeeze(-1), state
         n = self.actor_core.state_layers
         a_out, a_state = self.actor_core.step(x, state[:n])
-        c_out, c_state = self.critic_core.step(x, state[n:])
+        c_out, c_state = self.critic_core.step(xc, state[n:])
         return self.actor_head(a_out), self.critic_head(c_out).squeeze(-1), torch.cat([a_state, c_state], 0)
 
     def unroll(self, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, prev_reward: torch.Tensor,
@@ -79,18 +117,32 @@ class RecurrentActorCritic(nn.Module):
         where the state is zeroed before the step. Returns params (T, B, P), values (T, B), final state."""
         T, B = starts.shape
         flat = self._flat(obs, 2)
-        x = self._embed(flat, prev_action.reshape(T * B, -1), prev_reward.reshape(-1), prev_done.reshape(-1))
-        x = x.view(T, B, -1)
+        x, xc = self._embed(flat, prev_action.reshape(T * B, -1), prev_reward.reshape(-1), prev_done.reshape(-1))
+        x, xc = x.view(T, B, -1), xc.view(T, B, -1)
         if self.critic_core is None:
             out, state = self.actor_core.unroll(x, state, starts)
             return self.actor_head(out), self.critic_head(out).squeeze(-1), state
         n = self.actor_core.state_layers
         a_out, a_state = self.actor_core.unroll(x, state[:n], starts)
-        c_out, c_state = self.critic_core.unroll(x, state[n:], starts)
+        c_out, c_state = self.critic_core.unroll(xc, state[n:], starts)
         return self.actor_head(a_out), self.critic_head(c_out).squeeze(-1), torch.cat([a_state, c_state], 0)
 
     def update_normalizers(self, obs: dict[str, torch.Tensor], reward: torch.Tensor) -> None:
         """Fold a batch of raw observations and rewards into the input statistics (trainer only)."""
-        if self.encoder.vector_keys:
-            self.encoder.obs_norm.update(self.encoder.vector(obs))
+        for encoder in (self.encoder, self.critic_encoder):
+            if encoder is not None and encoder.vector_keys:
+                encoder.obs_norm.update(encoder.vector(obs))
         self.reward_norm.update(reward.reshape(-1, 1))
+
+
+def _split_parts(parts: tuple[ObsPart, ...], critic_keys: tuple[str, ...]
+                 ) -> tuple[tuple[ObsPart, ...], tuple[ObsPart, ...]]:
+    """(actor parts, critic-only parts); unknown critic keys or nothing left for the actor are config errors."""
+    keys = [p.key for p in parts]
+    for key in critic_keys:
+        if key not in keys:
+            raise ConfigError(f"network.critic_keys: {key!r} is not an observation key (have: {', '.join(keys)})")
+    actor = tuple(p for p in parts if p.key not in critic_keys)
+    if not actor:
+        raise ConfigError("network.critic_keys: lists every observation key; the actor needs at least one")
+    return actor, tuple(p for p in parts if p.key in critic_keys)

@@ -32,6 +32,8 @@ class NetworkConfig:
         log_std_mode: Gaussian head: ``"state_independent"`` (learned vector) or ``"state_dependent"``.
         squash: how a Gaussian action is mapped into the Box bounds: ``"tanh"`` or ``"clip"``.
         init_log_std: initial log standard deviation of the Gaussian head, in [-5, 2].
+        critic_keys: observation keys only the critic sees (asymmetric actor-critic, e.g. ``["state"]``, the
+            privileged true state); the actor, and every export, never gets them. Needs separate recurrence.
     """
 
     rnn_type: RnnType = "gru"
@@ -44,6 +46,7 @@ class NetworkConfig:
     log_std_mode: LogStdMode = "state_independent"
     squash: Squash = "tanh"
     init_log_std: float = -0.5
+    critic_keys: tuple[str, ...] = ()
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for the first out-of-range field."""
@@ -61,6 +64,11 @@ class NetworkConfig:
         _choice("log_std_mode", self.log_std_mode, ("state_independent", "state_dependent"))
         _choice("squash", self.squash, ("tanh", "clip"))
         _float_range("init_log_std", self.init_log_std, -5.0, 2.0)
+        for key in self.critic_keys:
+            if not isinstance(key, str) or not key:
+                raise ConfigError(f"critic_keys[]: expected observation key names, got {key!r}")
+        if self.critic_keys and self.shared_recurrence:
+            raise ConfigError("critic_keys: an asymmetric critic needs its own recurrence; set shared_recurrence: false")
 
 
 @dataclass(frozen=True)
@@ -173,7 +181,7 @@ class RL2Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (JSON/YAML-serialisable)."""
         out = dataclasses.asdict(self)
-        for key in ("encoder_sizes", "cnn_channels"):
+        for key in ("encoder_sizes", "cnn_channels", "critic_keys"):
             out["network"][key] = list(out["network"][key])
         return out
 
@@ -188,7 +196,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str, extra: dict[str, Any] |
         default = getattr(cls(), key) if key not in kwargs else None
         if isinstance(default, tuple):
             if not isinstance(value, (list, tuple)):
-                raise ConfigError(f"{prefix}{key}: expected a list of integers, got {value!r}")
+                kind = "names" if key == "critic_keys" else "integers"
+                raise ConfigError(f"{prefix}{key}: expected a list of {kind}, got {value!r}")
             value = tuple(value)
         elif isinstance(default, bool):
             if not isinstance(value, bool):

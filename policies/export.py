@@ -9,6 +9,13 @@ Shapes (B = batch): ``obs_<key>`` (B, *shape) float32 in ``spec.obs_parts`` orde
 ``prev_reward`` (B,); ``prev_done`` (B,) ∈ {0, 1}; ``hidden`` (S, B, H). ``dist_params`` are logits
 (discrete) or cat(mean, log_std) of the raw Gaussian. Observation/reward normalisation is inside.
 A ``policy.json`` next to the graphs holds the spec and shapes (no pickles anywhere).
+
+An asymmetric actor-critic (``network.critic_keys``) is exported as its actor alone::
+
+    (obs_<actor key>..., prev_action, prev_reward, prev_done, hidden) -> (dist_params, hidden_out)
+
+with ``hidden`` the actor's state only and the spec listing only the actor's observation keys, so a deployment
+needs no privileged state. ``policy.json`` names the outputs (``output_names``).
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from torch import nn
 
 from policies.actor_critic import RecurrentActorCritic
 from policies.checkpoint import atomic_write_text
+from policies.spaces import PolicySpec
 
 FORMAT_VERSION = 1
 META_FILE = "policy.json"
@@ -31,34 +39,53 @@ ONNX_FILE = "policy.onnx"
 
 
 class StepGraph(nn.Module):
-    """One policy step with positional tensor inputs (trace- and ONNX-friendly)."""
+    """One policy step with positional tensor inputs (trace- and ONNX-friendly); the actor alone when the model
+    is asymmetric."""
 
     def __init__(self, model: RecurrentActorCritic) -> None:
         super().__init__()
         self.model = model
-        self.keys = [p.key for p in model.spec.obs_parts]
+        self.keys = [p.key for p in exported_spec(model).obs_parts]
 
-    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         n = len(self.keys)
         obs = dict(zip(self.keys, inputs[:n]))
         prev_action, prev_reward, prev_done, hidden = inputs[n:]
+        if self.model.asymmetric:
+            return self.model.actor_step(obs, prev_action, prev_reward, prev_done, hidden)
         return self.model.step(obs, prev_action, prev_reward, prev_done, hidden)
 
 
+def exported_spec(model: RecurrentActorCritic) -> PolicySpec:
+    """What a deployment feeds: every observation key, or the actor's keys for an asymmetric model."""
+    return model.actor_spec if model.asymmetric else model.spec
+
+
+def hidden_layers(model: RecurrentActorCritic) -> int:
+    """First dimension of the exported graph's hidden state."""
+    return model.actor_state_layers if model.asymmetric else model.state_layers
+
+
 def input_names(model: RecurrentActorCritic) -> list[str]:
-    return [f"obs_{p.key}" for p in model.spec.obs_parts] + ["prev_action", "prev_reward", "prev_done", "hidden"]
+    return [f"obs_{p.key}" for p in exported_spec(model).obs_parts] + ["prev_action", "prev_reward", "prev_done",
+                                                                       "hidden"]
 
 
 OUTPUT_NAMES = ["dist_params", "value", "hidden_out"]
+ACTOR_OUTPUT_NAMES = ["dist_params", "hidden_out"]
+
+
+def output_names(model: RecurrentActorCritic) -> list[str]:
+    return ACTOR_OUTPUT_NAMES if model.asymmetric else OUTPUT_NAMES
 
 
 def example_inputs(model: RecurrentActorCritic, batch: int = 1) -> tuple[torch.Tensor, ...]:
     """Zero inputs of the right shapes (a trial's first step)."""
     from policies.spaces import first_prev_action
 
-    obs = [torch.zeros(batch, *p.shape) for p in model.spec.obs_parts]
-    return (*obs, first_prev_action(batch, model.spec.action), torch.zeros(batch), torch.zeros(batch),
-            model.initial_state(batch))
+    obs = [torch.zeros(batch, *p.shape) for p in exported_spec(model).obs_parts]
+    hidden = torch.zeros(hidden_layers(model), batch, model.cfg.hidden_size)
+    return (*obs, first_prev_action(batch, model.spec.action), torch.zeros(batch), torch.zeros(batch), hidden)
 
 
 def export_policy(model: RecurrentActorCritic, out_dir: str | Path,
@@ -84,16 +111,16 @@ def export_policy(model: RecurrentActorCritic, out_dir: str | Path,
             files["torchscript"] = TORCHSCRIPT_FILE
         if "onnx" in formats:
             tmp = out_dir / f".{ONNX_FILE}.tmp"
-            batch_axes = {name: {0: "batch"} for name in names if name != "hidden"}
-            batch_axes["hidden"] = {1: "batch"}
-            batch_axes.update({"dist_params": {0: "batch"}, "value": {0: "batch"}, "hidden_out": {1: "batch"}})
-            torch.onnx.export(graph, inputs, str(tmp), input_names=names, output_names=OUTPUT_NAMES,
+            outputs = output_names(model)
+            batch_axes = {name: {0: "batch"} for name in names + outputs if name not in ("hidden", "hidden_out")}
+            batch_axes.update({"hidden": {1: "batch"}, "hidden_out": {1: "batch"}})
+            torch.onnx.export(graph, inputs, str(tmp), input_names=names, output_names=outputs,
                               dynamic_axes=batch_axes, opset_version=17, dynamo=False)
             tmp.replace(out_dir / ONNX_FILE)
             files["onnx"] = ONNX_FILE
-    meta = {"format_version": FORMAT_VERSION, "spec": model.spec.to_dict(), "files": files,
-            "input_names": names, "output_names": OUTPUT_NAMES,
-            "hidden_shape": [model.state_layers, model.cfg.hidden_size], "network": asdict(model.cfg)}
+    meta = {"format_version": FORMAT_VERSION, "spec": exported_spec(model).to_dict(), "files": files,
+            "input_names": names, "output_names": output_names(model),
+            "hidden_shape": [hidden_layers(model), model.cfg.hidden_size], "network": asdict(model.cfg)}
     atomic_write_text(json.dumps(meta, indent=2) + "\n", out_dir / META_FILE)
     return out_dir
 

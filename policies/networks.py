@@ -39,7 +39,8 @@ class CNNEncoder(nn.Module):
 class ObservationEncoder(nn.Module):
     """Encode a dict observation: images through a CNN, vectors normalised and through an MLP.
 
-    Vector parts are concatenated (in ``parts`` order) before one MLP; each image part has its own CNN.
+    Vector parts are concatenated (in ``parts`` order) before one MLP; each image part has its own CNN
+    (channels-last images are transposed to (C, H, W) first).
     """
 
     def __init__(self, parts: tuple[ObsPart, ...], mlp_sizes: tuple[int, ...],
@@ -48,10 +49,11 @@ class ObservationEncoder(nn.Module):
         self.vector_keys = [p.key for p in parts if not p.image]
         self.image_keys = [p.key for p in parts if p.image]
         self.image_scale = {p.key: (1.0 / 255.0 if p.uint8 else 1.0) for p in parts if p.image}
+        self.channels_last = {p.key: p.channels_last for p in parts if p.image}
         vec_dim = sum(p.shape[0] for p in parts if not p.image)
         self.obs_norm = RunningNorm((vec_dim,))
         self.mlp, mlp_out = mlp(vec_dim, mlp_sizes) if vec_dim else (nn.Identity(), 0)
-        self.cnns = nn.ModuleDict({p.key: CNNEncoder(p.shape, cnn_channels) for p in parts if p.image})
+        self.cnns = nn.ModuleDict({p.key: CNNEncoder(p.chw, cnn_channels) for p in parts if p.image})
         self.out_dim = mlp_out + sum(c.out_dim for c in self.cnns.values())
 
     def vector(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -63,7 +65,8 @@ class ObservationEncoder(nn.Module):
         if self.vector_keys:
             feats.append(self.mlp(self.obs_norm(self.vector(obs))))
         for key in self.image_keys:
-            feats.append(self.cnns[key](obs[key] * self.image_scale[key]))
+            image = obs[key].permute(0, 3, 1, 2) if self.channels_last[key] else obs[key]
+            feats.append(self.cnns[key](image * self.image_scale[key]))
         return torch.cat(feats, dim=-1)
 
 

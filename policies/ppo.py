@@ -244,7 +244,7 @@ def make_vec_env(cfg: RL2Config, env_fns: Sequence[Callable[[], gym.Env]]) -> Sy
 
 
 def _check_resume(saved: Mapping[str, Any], cfg: RL2Config) -> None:
-    a = dict(saved)
+    a = RL2Config.from_dict(saved).to_dict()  # fills keys added since the checkpoint was written with defaults
     b = cfg.to_dict()
     a.pop("total_steps", None)
     b.pop("total_steps", None)

@@ -84,18 +84,22 @@ class PolicyRunner:
 
     @classmethod
     def from_model(cls, model: Any, **kwargs: Any) -> "PolicyRunner":
-        """Run an in-memory :class:`~policies.actor_critic.RecurrentActorCritic`."""
+        """Run an in-memory :class:`~policies.actor_critic.RecurrentActorCritic` (its actor alone if asymmetric,
+        as exported)."""
+        from policies.export import exported_spec, hidden_layers
+
         model = model.eval()
-        keys = [p.key for p in model.spec.obs_parts]
+        spec = exported_spec(model)
+        keys = [p.key for p in spec.obs_parts]
 
         @torch.no_grad()
         def step(inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             t = [torch.from_numpy(x) for x in inputs]
             obs = dict(zip(keys, t[: len(keys)]))
-            params, _, hidden = model.step(obs, *t[len(keys):])
-            return params.numpy(), hidden.numpy()
+            out = model.actor_step(obs, *t[len(keys):]) if model.asymmetric else model.step(obs, *t[len(keys):])
+            return out[0].numpy(), out[-1].numpy()
 
-        return cls(step, model.spec, (model.state_layers, model.cfg.hidden_size), "torch", **kwargs)
+        return cls(step, spec, (hidden_layers(model), model.cfg.hidden_size), "torch", **kwargs)
 
     # -- acting --------------------------------------------------------------------------------
     def reset_trial(self) -> None:
@@ -149,8 +153,8 @@ def _torchscript_step(path: Path) -> StepFn:
 
     @torch.no_grad()
     def step(inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        params, _, hidden = module(*[torch.from_numpy(x) for x in inputs])
-        return params.numpy(), hidden.numpy()
+        outputs = module(*[torch.from_numpy(x) for x in inputs])  # (params, [value,] hidden)
+        return outputs[0].numpy(), outputs[-1].numpy()
 
     return step
 
@@ -172,7 +176,7 @@ def _onnx_step(path: Path) -> StepFn:
     names = [i.name for i in session.get_inputs()]
 
     def step(inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        params, _, hidden = session.run(None, dict(zip(names, inputs)))
-        return params, hidden
+        outputs = session.run(None, dict(zip(names, inputs)))  # (params, [value,] hidden)
+        return outputs[0], outputs[-1]
 
     return step

@@ -19,12 +19,23 @@ OBS_KEY = "obs"  # key used when the observation space is a plain Box
 
 @dataclass(frozen=True)
 class ObsPart:
-    """One observation entry: ``key``, ``shape`` and whether it is an image (C, H, W; uint8 → /255)."""
+    """One observation entry: ``key``, ``shape`` and whether it is an image (uint8 → /255).
+
+    Images are (C, H, W), or (H, W, C) with ``channels_last`` (camera frames as envs and cameras give them; the
+    encoder transposes them itself, so exported graphs take frames as they come).
+    """
 
     key: str
     shape: tuple[int, ...]
     image: bool
     uint8: bool
+    channels_last: bool = False
+
+    @property
+    def chw(self) -> tuple[int, int, int]:
+        """Image shape as (C, H, W)."""
+        c, h, w = (self.shape[2], self.shape[0], self.shape[1]) if self.channels_last else self.shape
+        return int(c), int(h), int(w)
 
 
 @dataclass(frozen=True)
@@ -62,8 +73,8 @@ class PolicySpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "PolicySpec":
-        parts = tuple(ObsPart(p["key"], tuple(p["shape"]), bool(p["image"]), bool(p["uint8"]))
-                      for p in data["obs_parts"])
+        parts = tuple(ObsPart(p["key"], tuple(p["shape"]), bool(p["image"]), bool(p["uint8"]),
+                              bool(p.get("channels_last", False))) for p in data["obs_parts"])
         a = data["action"]
         action = ActionSpec(bool(a["discrete"]), int(a["n"]), tuple(a["low"]), tuple(a["high"]), str(a["squash"]))
         return cls(parts, action)
@@ -72,7 +83,8 @@ class PolicySpec:
 def make_spec(observation_space: spaces.Space, action_space: spaces.Space, squash: str = "tanh") -> PolicySpec:
     """Summarise gymnasium spaces; raise :class:`ConfigError` for unsupported ones.
 
-    Supported: ``Box`` (vector, or image with shape (C, H, W)), ``Dict`` of those (keys sorted),
+    Supported: ``Box`` (vector, or image with shape (C, H, W), or (H, W, C) when the last axis has 1, 3 or 4
+    channels and the first does not), ``Dict`` of those (keys sorted),
     and ``Discrete``/``Box`` actions.
     """
     if isinstance(observation_space, spaces.Dict):
@@ -87,8 +99,10 @@ def make_spec(observation_space: spaces.Space, action_space: spaces.Space, squas
             raise ConfigError(f"observation_space[{key}]: must be Box, got {type(space).__name__}")
         image = len(space.shape) == 3
         if len(space.shape) not in (1, 3):
-            raise ConfigError(f"observation_space[{key}]: shape must be (D,) or (C, H, W), got {space.shape}")
-        parts.append(ObsPart(key, tuple(int(s) for s in space.shape), image, space.dtype == np.uint8))
+            raise ConfigError(f"observation_space[{key}]: shape must be (D,), (C, H, W) or (H, W, C), got {space.shape}")
+        shape = tuple(int(s) for s in space.shape)
+        last = image and shape[2] in (1, 3, 4) and shape[0] not in (1, 3, 4)
+        parts.append(ObsPart(key, shape, image, space.dtype == np.uint8, last))
     if isinstance(action_space, spaces.Discrete):
         if int(action_space.start) != 0:
             raise ConfigError("action_space: Discrete must start at 0")

@@ -48,7 +48,8 @@ def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Call
 
     Layers, env outward: the registered env with gymnasium's TimeLimit, the launch file's randomizers
     (:func:`randomizers.launch.wrap`; outside the TimeLimit, so action repeat cannot stretch an episode past it),
-    then SB3's Monitor. ``VecEnv.env_method("set_randomization_values", ...)`` reaches the randomizers through
+    with ``asymmetric_critic`` the privileged true state (:class:`sim2real.envs.privileged.PrivilegedState`,
+    outside the randomizers so their noise never reaches it), then SB3's Monitor. ``VecEnv.env_method("set_randomization_values", ...)`` reaches the randomizers through
     Monitor (SB3 looks methods up with ``get_wrapper_attr``).
     """
     env_cfg = config["env"]
@@ -60,6 +61,10 @@ def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Call
         env = gym.make(env_cfg["id"], obs_mode=env_cfg["obs_mode"], control_mode=env_cfg["control_mode"],
                        reward_type=env_cfg["reward_type"], max_episode_steps=env_cfg["max_episode_steps"])
         env = _randomized(env, config.get("randomizers") or [])
+        if config.get("asymmetric_critic"):
+            from sim2real.envs.privileged import PrivilegedState
+
+            env = PrivilegedState(env)
         env = Monitor(env, info_keywords=("is_success",))
         env.reset(seed=config["seed"] + seed_offset + rank)
         return env
@@ -112,7 +117,13 @@ def build_model(config: dict[str, Any], env, tensorboard_dir: str | None):
             extra.update(replay_buffer_class=HerReplayBuffer,
                          replay_buffer_kwargs={"n_sampled_goal": algo["her_n_sampled_goal"],
                                                "goal_selection_strategy": "future"})
-    policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
+    policy: Any = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
+    if config.get("asymmetric_critic"):  # validated: PPO on camera observations plus the privileged `state`
+        from sim2real.envs.privileged import STATE_KEY
+        from sim2real.sb3_asymmetric import AsymmetricActorCriticPolicy
+
+        policy = AsymmetricActorCriticPolicy
+        common["policy_kwargs"]["critic_keys"] = (STATE_KEY,)
     return _algo_class(algo["name"])(policy, env, **common, **extra)
 
 

@@ -130,6 +130,7 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
                             f"{config['env']['id']} (choose from: {', '.join(allowed)})")
         config["env"]["control_mode"] = config["env"]["control_mode"] or allowed[0]  # resolved: what runs
         _check_policy(config, explicit)
+        _check_asymmetric(config)
         if config["policy"] == "rl2":
             del config["algo"]  # the resolved experiment lists only what runs
             return
@@ -146,9 +147,29 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
 
 
 def rl2_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The RL² trainer's settings: the ``rl2`` section plus budget, seed and env count from the launch file."""
-    return {**(config.get("rl2") or {}), "total_steps": config["budget"]["total_timesteps"],
-            "seed": config["seed"], "num_envs": config["n_envs"]}
+    """The RL² trainer's settings: the ``rl2`` section plus budget, seed and env count from the launch file (and,
+    with ``asymmetric_critic``, ``network.critic_keys: [state]``)."""
+    settings = {**(config.get("rl2") or {}), "total_steps": config["budget"]["total_timesteps"],
+                "seed": config["seed"], "num_envs": config["n_envs"]}
+    if config.get("asymmetric_critic"):
+        settings["network"] = {**(settings.get("network") or {}), "critic_keys": ["state"]}
+    return settings
+
+
+def _check_asymmetric(config: dict[str, Any]) -> None:
+    """``asymmetric_critic`` needs camera observations of an arm env and a trainer that has an asymmetric critic."""
+    network = (config.get("rl2") or {}).get("network")
+    if isinstance(network, dict) and "critic_keys" in network:
+        raise UserError("rl2.network.critic_keys: set asymmetric_critic: true instead (the critic then sees `state`)")
+    if not config["asymmetric_critic"]:
+        return
+    from sim2real.envs import ARM_ENVS
+
+    if config["env"]["obs_mode"] != "rgb" or config["env"]["id"] not in ARM_ENVS:
+        raise UserError(f"asymmetric_critic: needs an arm env with env.obs_mode: rgb (the actor sees image + proprio, "
+                        f"the critic the true state); got {config['env']['id']} with {config['env']['obs_mode']}")
+    if config["policy"] == "mlp" and config["algo"]["name"] != "ppo":
+        raise UserError(f"asymmetric_critic: with policy: mlp it needs algo.name: ppo (got {config['algo']['name']})")
 
 
 def _check_policy(config: dict[str, Any], explicit: set[str]) -> None:

@@ -54,6 +54,9 @@ SCHEMA: dict[str, Any] = {
                                 nullable=True),
     "policy": Field(str, "mlp", "policy family: mlp (stable-baselines3, `algo`) or rl2 (recurrent PPO, `rl2`)",
                     choices=("mlp", "rl2")),
+    "asymmetric_critic": Field(bool, False, "pixel policies: the critic sees the true state (observation key "
+                               "`state`), the actor only image + proprio; needs env.obs_mode rgb and algo ppo or "
+                               "policy rl2"),
     "rl2": Field(dict, None, "RL² options (policies.config.RL2Config: episodes_per_trial, rollout_steps, "
                  "network: {...}, ...); budget, seed and n_envs come from the launch file", nullable=True),
     "algo": {
