@@ -9,13 +9,16 @@ medians reported).
     lighting, 0-5 distractors, camera pose).
 
 Slowdowns are medians over repeats of the paired ratio (each randomized block against the plain block run just
-before it). Throughput is env steps/s with random actions and a reset at every episode end (50 steps), so per-reset costs
-count. Time inside ``stepSimulation`` is measured too, which splits a slowdown into the randomizers' own work
+before it, both from the same reset seed; repeat r uses seed r, so the repeats cover different sampled worlds).
+Throughput is env steps/s with random actions and a reset at every episode end (50 steps), so per-reset costs
+count. ``--clock cpu`` (default) times the process's own CPU time (``time.thread_time``), which other jobs on a
+shared machine disturb far less than wall time (``--clock wall``). Time inside ``stepSimulation`` is measured too, which splits a slowdown into the randomizers' own work
 (applying values at reset, per-step wrapper code) and the physics of the sampled worlds (e.g. rolling friction
 makes Bullet's contact solver slower). Textures are loaded into PyBullet once before timing (the cold cost per
 texture is reported separately).
 
-    nice -n 10 .venv/bin/python benchmarks/randomization_overhead.py [--repeats 11] [--out FILE.json]
+    nice -n 10 .venv/bin/python benchmarks/randomization_overhead.py [--repeats 11] [--clock cpu|wall] [--out FILE]
+    nice -n 10 .venv/bin/python benchmarks/randomization_overhead.py --one-at-a-time --repeats 6
 """
 from __future__ import annotations
 
@@ -53,15 +56,16 @@ def visual(env: gym.Env, full: bool, textures: TextureSet) -> VisualRandomizer:
     return out
 
 
-def physics_timer(env: gym.Env) -> list[float]:
-    """Accumulate the seconds spent in ``world.step`` (the ``stepSimulation`` loop) into the returned cell."""
+def physics_timer(env: gym.Env, clock=time.perf_counter) -> list[float]:
+    """Accumulate the seconds of ``clock`` spent in ``world.step`` (the ``stepSimulation`` loop) into the
+    returned cell."""
     world = env.unwrapped.world
     inner, spent = world.step, [0.0]
 
     def timed(substeps: int | None = None) -> None:
-        start = time.perf_counter()
+        start = clock()
         inner(substeps)
-        spent[0] += time.perf_counter() - start
+        spent[0] += clock() - start
 
     world.step = timed
     return spent
@@ -73,14 +77,57 @@ def without_physics(env: gym.Env) -> gym.Env:
     return env
 
 
+GROUPS_ONE_AT_A_TIME = {
+    "object mass": ["dynamics.object.mass"], "object scale": ["dynamics.object.scale"],
+    "object centre of mass": [f"dynamics.object.com_{a}" for a in "xyz"],
+    "object friction": ["dynamics.object.friction", "dynamics.object.spinning_friction"],
+    "object restitution": ["dynamics.object.restitution"], "link mass": ["dynamics.link.mass"],
+    "joint damping + friction": ["dynamics.joint.damping", "dynamics.joint.friction"],
+    "actuator strength": ["dynamics.actuator.strength"], "position gain": ["dynamics.actuator.position_gain"],
+    "velocity gain": ["dynamics.actuator.velocity_gain"], "gravity": [f"dynamics.gravity.{a}" for a in "xyz"],
+    "timestep": ["dynamics.timestep"],
+}
+
+
+def one_at_a_time(repeats: int, steps: int, clock) -> None:
+    """Physics cost of each dynamics Param group alone (default ranges), as a share of a plain PandaPush step."""
+    from randomizers.wrappers import DynamicsRandomizer
+
+    declared = DynamicsRandomizer.declare()
+    envs = {"plain": gym.make("sim2real/PandaPush-v0")}
+    envs.update({k: DynamicsRandomizer(gym.make("sim2real/PandaPush-v0"), declared.select(v))
+                 for k, v in GROUPS_ONE_AT_A_TIME.items()})
+    timers = {k: physics_timer(env, clock) for k, env in envs.items()}
+    seconds: dict[str, list[float]] = {k: [] for k in envs}
+    physics: dict[str, list[float]] = {k: [] for k in envs}
+    for repeat in range(repeats):
+        for name, env in envs.items():
+            before = timers[name][0]
+            seconds[name].append(1.0 / rate_with_reset(env, steps, seed=repeat, clock=clock))
+            physics[name].append((timers[name][0] - before) / steps)
+    plain = statistics.median(seconds["plain"])
+    print(f"{'Param group (alone)':26s} {'slower':>7s} {'physics, % of a plain step':>27s}")
+    for name in GROUPS_ONE_AT_A_TIME:
+        slower = statistics.median(a / b for a, b in zip(seconds[name], seconds["plain"])) - 1.0
+        extra = statistics.median(a - b for a, b in zip(physics[name], physics["plain"])) / plain
+        print(f"{name:26s} {100 * slower:6.1f}% {100 * extra:26.1f}%")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--state-steps", type=int, default=600, help="env steps per state measurement")
     parser.add_argument("--rgb-steps", type=int, default=100, help="env steps per camera measurement")
     parser.add_argument("--textures", type=int, default=1000, help="unique textures (n_unique)")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu", help="what a second is (default cpu)")
+    parser.add_argument("--one-at-a-time", action="store_true",
+                        help="instead: the physics cost of each dynamics Param group alone (PandaPush)")
     parser.add_argument("--out", default="benchmarks/figures/randomization_overhead.json")
     args = parser.parse_args()
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+    if args.one_at_a_time:
+        one_at_a_time(args.repeats, 1000, clock)
+        return
 
     textures = TextureSet(n_unique=args.textures, size=64)
     t0 = time.perf_counter()
@@ -99,13 +146,13 @@ def main() -> None:
                                args.state_steps)
     samples: dict[str, list[float]] = {k: [] for k in envs}
     other: dict[str, list[float]] = {k: [] for k in envs}  # seconds per step outside stepSimulation
-    timers = {k: physics_timer(env) for k, (env, _) in envs.items()}
+    timers = {k: physics_timer(env, clock) for k, (env, _) in envs.items()}
     for env, steps in envs.values():  # warm-up: first resets, caches, lazy imports
         rate_with_reset(env, min(steps, 60))
-    for _ in range(args.repeats):
+    for repeat in range(args.repeats):
         for name, (env, steps) in envs.items():
             before = timers[name][0]
-            rate = rate_with_reset(env, steps)
+            rate = rate_with_reset(env, steps, seed=repeat, clock=clock)
             samples[name].append(rate)
             other[name].append(1.0 / rate - (timers[name][0] - before) / steps)
     med = {k: statistics.median(v) for k, v in samples.items()}
@@ -117,6 +164,7 @@ def main() -> None:
         ("rgb obs 84x84, PandaReach", f"texture swaps ({args.textures} textures)", "rgb_textures", 0.20),
         ("rgb obs 84x84, PandaReach", "full visual (+ light, distractors, camera)", "rgb_visual_full", 0.20),
     ]
+    print(f"clock: {args.clock} time")
     print(f"{'setting':27s} {'randomization, every reset':49s} {'plain':>7s} {'random.':>7s} {'slower':>7s} "
           f"{'own work':>8s} {'target':>6s}")
     # the randomizers' code measured directly: physics stubbed out in both, relative to a real plain step
