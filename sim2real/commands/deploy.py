@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("deploy", help="run a trained policy on a real (or emulated) robot",
                             description="Deploy a policy through the safety layer. Stop at any time with Ctrl-C, "
                                         "q / space on the terminal, or by creating the --stop-file.")
-    parser.add_argument("policy", help="run directory, SB3 model .zip, RL² .pt checkpoint or export folder")
+    parser.add_argument("policy", help="run directory, SB3 model .zip, RL² .pt checkpoint, export folder or vision "
+                                       "pipeline folder")
     parser.add_argument("--launch", help="launch file the policy was trained with (default: the run's own)")
     parser.add_argument("--driver", required=True, help="dynamixel, feetech, ros2, crazyflie or mavlink")
     parser.add_argument("--port", help="serial port of the servo bus, e.g. /dev/ttyUSB0")
@@ -26,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the task's goal sampler (default 0)")
     parser.add_argument("--bus-watchdog", type=float, default=0.1, help="servo bus watchdog, s (Dynamixel)")
     parser.add_argument("--latency-ms", type=float, default=16.0, help="USB adapter latency timer, ms")
+    parser.add_argument("--camera", help="camera policies (obs_mode rgb, vision pipelines): an OpenCV camera "
+                                         "(device index such as 0, device path, video file or stream URL), or "
+                                         "`render` for an emulated arm (the task's scene rendered around the arm)")
     parser.add_argument("--overrun-periods", type=float, default=1.0,
                         help="safe-stop when a step starts this many control periods late (default 1)")
     quad = parser.add_argument_group("quadcopters (--driver crazyflie | mavlink)")
@@ -148,6 +152,20 @@ def run_multirotor(args: argparse.Namespace) -> int:
     return _summarize(result, log_path, lambda e: f", RMS after 1 s {e['rms_distance'] * 100:.1f} cm")
 
 
+def _camera(source: str, robot, task, scene):
+    """``render``: the simulated camera of an emulated arm; anything else: an OpenCV camera at the policy's size."""
+    from sim2real.sim import Camera as View
+
+    view = View()  # the camera envs' image size (pixels)
+    if source == "render":
+        from sim2real.hal.rendered_camera import RenderedCamera
+
+        return RenderedCamera(robot, task, scene, view)
+    from sim2real.hal.camera import OpenCVCamera
+
+    return OpenCVCamera(int(source) if source.isdigit() else source, view.width, view.height)
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -159,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.deploy.policies import load_policy
     from sim2real.envs import ARM_ENVS
     from sim2real.errors import UserError
+    from sim2real.hal.camera import CameraError
     from sim2real.hal.drivers import make_robot
     from sim2real.hal.lab_scene import LabScene
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
@@ -177,9 +196,11 @@ def run(args: argparse.Namespace) -> int:
     config = resolve(args.launch) if args.launch else None
     policy, config = load_policy(args.policy, config)
     env_id = config["env"]["id"]
-    if env_id not in ARM_ENVS or config["env"]["obs_mode"] != "state":
-        raise UserError(f"{env_id} ({config['env']['obs_mode']} observations) cannot be deployed: "
-                        "arm tasks with state observations only")
+    if env_id not in ARM_ENVS:
+        raise UserError(f"{env_id} cannot be deployed through --driver {args.driver}: arm tasks only")
+    if (config["env"]["obs_mode"] == "rgb") != bool(args.camera):
+        raise UserError("--camera is required for camera policies (obs_mode rgb) and only for them: a device index, "
+                        "path or URL, or `render` on an emulated arm")
     robot_name, task_name = ARM_ENVS[env_id]
     spec = get_robot_spec(robot_name)
     task = make_task(task_name, spec, config["env"]["reward_type"])
@@ -198,18 +219,24 @@ def run(args: argparse.Namespace) -> int:
                        args.latency_ms)
     scene = LabScene()
     task.setup(scene)
+    camera = _camera(args.camera, robot, task, scene) if args.camera else None
     try:
         robot.connect()
-    except BusError as err:
+        if camera is not None:
+            camera.connect()
+    except (BusError, CameraError) as err:
+        robot.disconnect()
         raise UserError(str(err)) from None
     log = DeploymentLog(log_path)
     try:
         safety = SafetyLayer(safety_config, robot.model, 1.0 / rate)
         with EStop(args.stop_file) as estop:
             loop = DeploymentLoop(robot, task, controller, policy, scene, GoalSource(goals or None), safety, log,
-                                  loop_config, estop)
+                                  loop_config, estop, camera=camera)
             result = loop.run()
     finally:
         log.close()
+        if camera is not None:
+            camera.disconnect()
         robot.disconnect()
     return _summarize(result, log_path)

@@ -4,6 +4,9 @@ command, a watchdog, an e-stop, and a log of everything.
 Each control step: wait for the step's deadline (``start + k · period``, so timing errors never accumulate),
 read the state, trip the watchdog if the state is older than ``stale_after_s`` or the step started later than
 ``overrun_after_s`` past its deadline, build the observation with the task, act, filter, send, log.
+With a :class:`~sim2real.hal.camera.Camera` (camera policies: vision pipelines, pixel policies) the observation is
+``{"image": camera frame, "proprio": the task's robot observation}``, as the simulator's camera envs give it; a
+frame older than ``stale_after_s`` trips the watchdog, and the policy's perceived goal is logged.
 A trip (watchdog, e-stop, lost link) calls ``robot.safe_stop()`` at once and ends the deployment.
 Before each episode the arm is driven home through the same safety layer.
 """
@@ -19,6 +22,7 @@ from sim2real.deploy.estop import EStop
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.policies import DeployPolicy
+from sim2real.hal.camera import Camera, CameraError
 from sim2real.hal.robot import Robot
 from sim2real.hal.safety import SafetyLayer
 from sim2real.hal.scene import Scene
@@ -77,10 +81,11 @@ class DeploymentLoop:
 
     def __init__(self, robot: Robot, task: ArmTask, controller: Controller, policy: DeployPolicy, scene: Scene,
                  goals: GoalSource, safety: SafetyLayer, log: DeploymentLog, config: LoopConfig,
-                 estop: EStop | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 estop: EStop | None = None, clock: Callable[[], float] = time.monotonic,
+                 camera: Camera | None = None) -> None:
         self.robot, self.task, self.controller, self.policy = robot, task, controller, policy
         self.scene, self.goals, self.safety, self.log, self.config = scene, goals, safety, log, config
-        self.estop, self.clock = estop, clock
+        self.estop, self.clock, self.camera = estop, clock, camera
         self._start = 0.0
         self._tick = 0
         self._logged_interventions = 0
@@ -108,6 +113,20 @@ class DeploymentLoop:
         if age > self.config.stale_limit:
             raise Trip("watchdog", f"stale state: {age * 1e3:.1f} ms old")
         return state
+
+    def _observe(self, state: RobotState, goal: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+        """(policy observation, facts to log): the task's goal observation, or camera frame + proprioception."""
+        if self.camera is None:
+            return self.task.goal_observation(state, self.scene, goal), {}
+        try:
+            frame = self.camera.read_frame()
+        except CameraError as err:
+            raise Trip("link", f"camera: {err}") from None
+        age = self.clock() - frame.timestamp
+        if age > self.config.stale_limit:
+            raise Trip("watchdog", f"stale image: {age * 1e3:.1f} ms old")
+        proprio = self.task.robot_observation(state).astype(np.float32)
+        return {"image": frame.image, "proprio": proprio}, {"image_age": age, "image_mean": float(frame.image.mean())}
 
     def _send(self, command: JointCommand, state: RobotState, step: int) -> JointCommand:
         safe = self.safety.filter(command, state, step)
@@ -149,13 +168,18 @@ class DeploymentLoop:
         self._go_home(episode)
         self.log.write("episode_start", episode=episode, goal=goal)
         self.safety.reset()
-        distances = []
+        distances, localization = [], []
         for step in range(self.config.steps_per_episode):
             deadline, lateness = self._wait()
             state = self._read(lateness)
-            obs = self.task.goal_observation(state, self.scene, goal)
+            obs, seen = self._observe(state, goal)
             started = self.clock()
             action = self.safety.check_action(self.policy.act(obs), step)
+            estimate = self.policy.goal_estimate()
+            if estimate is not None:
+                seen["goal_estimate"] = np.asarray(estimate, dtype=float)
+                localization.append(float(np.linalg.norm(seen["goal_estimate"] - goal)))
+                seen["localization_error"] = localization[-1]
             command = self.controller.to_command(action, state, self.robot)
             applied = self._send(command, state, step)
             compute = self.clock() - started
@@ -168,13 +192,15 @@ class DeploymentLoop:
                            late=lateness, compute=compute, state_age=started - state.timestamp,
                            positions=state.positions, velocities=state.velocities, ee=state.ee_position,
                            action=action, command=command.positions, applied=applied.positions,
-                           distance=distance, interventions=self._interventions())
+                           distance=distance, interventions=self._interventions(), **seen)
             self._check_estop()
         final = self._read(self._wait()[1])  # one period later: where the last command took the arm
         distance = float(np.linalg.norm(self.task.achieved_goal(final, self.scene) - goal))
         record = {"episode": episode, "goal": goal.tolist(), "final_distance": distance,
                   "min_distance": min(distances + [distance]),
                   "success": bool(self.task.is_success(self.task.achieved_goal(final, self.scene), goal))}
+        if localization:
+            record["localization_error"] = float(np.mean(localization))
         self.log.write("episode", **record)
         return record
 
@@ -199,7 +225,8 @@ class DeploymentLoop:
                        stale_after_s=self.config.stale_limit, overrun_after_s=self.config.overrun_limit,
                        joints=list(self.task.spec.joint_names), lower=self.safety.config.lower,
                        upper=self.safety.config.upper, task=self.task.name,
-                       distance_threshold=self.task.distance_threshold)
+                       distance_threshold=self.task.distance_threshold,
+                       camera=None if self.camera is None else [self.camera.height, self.camera.width])
         self.policy.reset_trial()  # one trial: recurrent state carries over between episodes
         self._start, self._tick = self.clock(), 0
         try:

@@ -1,7 +1,9 @@
 """Policies a deployment can run: stable-baselines3 checkpoints and exported recurrent (RL²) policies.
 
-Both expose ``reset_trial()`` (start of a deployment: recurrent state cleared once), ``act(obs) -> action`` and
-``observe(reward, episode_done)`` (RL² inputs; recurrent state is kept across the episodes of a trial).
+All expose ``reset_trial()`` (start of a deployment: recurrent state cleared once), ``act(obs) -> action``,
+``observe(reward, episode_done)`` (RL² inputs; recurrent state is kept across the episodes of a trial) and
+``goal_estimate()`` (the goal a vision policy perceived at its last ``act``, m, world frame; None for the others).
+A vision pipeline folder (``pipeline.json``) deploys as a camera policy: it acts on ``{"image", "proprio"}``.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ class DeployPolicy(Protocol):
     def reset_trial(self) -> None: ...
     def act(self, obs: Any) -> np.ndarray: ...
     def observe(self, reward: float, episode_done: bool) -> None: ...
+    def goal_estimate(self) -> np.ndarray | None: ...
 
 
 class Sb3Policy:
@@ -32,6 +35,9 @@ class Sb3Policy:
         return np.asarray(self.model.predict(obs, deterministic=True)[0], dtype=float)
 
     def observe(self, reward: float, episode_done: bool) -> None:
+        return None
+
+    def goal_estimate(self) -> np.ndarray | None:
         return None
 
 
@@ -50,6 +56,36 @@ class RecurrentPolicy:
     def observe(self, reward: float, episode_done: bool) -> None:
         self.runner.observe(reward, episode_done)
 
+    def goal_estimate(self) -> np.ndarray | None:
+        return None
+
+
+class BatchPolicy:
+    """A batch policy (:class:`sim2real.evaluation.policy.EvalPolicy`: SB3 models, vision pipelines with their
+    perception stage) acting on one observation at a time; sums the rewards the loop reports per episode
+    (``returns``)."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+        self.returns: list[float] = []
+        self._total = 0.0
+
+    def reset_trial(self) -> None:
+        self.returns, self._total = [], 0.0
+
+    def act(self, obs: Any) -> np.ndarray:
+        return np.asarray(self.policy.act_batch([obs])[0], dtype=float)
+
+    def observe(self, reward: float, episode_done: bool) -> None:
+        self._total += reward
+        if episode_done:
+            self.returns.append(self._total)
+            self._total = 0.0
+
+    def goal_estimate(self) -> np.ndarray | None:
+        estimates = self.policy.goal_estimates()
+        return None if estimates is None else np.asarray(estimates[0], dtype=float)
+
 
 def is_exported(path: str) -> bool:
     """An RL² export folder (``policy.json``) or tensors-only checkpoint (``.pt``)."""
@@ -57,7 +93,13 @@ def is_exported(path: str) -> bool:
 
 
 def load_policy(path: str, config: dict[str, Any] | None) -> tuple[DeployPolicy, dict[str, Any]]:
-    """(policy, resolved launch config) for a run directory, an SB3 ``.zip`` (needs ``config``) or an export."""
+    """(policy, resolved launch config) for a run directory, an SB3 ``.zip`` (needs ``config``), an export or a
+    vision pipeline folder."""
+    if os.path.isfile(os.path.join(path, "pipeline.json")):
+        from sim2real.vision.pipeline import load_pipeline
+
+        pipeline, config = load_pipeline(path, config)
+        return BatchPolicy(pipeline), config
     if is_exported(path):
         if config is None:
             raise UserError(f"{path}: an exported policy needs --launch (which task and robot it drives)")

@@ -2,6 +2,9 @@
 
 The emulator (``sim2real emulate dynamixel --reality PROFILE``) runs in its own process on a pseudo-terminal, as
 real hardware would sit behind a USB adapter; the deployment loop runs at the robot's control rate (real time).
+Camera policies (``obs_mode: rgb``: vision pipelines, pixel policies) see through a HAL camera,
+:class:`~sim2real.hal.rendered_camera.RenderedCamera`, which renders the task's scene around the arm the HAL
+measures, with the goal where the deployment placed it.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2real.deploy.policies import BatchPolicy
 from sim2real.emulators.process import stop_process
 from sim2real.errors import UserError
 from sim2real.evaluation.policy import EvalPolicy
@@ -19,27 +23,6 @@ from sim2real.evaluation.simulated import Episode
 
 WATCHDOG_PERIODS = 5.0  # evaluation watchdog: state age and step lateness allowed, in control periods
 DEFAULT_REALITY = os.path.join(os.path.dirname(__file__), "..", "..", "launch", "realities", "lab.yaml")
-
-
-class _DeployAdapter:
-    """An :class:`EvalPolicy` as a deployment policy; sums the rewards the loop reports per episode."""
-
-    def __init__(self, policy: EvalPolicy) -> None:
-        self.policy = policy
-        self.returns: list[float] = []
-        self._total = 0.0
-
-    def reset_trial(self) -> None:
-        self.returns, self._total = [], 0.0
-
-    def act(self, obs: Any) -> np.ndarray:
-        return np.asarray(self.policy.act_batch([obs])[0], dtype=float)
-
-    def observe(self, reward: float, episode_done: bool) -> None:
-        self._total += reward
-        if episode_done:
-            self.returns.append(self._total)
-            self._total = 0.0
 
 
 class EmulatorProcess:
@@ -67,16 +50,13 @@ class EmulatorProcess:
 
 
 def check_emulatable(config: dict[str, Any]) -> None:
-    """Refuse, in one line, what the Dynamixel emulator cannot stand in for (it runs SO-101 Reach from state)."""
+    """Refuse, in one line, what the Dynamixel emulator cannot stand in for (it runs SO-101 Reach)."""
     from sim2real.envs import ARM_ENVS
 
     env_id = config["env"]["id"]
     if env_id not in ARM_ENVS or ARM_ENVS[env_id][0] != "so101" or ARM_ENVS[env_id][1] != "reach":
         raise UserError(f"--conditions emulated: the Dynamixel emulator drives the SO-101 arm Reach task only, "
                         f"and this policy is for {env_id}")
-    if config["env"]["obs_mode"] != "state":
-        raise UserError("--conditions emulated: the emulated arm has no camera; evaluate camera policies "
-                        "(obs_mode rgb, vision pipelines) in the simulated conditions")
 
 
 def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed: int, workdir: str,
@@ -86,7 +66,8 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
 
     The watchdog allows ``watchdog_periods`` control periods of state age and step lateness (a deployment allows
     2.5 and 1: evaluation shares the CPU with the emulator). An episode ended by a safety trip (watchdog, link) counts as a failure with no return or distance; the
-    returned facts list the trips, the safety interventions and where the deployment logs are."""
+    returned facts list the trips, the safety interventions and where the deployment logs are. A camera policy's
+    episodes carry the mean localization error of its perceived goals."""
     from robots.calibration import calibration_from_spec
     from robots.registry import get_robot_spec
     from sim2real.deploy.goals import GoalSource
@@ -95,6 +76,7 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     from sim2real.envs import ARM_ENVS
     from sim2real.hal.drivers import make_robot
     from sim2real.hal.lab_scene import LabScene
+    from sim2real.hal.rendered_camera import RenderedCamera
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
     from sim2real.hal.servo_bus import BusError
     from sim2real.io import atomic_write_text
@@ -112,11 +94,12 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     os.makedirs(workdir, exist_ok=True)
     calibration = os.path.join(workdir, "calibration.json")
     atomic_write_text(calibration, calibration_from_spec(spec).to_json())
-    adapter = _DeployAdapter(policy)
+    adapter = BatchPolicy(policy)
     with EmulatorProcess(reality) as emulator:
         robot = make_robot("dynamixel", spec, base, emulator.port, calibration=calibration)
         scene = LabScene()
         task.setup(scene)
+        camera = RenderedCamera(robot, task, scene) if config["env"]["obs_mode"] == "rgb" else None
         rate = spec.control_rate_hz
         try:
             robot.connect()
@@ -124,7 +107,12 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
             raise UserError(f"emulated: cannot talk to the emulator on {emulator.port}: {err}") from None
         out, trips, interventions = [], [], 0
         try:
-            warm = task.goal_observation(robot.read_state(), scene, np.zeros(3))
+            state = robot.read_state()
+            if camera is not None:
+                camera.connect()
+                warm = {"image": camera.read_frame().image, "proprio": task.robot_observation(state).astype(np.float32)}
+            else:
+                warm = task.goal_observation(state, scene, np.zeros(3))
             adapter.act(warm)  # first call of a torch policy is slow: keep it out of the timed loop
             for i in range(episodes):  # one loop per episode: a watchdog trip fails that episode only
                 log = DeploymentLog(os.path.join(workdir, f"deploy_log_{i:03d}.jsonl"))
@@ -132,7 +120,8 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
                 loop = DeploymentLoop(robot, task, controller, adapter, scene, GoalSource(), safety, log,
                                       LoopConfig(rate, 1, config["env"]["max_episode_steps"],
                                                  stale_after_s=watchdog_periods / rate,
-                                                 overrun_after_s=watchdog_periods / rate, seed=seed + i))
+                                                 overrun_after_s=watchdog_periods / rate, seed=seed + i),
+                                      camera=camera)
                 try:
                     result = loop.run()
                 finally:
@@ -144,9 +133,12 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
                     continue
                 record = result.episodes[0]
                 out.append(Episode(seed + i, bool(record["success"]), float(adapter.returns[0]),
-                                   float(record["final_distance"])))
+                                   float(record["final_distance"]), record.get("localization_error")))
         finally:
+            if camera is not None:
+                camera.disconnect()
             robot.disconnect()
     facts = {"reality": os.path.abspath(reality), "logs": os.path.abspath(workdir), "trips": trips,
-             "interventions": interventions, "rate_hz": rate, "watchdog_s": watchdog_periods / rate}
+             "interventions": interventions, "rate_hz": rate, "watchdog_s": watchdog_periods / rate,
+             "camera": None if camera is None else f"rendered {camera.width}x{camera.height}"}
     return out, facts

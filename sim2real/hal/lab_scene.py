@@ -31,5 +31,9 @@ class LabScene(Scene):
     def pose(self, name):
         return self._poses[name]
 
+    def markers(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every marker's (position m, quaternion), e.g. for a camera that renders the goal where it was placed."""
+        return dict(self._poses)
+
     def velocity(self, name):
         return np.zeros(3), np.zeros(3)

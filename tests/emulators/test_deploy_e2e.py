@@ -148,6 +148,9 @@ class _WildPolicy:
     def observe(self, reward, episode_done) -> None:
         return None
 
+    def goal_estimate(self):
+        return None
+
 
 class _JumpController:
     """A broken controller asking for targets far past every joint limit (and NaN now and then)."""

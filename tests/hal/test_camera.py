@@ -1,0 +1,63 @@
+"""HAL cameras: OpenCV (here on a video file) and the rendered camera of emulated arms (real PyBullet)."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from robots.registry import get_robot_spec
+from sim2real.hal.camera import CameraError, OpenCVCamera
+from sim2real.hal.lab_scene import LabScene
+from sim2real.hal.rendered_camera import RenderedCamera
+from sim2real.sim import PyBulletRobot, PyBulletWorld
+from sim2real.tasks import make_task
+
+
+def test_opencv_camera_reads_resized_rgb_frames_until_the_stream_ends(tmp_path):
+    path = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    for blue in (0, 120, 240):  # BGR frames: pure blue of rising intensity
+        writer.write(np.full((120, 160, 3), (blue, 0, 0), np.uint8))
+    writer.release()
+    with OpenCVCamera(path, width=32, height=24) as camera:
+        frames = [camera.read_frame() for _ in range(3)]
+        with pytest.raises(CameraError, match="no frame"):
+            camera.read_frame()
+    for frame in frames:
+        assert frame.image.shape == (24, 32, 3) and frame.image.dtype == np.uint8
+        assert abs(frame.timestamp - time.monotonic()) < 5.0
+    blues = [float(f.image[..., 2].mean()) for f in frames]  # RGB order: blue is the last channel
+    assert blues[0] < blues[1] < blues[2] and max(float(f.image[..., 0].mean()) for f in frames) < 20
+
+
+def test_opencv_camera_that_cannot_open_is_a_camera_error(tmp_path):
+    with pytest.raises(CameraError, match="cannot be opened"):
+        OpenCVCamera(str(tmp_path / "missing.avi")).connect()
+
+
+def test_rendered_camera_follows_the_measured_arm_and_the_placed_goal():
+    spec = get_robot_spec("so101")
+    task = make_task("reach", spec, "sparse")
+    world = PyBulletWorld()  # the HAL robot: a simulated arm (any Robot works)
+    robot = PyBulletRobot(world, spec, task.layout.robot_base)
+    scene = LabScene()
+    task.setup(scene)
+    camera = RenderedCamera(robot, task, scene)
+    try:
+        with robot, camera:
+            robot.reset_joints(np.asarray(spec.home))
+            scene.set_pose("goal", np.array([-0.1, 0.05, 0.1]))
+            first = camera.read_frame()
+            assert first.image.shape == (84, 84, 3) and first.timestamp == robot.read_state().timestamp
+            again = camera.read_frame()
+            assert np.array_equal(first.image, again.image)  # same pose, same goal: same picture
+            scene.set_pose("goal", np.array([-0.2, -0.1, 0.05]))
+            moved_goal = camera.read_frame()
+            robot.reset_joints(np.asarray(spec.home) + 0.4)
+            moved_arm = camera.read_frame()
+        assert not np.array_equal(first.image, moved_goal.image)
+        assert not np.array_equal(moved_goal.image, moved_arm.image)
+    finally:
+        world.close()
