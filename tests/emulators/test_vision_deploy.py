@@ -102,3 +102,22 @@ def test_emulated_condition_runs_the_vision_pipeline_with_its_localization_error
     assert loc["n"] == 2 and loc["value"] > 0
     facts = next(iter(emulated["facts"].values()))
     assert facts["camera"] == "rendered 84x84" and facts["trips"] == []
+
+
+def test_a_camera_that_stops_delivering_frames_stops_the_arm(pipeline, emulator, calibration_file, tmp_path, capsys):
+    import cv2
+
+    clip = str(tmp_path / "clip.avi")  # an OpenCV camera whose stream ends after 8 frames: an unplugged camera
+    writer = cv2.VideoWriter(clip, cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (128, 96))
+    for i in range(8):
+        writer.write(np.full((96, 128, 3), 20 * i, np.uint8))
+    writer.release()
+    em = emulator("dynamixel")
+    log = tmp_path / "log.jsonl"
+    code = main(["deploy", pipeline, "--driver", "dynamixel", "--port", em.port, "--calibration", calibration_file,
+                 "--camera", clip, "--episodes", "1", "--steps", "25", "--overrun-periods", "5", "--log", str(log)])
+    assert code == 3 and "stopped by link: camera" in capsys.readouterr().out
+    records = read_log(str(log))
+    assert sum(r["type"] == "step" and r["phase"] == "policy" for r in records) == 8
+    event = next(r for r in records if r["type"] == "event")
+    assert event["kind"] == "link" and "no frame" in event["reason"] and event["safe_stop_error"] is None
