@@ -152,18 +152,20 @@ def run_multirotor(args: argparse.Namespace) -> int:
     return _summarize(result, log_path, lambda e: f", RMS after 1 s {e['rms_distance'] * 100:.1f} cm")
 
 
-def _camera(source: str, robot, task, scene):
+def _camera(source: str, env_id: str, robot, task, scene):
     """``render``: the simulated camera of an emulated arm; anything else: an OpenCV camera at the policy's size."""
-    from sim2real.sim import Camera as View
+    from sim2real.errors import UserError
+    from sim2real.hal.rendered_camera import RenderedCamera, env_views
 
-    view = View()  # the camera envs' image size (pixels)
+    views = env_views(env_id)  # what the policy saw in training: cameras, image size (pixels)
     if source == "render":
-        from sim2real.hal.rendered_camera import RenderedCamera
-
-        return RenderedCamera(robot, task, scene, view)
+        return RenderedCamera(robot, task, scene, views)
+    if len(views) > 1:
+        raise UserError(f"--camera {source}: {env_id} sees {len(views)} views side by side and one OpenCV camera "
+                        "gives one (use --camera render on an emulated arm)")
     from sim2real.hal.camera import OpenCVCamera
 
-    return OpenCVCamera(int(source) if source.isdigit() else source, view.width, view.height)
+    return OpenCVCamera(int(source) if source.isdigit() else source, views[0].width, views[0].height)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
                        args.latency_ms)
     scene = LabScene()
     task.setup(scene)
-    camera = _camera(args.camera, robot, task, scene) if args.camera else None
+    camera = _camera(args.camera, env_id, robot, task, scene) if args.camera else None
     try:
         robot.connect()
         if camera is not None:

@@ -76,7 +76,7 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     from sim2real.envs import ARM_ENVS
     from sim2real.hal.drivers import make_robot
     from sim2real.hal.lab_scene import LabScene
-    from sim2real.hal.rendered_camera import RenderedCamera
+    from sim2real.hal.rendered_camera import RenderedCamera, env_views
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
     from sim2real.hal.servo_bus import BusError
     from sim2real.io import atomic_write_text
@@ -99,7 +99,8 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
         robot = make_robot("dynamixel", spec, base, emulator.port, calibration=calibration)
         scene = LabScene()
         task.setup(scene)
-        camera = RenderedCamera(robot, task, scene) if config["env"]["obs_mode"] == "rgb" else None
+        rgb = config["env"]["obs_mode"] == "rgb"
+        camera = RenderedCamera(robot, task, scene, env_views(config["env"]["id"])) if rgb else None
         rate = spec.control_rate_hz
         try:
             robot.connect()

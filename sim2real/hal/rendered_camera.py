@@ -1,6 +1,8 @@
 """A simulated :class:`Camera` for emulated hardware: the task's scene rendered around the arm the HAL measures."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from sim2real.hal.camera import Camera, Frame
@@ -12,8 +14,9 @@ from sim2real.tasks.base import ArmTask
 
 
 class RenderedCamera(Camera):
-    """Renders, with the training renderer and camera ``view``, the task's scene (table, floor, goal marker) with
-    the arm at the joint angles ``robot`` reports and every marker where ``scene`` placed it (the goal).
+    """Renders, with the training renderer and cameras ``views``, the task's scene (table, floor, goal marker) with
+    the arm at the joint angles ``robot`` reports and every marker where ``scene`` placed it (the goal). Several
+    views (same size) are joined side by side, as the camera envs join them (:func:`env_views`).
 
     It stands in for a camera on an emulated arm (the Dynamixel/Feetech emulators have none): the image follows
     the encoders, so it differs from the emulator's true arm by the reality's encoder errors (noise, backlash —
@@ -22,10 +25,12 @@ class RenderedCamera(Camera):
     :class:`~sim2real.hal.camera.OpenCVCamera`.
     """
 
-    def __init__(self, robot: Robot, task: ArmTask, scene: LabScene, view: View | None = None) -> None:
+    def __init__(self, robot: Robot, task: ArmTask, scene: LabScene, views: Sequence[View] = (View(),)) -> None:
+        if not views or any((v.width, v.height) != (views[0].width, views[0].height) for v in views):
+            raise ValueError("views: one or more cameras of the same size")
         self.robot, self.task, self.scene = robot, task, scene
-        self.view = view or View()
-        self.width, self.height = self.view.width, self.view.height
+        self.views = tuple(views)
+        self.width, self.height = sum(v.width for v in self.views), self.views[0].height
         self._world: PyBulletWorld | None = None
         self._twin: PyBulletRobot | None = None
 
@@ -49,4 +54,21 @@ class RenderedCamera(Camera):
         self._twin.reset_joints(np.asarray(state.positions, dtype=float))
         for name, (position, orientation) in self.scene.markers().items():
             self._world.set_pose(name, position, orientation)
-        return Frame(self._world.render(self.view), state.timestamp)
+        images = [self._world.render(view) for view in self.views]
+        return Frame(images[0] if len(images) == 1 else np.concatenate(images, axis=1), state.timestamp)
+
+
+def env_views(env_id: str) -> tuple[View, ...]:
+    """The cameras a registered camera env renders (its ``camera``, then any ``extra_cameras`` joined side by
+    side), read from the env's own description so a deployment sees what training saw."""
+    import gymnasium as gym
+
+    import sim2real.envs  # noqa: F401  (registers the envs)
+
+    env = gym.make(env_id, obs_mode="rgb")
+    try:
+        info = env.unwrapped.describe()
+    finally:
+        env.close()
+    return tuple(View(**{k: tuple(v) if isinstance(v, list) else v for k, v in cam.items()})
+                 for cam in [info["camera"], *info.get("extra_cameras", [])])

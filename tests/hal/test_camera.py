@@ -61,3 +61,29 @@ def test_rendered_camera_follows_the_measured_arm_and_the_placed_goal():
         assert not np.array_equal(moved_goal.image, moved_arm.image)
     finally:
         world.close()
+
+
+def test_rendered_camera_joins_the_views_of_the_env_side_by_side():
+    from dataclasses import replace
+
+    from sim2real.hal.rendered_camera import env_views
+    from sim2real.sim import Camera as View
+
+    assert env_views("sim2real/SO101Reach-v0") == (View(),)  # the camera the Reach camera env renders
+    spec = get_robot_spec("so101")
+    task = make_task("reach", spec, "sparse")
+    world = PyBulletWorld()
+    robot = PyBulletRobot(world, spec, task.layout.robot_base)
+    scene = LabScene()
+    task.setup(scene)
+    front, side = View(width=32, height=32), replace(View(width=32, height=32), eye=(-0.06, 0.4, 0.3))
+    try:
+        with robot, RenderedCamera(robot, task, scene, (front, side)) as both, \
+                RenderedCamera(robot, task, scene, (side,)) as one:
+            image = both.read_frame().image
+            assert (both.width, both.height) == (64, 32) and image.shape == (32, 64, 3)
+            assert np.array_equal(image[:, 32:], one.read_frame().image)
+        with pytest.raises(ValueError, match="same size"):
+            RenderedCamera(robot, task, scene, (front, View()))
+    finally:
+        world.close()
