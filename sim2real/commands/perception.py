@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--n-unique", type=int, help="override the number of unique training textures")
     train.add_argument("--policy", help="state Reach run directory: also write a vision pipeline into --out")
     train.add_argument("--seed", type=int, default=0, help="seed of renders and weights (default 0)")
+    train.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
+    train.add_argument("--threads", type=int, default=2, help="torch threads for training (default 2)")
+    train.add_argument("--cache", help="folder of rendered sets (npz, named by config, count and seed) to reuse")
     train.add_argument("--out", help="output directory (default runs/perception-TIME)")
     parser.set_defaults(handler=run)
 
@@ -42,36 +45,44 @@ def _variant(config: dict, no_visual: bool, n_unique: int | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from sim2real.errors import UserError
     from sim2real.evaluation.conditions import heldout_textures_config
     from sim2real.launch import resolve
     from sim2real.launch.randomizers import validate_randomizers
-    from sim2real.vision.dataset import render_dataset
-    from sim2real.vision.training import fit, localization_error, save
+    from sim2real.vision.dataset import cached_dataset
+    from sim2real.vision.training import axis_errors, fit, localization_error, save
 
-    for flag in ("images", "epochs", "test_images"):
+    for flag in ("images", "epochs", "test_images", "workers", "threads"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
     config = resolve(args.launch)
     if config["env"]["obs_mode"] != "rgb":
         raise UserError(f"{args.launch}: env.obs_mode must be rgb for perception (got {config['env']['obs_mode']})")
+    # every variant is tested on the same held-out set: the launch file's own held-out textures
+    heldout = heldout_textures_config(config)
     config = _variant(config, args.no_visual, args.n_unique)
     validate_randomizers(config)
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(args.threads)
     out = args.out or os.path.join("runs", f"perception-{time.strftime('%Y%m%d-%H%M%S')}")
     started = time.time()
     print(f"rendering {args.images} images of {config['env']['id']} ...", flush=True)
-    images, goals = render_dataset(config, args.images, args.seed * 1_000_003, print)
-    perception, result = fit(images, goals, args.epochs, args.seed)
-    heldout = heldout_textures_config(config)
-    test_x, test_y = render_dataset(heldout, args.test_images, 500_000_000 + args.seed)
+    images, goals, keypoints = cached_dataset(config, args.images, args.seed * 1_000_003, args.cache, print,
+                                              args.workers)
+    test_x, test_y, _ = cached_dataset(heldout, args.test_images, 500_000_000 + args.seed, args.cache, print,
+                                    args.workers)
+    rendered = time.time() - started
+    perception, result = fit(images, goals, args.epochs, args.seed, keypoints=keypoints, progress=print)
     heldout_error = localization_error(perception, test_x, test_y)
     facts = {"launch": os.path.abspath(args.launch), "images": args.images, "epochs": args.epochs,
              "seed": args.seed, "visual_randomization": not args.no_visual, "n_unique": args.n_unique,
              "train_error_m": result.train_error, "val_error_m": result.val_error,
-             "heldout_texture_error_m": heldout_error, "wall_time_s": round(time.time() - started, 1)}
+             "val_axis_error_m": list(result.val_axis_error), "heldout_texture_error_m": heldout_error,
+             "heldout_axis_error_m": list(axis_errors(perception, test_x, test_y)),
+             "chance_error_m": float(np.mean(np.linalg.norm(test_y - goals.mean(axis=0), axis=1))),
+             "render_time_s": round(rendered, 1), "wall_time_s": round(time.time() - started, 1)}
     save(perception, out, facts)
     print(f"localization error: train {result.train_error * 100:.2f} cm, validation {result.val_error * 100:.2f} cm, "
           f"held-out textures {heldout_error * 100:.2f} cm")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from sim2real.envs.arm_env import ArmEnv, GoalArmEnv, make_arm_env
+from sim2real.envs.arm_env import SO101_FRONT_CAMERA, SO101_SIDE_CAMERA, ArmEnv, GoalArmEnv, make_arm_env
 from sim2real.envs.quadrotor_env import ACTION_MODES, QUAD_ENVS, register_quadrotor_envs
 
 ARM_ENVS: dict[str, tuple[str, str]] = {
@@ -14,6 +14,12 @@ ARM_ENVS: dict[str, tuple[str, str]] = {
     "sim2real/KukaPush-v0": ("kuka", "push"),
     "sim2real/SO101Reach-v0": ("so101", "reach"),
     "sim2real/SO101PickAndPlace-v0": ("so101", "pick_and_place"),
+    "sim2real/SO101ReachTwoView-v0": ("so101", "reach"),
+}
+# Constructor options beyond robot and task, per id: the two-view id is SO-101 Reach seen by a front and a side
+# camera framing its workspace (``obs_mode: rgb`` images are 64 x 128: the views side by side).
+ARM_ENV_OPTIONS: dict[str, dict] = {
+    "sim2real/SO101ReachTwoView-v0": {"camera": SO101_FRONT_CAMERA, "extra_cameras": (SO101_SIDE_CAMERA,)},
 }
 EPISODE_STEPS = 50  # panda-gym's episode length (2 s at 25 Hz)
 
@@ -23,7 +29,7 @@ def register_envs() -> None:
     for env_id, (robot, task) in ARM_ENVS.items():
         if env_id not in gym.registry:
             gym.register(env_id, entry_point="sim2real.envs.arm_env:make_arm_env", max_episode_steps=EPISODE_STEPS,
-                         kwargs={"robot": robot, "task": task})
+                         kwargs={"robot": robot, "task": task, **ARM_ENV_OPTIONS.get(env_id, {})})
     register_quadrotor_envs()
 
 

@@ -1,6 +1,7 @@
 """``ArmEnv``: a task + a simulated robot in a PyBullet world, as a gymnasium goal-conditioned environment."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any, Callable
 
@@ -14,6 +15,10 @@ from sim2real.tasks import make_controller, make_task
 
 OBS_MODES = ("state", "rgb")
 RENDER_CAMERA = Camera(width=240, height=240, eye=(0.7, 0.0, 0.6), target=(-0.1, 0.0, 0.05))
+# Two 64x64 views framing the SO-101 Reach workspace (goals: x -0.13..0.01, |y| <= 0.07, z 0.02..0.18 m), one from
+# the front (+x) and one from the side (+y): each gives two coordinates, so no depth has to come from marker size.
+SO101_FRONT_CAMERA = Camera(width=64, height=64, eye=(0.28, 0.0, 0.32), target=(-0.06, 0.0, 0.09), fov=42.0)
+SO101_SIDE_CAMERA = Camera(width=64, height=64, eye=(-0.06, 0.40, 0.28), target=(-0.06, 0.0, 0.09), fov=42.0)
 
 
 def _camera(value: Camera | dict | None, default: Camera) -> Camera:
@@ -30,16 +35,19 @@ class ArmEnv(gym.Env):
 
     Observation (``obs_mode="state"``): dict ``observation`` (EE position m, EE velocity m/s, finger opening m
     when the gripper is used, object state), ``achieved_goal`` and ``desired_goal`` (m, world frame), so HER works.
-    ``obs_mode="rgb"``: dict ``image`` (H, W, 3 uint8 from ``camera``) and ``proprio`` (the robot part of
-    ``observation``). Actions are in [-1, 1] (see :mod:`sim2real.tasks.control`). Episodes end only by the time
-    limit of the registered id; ``info["is_success"]`` reports success at every step.
+    ``obs_mode="rgb"``: dict ``image`` (H, W, 3 uint8 from ``camera``; with ``extra_cameras`` their images follow
+    side by side, (H, W * (1 + n), 3), each camera of the same size) and ``proprio`` (the robot part of
+    ``observation``); visual randomizers move ``camera`` only. Actions are in [-1, 1] (see
+    :mod:`sim2real.tasks.control`). Episodes end only by the time limit of the registered id;
+    ``info["is_success"]`` reports success at every step.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
 
     def __init__(self, robot: str = "panda", task: str = "reach", obs_mode: str = "state", control_mode: str = "ee",
                  reward_type: str = "sparse", render_mode: str | None = None, camera: Camera | dict | None = None,
-                 physics: PhysicsConfig | dict | None = None, distance_threshold: float | None = None) -> None:
+                 physics: PhysicsConfig | dict | None = None, distance_threshold: float | None = None,
+                 extra_cameras: Sequence[Camera | dict] = ()) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
         if render_mode not in (None, "rgb_array"):
@@ -48,6 +56,9 @@ class ArmEnv(gym.Env):
         self.spec = spec
         self.obs_mode, self.control_mode, self.render_mode = obs_mode, control_mode, render_mode
         self.camera = _camera(camera, Camera())
+        self.extra_cameras = tuple(_camera(c, Camera()) for c in extra_cameras)
+        if any((c.width, c.height) != (self.camera.width, self.camera.height) for c in self.extra_cameras):
+            raise ValueError("extra_cameras must have the size of camera (their images are joined side by side)")
         self.task = make_task(task, spec, reward_type, distance_threshold)
         physics = physics if isinstance(physics, PhysicsConfig) else PhysicsConfig(**(physics or {}))
         self.world = PyBulletWorld(physics)
@@ -119,7 +130,8 @@ class ArmEnv(gym.Env):
     def _make_observation_space(self) -> spaces.Dict:
         robot_dim = self.task.robot_observation(self._state).shape[0]
         if self.obs_mode == "rgb":
-            image = spaces.Box(0, 255, (self.camera.height, self.camera.width, 3), np.uint8)
+            width = self.camera.width * (1 + len(self.extra_cameras))
+            image = spaces.Box(0, 255, (self.camera.height, width, 3), np.uint8)
             return spaces.Dict({"image": image, "proprio": spaces.Box(-np.inf, np.inf, (robot_dim,), np.float32)})
         obs_dim = robot_dim + self.task.object_observation(self.world).shape[0]
         vector = lambda n: spaces.Box(-np.inf, np.inf, (n,), np.float32)  # noqa: E731
@@ -128,7 +140,8 @@ class ArmEnv(gym.Env):
     def _observe(self) -> dict[str, np.ndarray]:
         if self.obs_mode == "rgb":
             proprio = self.task.robot_observation(self._state).astype(np.float32)
-            return {"image": self.world.render(self.camera), "proprio": proprio}
+            views = [self.world.render(c) for c in (self.camera, *self.extra_cameras)]
+            return {"image": views[0] if len(views) == 1 else np.concatenate(views, axis=1), "proprio": proprio}
         return self.task.goal_observation(self._state, self.world, self.goal)
 
     # --- gymnasium API ---------------------------------------------------------------------------------------
@@ -172,6 +185,7 @@ class ArmEnv(gym.Env):
         return {
             "robot": self.spec.name, "task": self.task.name, "obs_mode": self.obs_mode,
             "control_mode": self.control_mode, "camera": asdict(self.camera),
+            "extra_cameras": [asdict(c) for c in self.extra_cameras],
             "physics": asdict(self.world.physics),
         }
 

@@ -1,25 +1,94 @@
-"""Labelled renders: camera images of an arm env (with the launch file's randomizers) and the goal position."""
+"""Labelled renders: camera images of an arm env (with the launch file's randomizers), the goal position and where
+the goal appears in each camera view.
+
+Image ``i`` of a set is the observation after ``reset(seed=seed + i)``: the randomizers reseed from the reset seed,
+so a set does not depend on how its images were split between worker processes, and a cache file named by the
+hash of (config, count, seed) can stand in for rendering it again.
+"""
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from sim2real.vision.cameras import keypoint_targets
 
-def render_dataset(config: dict[str, Any], n_images: int, seed: int, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """``n_images`` images (N, H, W, 3 uint8) of the env's camera after ``reset(seed=seed + i)`` and the goal
-    positions (N, 3; m, world frame). ``config`` must have ``obs_mode: rgb``; its randomizers are applied."""
+Progress = Callable[[str], None]
+FORMAT = 2  # part of the cache key: bump when what a set holds changes
+
+
+class Renders(NamedTuple):
+    """``images`` (N, H, W, 3 uint8), ``goals`` (N, 3; m, world frame) and ``keypoints`` (N, V, 2): the goal in
+    each of the V camera views, normalized image coordinates (see :func:`keypoint_targets`)."""
+
+    images: np.ndarray
+    goals: np.ndarray
+    keypoints: np.ndarray
+
+
+def _render_range(config: dict[str, Any], start: int, stop: int, seed: int,
+                  progress: Progress | None = None) -> Renders:
     from sim2real.train import make_env_fn
 
     env = make_env_fn({**config, "curriculum": None}, rank=0)()
     try:
-        images, goals = [], []
-        for i in range(n_images):
+        images, goals, keypoints = [], [], []
+        for i in range(start, stop):
             obs, _ = env.reset(seed=seed + i)
+            base = env.unwrapped
             images.append(obs["image"])
-            goals.append(np.asarray(env.unwrapped.goal, dtype=np.float32))
-            if progress is not None and (i + 1) % 500 == 0:
-                progress(f"rendered {i + 1}/{n_images} images")
+            goals.append(np.asarray(base.goal, dtype=np.float32))
+            keypoints.append(keypoint_targets((base.camera, *base.extra_cameras), base.goal[None])[0])
+            if progress is not None and (i + 1 - start) % 500 == 0:
+                progress(f"rendered {i + 1 - start}/{stop - start} images")
     finally:
         env.close()
-    return np.stack(images), np.stack(goals)
+    return Renders(np.stack(images), np.stack(goals), np.stack(keypoints))
+
+
+def render_dataset(config: dict[str, Any], n_images: int, seed: int, progress: Progress | None = None,
+                   workers: int = 1) -> Renders:
+    """``n_images`` renders of the env's cameras after ``reset(seed=seed + i)``, made by ``workers`` processes.
+    ``config`` must have ``obs_mode: rgb``; its randomizers are applied (the camera pose a randomizer moved is the
+    one the keypoints are projected with)."""
+    workers = max(1, min(workers, n_images))
+    if workers == 1:
+        return _render_range(config, 0, n_images, seed, progress)
+    bounds = np.linspace(0, n_images, workers + 1).astype(int)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = [pool.submit(_render_range, config, int(a), int(b), seed) for a, b in zip(bounds[:-1], bounds[1:])]
+        results = [part.result() for part in parts]
+    if progress is not None:
+        progress(f"rendered {n_images} images in {workers} processes")
+    return Renders(*(np.concatenate([r[k] for r in results]) for k in range(3)))
+
+
+def dataset_key(config: dict[str, Any], n_images: int, seed: int) -> str:
+    """Hex digest naming the images :func:`render_dataset` makes from (env, randomizers, count, seed)."""
+    what = {"env": config["env"], "randomizers": config.get("randomizers") or [], "n": n_images, "seed": seed,
+            "format": FORMAT}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached_dataset(config: dict[str, Any], n_images: int, seed: int, cache_dir: str | None,
+                   progress: Progress | None = None, workers: int = 1) -> Renders:
+    """:func:`render_dataset`, read from / written to ``cache_dir/<key>.npz`` (atomically) when a folder is given."""
+    if cache_dir is None:
+        return render_dataset(config, n_images, seed, progress, workers)
+    path = os.path.join(cache_dir, f"renders-{dataset_key(config, n_images, seed)}.npz")
+    if os.path.isfile(path):
+        with np.load(path) as data:
+            if progress is not None:
+                progress(f"{n_images} images from {path}")
+            return Renders(data["images"], data["goals"], data["keypoints"])
+    renders = render_dataset(config, n_images, seed, progress, workers)
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **renders._asdict())
+    os.replace(tmp, path)
+    return renders

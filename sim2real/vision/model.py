@@ -10,12 +10,14 @@ from torch import nn
 
 @dataclass(frozen=True)
 class PerceptionMeta:
-    """What a weights file needs to be used: image size (pixels) and the target normalization (m)."""
+    """What a weights file needs to be used: image size (pixels), the target normalization (m) and the width of
+    the network (``channels`` of :class:`PerceptionNet`)."""
 
     height: int
     width: int
     center: tuple[float, float, float]
     scale: tuple[float, float, float]
+    channels: int = 32
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -23,7 +25,7 @@ class PerceptionMeta:
     @classmethod
     def from_dict(cls, data: dict) -> PerceptionMeta:
         return cls(int(data["height"]), int(data["width"]), tuple(map(float, data["center"])),  # type: ignore[arg-type]
-                   tuple(map(float, data["scale"])))  # type: ignore[arg-type]
+                   tuple(map(float, data["scale"])), int(data.get("channels", 32)))  # type: ignore[arg-type]
 
 
 class PerceptionNet(nn.Module):
@@ -31,7 +33,9 @@ class PerceptionNet(nn.Module):
 
     Four conv layers (CoordConv input: pixel coordinates appended), then a spatial soft-argmax (Levine et al. 2016):
     each of the last layer's channels becomes the expected image position of its activation, which keeps where a
-    small object is; those keypoints and the mean-pooled features feed an MLP head. Works at any image size."""
+    small object is; those keypoints and the mean-pooled features feed an MLP head. Works at any image size; an
+    image of several camera views side by side works too (training can tie channel k to the goal in view k:
+    :meth:`outputs`)."""
 
     def __init__(self, channels: int = 32) -> None:
         super().__init__()
@@ -45,21 +49,28 @@ class PerceptionNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * c * 3, 128), nn.ReLU(), nn.Linear(128, 3))
 
     @staticmethod
-    def _grid(n: int, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def grid(n: int, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalized x and y (N, 1, h, w), each in [-1, 1] from the first to the last pixel centre."""
         ys = torch.linspace(-1, 1, h, device=device).view(1, 1, h, 1).expand(n, 1, h, w)
         xs = torch.linspace(-1, 1, w, device=device).view(1, 1, 1, w).expand(n, 1, h, w)
         return xs, ys
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(normalized goal (N, 3), the last layer's activations (N, C, fh, fw): logits of the spatial softmax,
+        keypoints (N, C, 2): x, y in [-1, 1])."""
         x = images.permute(0, 3, 1, 2).float() / 255.0
         n, _, h, w = x.shape
-        xs, ys = self._grid(n, h, w, x.device)
+        xs, ys = self.grid(n, h, w, x.device)
         f = self.features(torch.cat((x, xs, ys), dim=1))
         _, c, fh, fw = f.shape
-        attention = torch.softmax(f.flatten(2), dim=2)  # (N, C, fh*fw)
-        gx, gy = self._grid(1, fh, fw, f.device)
-        keypoints = torch.cat(((attention * gx.flatten(2)).sum(2), (attention * gy.flatten(2)).sum(2)), dim=1)
-        return self.head(torch.cat((keypoints, torch.relu(f).mean(dim=(2, 3))), dim=1))
+        attention = torch.softmax(f.flatten(2), dim=2)
+        gx, gy = self.grid(1, fh, fw, f.device)
+        keypoints = torch.stack(((attention * gx.flatten(2)).sum(2), (attention * gy.flatten(2)).sum(2)), dim=2)
+        goal = self.head(torch.cat((keypoints.transpose(1, 2).flatten(1), torch.relu(f).mean(dim=(2, 3))), dim=1))
+        return goal, f, keypoints
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.outputs(images)[0]
 
 
 class Perception:
@@ -82,6 +93,6 @@ class Perception:
 
     @classmethod
     def load(cls, weights: str, meta: PerceptionMeta) -> Perception:
-        net = PerceptionNet()
+        net = PerceptionNet(meta.channels)
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return cls(net, meta)

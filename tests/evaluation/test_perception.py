@@ -11,14 +11,19 @@ from sim2real.vision.training import fit, load, localization_error, save
 SIZE = 40
 
 
-def synthetic_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A bright 6-pixel square on a noisy background at pixel (u, v) = affine(x, y); z (m) sets its red level."""
+def synthetic_set(n: int, seed: int, with_keypoints: bool = False):
+    """A bright 6-pixel square on a noisy background at pixel (u, v) = affine(x, y); z (m) sets its red level.
+    With ``with_keypoints`` also the square's centre as a (N, 1, 2) keypoint in normalized image coordinates."""
     rng = np.random.default_rng(seed)
     goals = np.column_stack((rng.uniform(-0.15, 0.15, n), rng.uniform(-0.15, 0.15, n), rng.uniform(0.05, 0.25, n)))
     images = rng.integers(0, 60, (n, SIZE, SIZE, 3)).astype(np.uint8)
-    for img, (x, y, z) in zip(images, goals):
+    keypoints = np.zeros((n, 1, 2), dtype=np.float32)
+    for img, (x, y, z), kp in zip(images, goals, keypoints):
         u, v = int(round((x + 0.15) / 0.3 * (SIZE - 7))), int(round((y + 0.15) / 0.3 * (SIZE - 7)))
         img[v:v + 6, u:u + 6] = (int(60 + 700 * z), 230, 40)
+        kp[0] = (-1.0 + 2.0 * (u + 2.5) / (SIZE - 1), -1.0 + 2.0 * (v + 2.5) / (SIZE - 1))
+    if with_keypoints:
+        return images, goals.astype(np.float32), keypoints
     return images, goals.astype(np.float32)
 
 
@@ -35,6 +40,18 @@ def test_perception_error_on_a_fixed_synthetic_set_is_below_a_bound(tmp_path):
     assert np.allclose(again.predict(test_x[:8]), perception.predict(test_x[:8]), atol=1e-5)
     state = torch.load(tmp_path / "perception.pt", weights_only=True)
     assert set(state) == set(PerceptionNet().state_dict())
+
+
+def test_keypoint_loss_ties_the_first_channel_to_the_object():
+    torch.set_num_threads(2)
+    x, y, kp = synthetic_set(400, 0, with_keypoints=True)
+    perception, _ = fit(x, y, epochs=12, seed=0, keypoints=kp)
+    test_x, _, test_kp = synthetic_set(100, 1, with_keypoints=True)
+    with torch.no_grad():
+        _, _, points = perception.net.outputs(torch.as_tensor(test_x))
+    pixel = np.abs(points[:, 0].numpy() - test_kp[:, 0]).mean() * (SIZE - 1) / 2  # mean |error| per axis, pixels
+    chance = np.abs(test_kp[:, 0] - test_kp[:, 0].mean(axis=0)).mean() * (SIZE - 1) / 2
+    assert pixel < 1.5 and pixel < chance / 5, (pixel, chance)
 
 
 class _EchoPolicy:
