@@ -34,16 +34,22 @@ def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, n: int = 4000) ->
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def play_trials(act, reset_policy, observe, config: dict, trials: int, episodes: int, seed: int) -> np.ndarray:
-    """Returns (trials, episodes) episode returns."""
+ROTATION = "actuation.action_rotation"
+
+
+def play_trials(act, reset_policy, observe, config: dict, trials: int, episodes: int,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (trials, episodes) episode returns and each trial's command-frame yaw (rad; 0 when not randomized)."""
     env = make_env_fn(config, rank=0, seed_offset=0)()
     out = np.zeros((trials, episodes))
+    yaw = np.zeros(trials)
     try:
         for trial in range(trials):
             reset_policy()
             for episode in range(episodes):
                 options = None if episode == 0 else {"randomize": False}
-                obs, _ = env.reset(seed=seed + trial if episode == 0 else None, options=options)
+                obs, info = env.reset(seed=seed + trial if episode == 0 else None, options=options)
+                yaw[trial] = float(info.get("randomization", {}).get(ROTATION, 0.0))
                 done, total = False, 0.0
                 while not done:
                     obs, reward, terminated, truncated, _ = env.step(act(obs))
@@ -53,7 +59,7 @@ def play_trials(act, reset_policy, observe, config: dict, trials: int, episodes:
                 out[trial, episode] = total
     finally:
         env.close()
-    return out
+    return out, yaw
 
 
 def main() -> None:
@@ -72,14 +78,14 @@ def main() -> None:
     rl2_config = resolve(args.rl2_launch or os.path.join(args.rl2, "launch.yaml"))
     episodes = int(rl2_config["rl2"].get("episodes_per_trial", 2))
     runner = PolicyRunner.load(os.path.join(args.rl2, "checkpoint.pt") if is_run else args.rl2, deterministic=True)
-    rl2 = play_trials(runner.act, runner.reset_trial, runner.observe, rl2_config, args.trials, episodes, args.seed)
+    rl2, yaw = play_trials(runner.act, runner.reset_trial, runner.observe, rl2_config, args.trials, episodes, args.seed)
 
     mlp_config, path = run_model_path(args.mlp)
     model_env = make_env_fn(mlp_config, rank=0)()
     model = load_model(mlp_config, path, model_env)
     model_env.close()
     # Same randomized task and seeds as the RL² run; only the policy differs.
-    mlp = play_trials(lambda obs: model.predict(obs, deterministic=True)[0], lambda: None, lambda r, d: None,
+    mlp, _ = play_trials(lambda obs: model.predict(obs, deterministic=True)[0], lambda: None, lambda r, d: None,
                       rl2_config, args.trials, episodes, args.seed)
 
     rng = np.random.default_rng(0)
@@ -93,11 +99,20 @@ def main() -> None:
         gain = returns[:, -1] - returns[:, 0]
         summary[name] = {"mean_per_episode": means.tolist(), "ci95_per_episode": cis.tolist(),
                          "last_minus_first": float(gain.mean()), "last_minus_first_ci95": bootstrap_ci(gain, rng)}
+        if np.any(yaw):  # where the policy fails: small vs large command-frame yaw (|θ| < or ≥ π/2)
+            large = np.abs(yaw) >= np.pi / 2
+            summary[name]["mean_per_episode_by_yaw"] = {
+                "abs_yaw_below_pi_2": returns[~large].mean(axis=0).tolist(),
+                "abs_yaw_above_pi_2": returns[large].mean(axis=0).tolist(), "trials_above_pi_2": int(large.sum())}
         x = np.arange(1, episodes + 1)
         ax.errorbar(x, means, yerr=[means - cis[:, 0], cis[:, 1] - means], marker="o", capsize=4, label=name)
         lo, hi = summary[name]["last_minus_first_ci95"]
         print(f"{name:20s} per-episode return {np.round(means, 2).tolist()}  last−first {gain.mean():+.2f} "
               f"[{lo:+.2f}, {hi:+.2f}]")
+        if "mean_per_episode_by_yaw" in summary[name]:
+            by = summary[name]["mean_per_episode_by_yaw"]
+            print(f"{'':20s} |θ| < π/2: {np.round(by['abs_yaw_below_pi_2'], 2).tolist()}  |θ| ≥ π/2 "
+                  f"({by['trials_above_pi_2']} trials): {np.round(by['abs_yaw_above_pi_2'], 2).tolist()}")
     ax.set_xlabel("episode within the trial (same sampled world)")
     ax.set_ylabel("episode return (dense, −Σ distance)")
     ax.set_xticks(range(1, episodes + 1))
