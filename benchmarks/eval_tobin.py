@@ -1,8 +1,8 @@
 """Tobin-style perception ablation on the SO-101 arm: goal-localization error on training vs held-out textures
 for a CNN trained without visual randomization and with 10 / 100 / 1,000 / 10,000 unique procedural textures.
 
-    nice .venv/bin/python benchmarks/eval_tobin.py --images 2000 --epochs 12 --test-images 300 \\
-        --cache runs/renders --out runs/eval_tobin
+    nice .venv/bin/python benchmarks/eval_tobin.py --images 2000 --epochs 20 --test-images 300 \\
+        --cache runs/renders --out runs/eval_tobin [--only none,10,100,1000,10000]
 
 Each variant is one ``sim2real perception train LAUNCH`` call on the same held-out test set (the launch file's
 held-out families, rendered once into ``--cache``); the table (markdown) and every number (``results.json``) are
@@ -25,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--launch", default="launch/so101_reach_twoview.yaml")
     parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--test-images", type=int, default=300)
     parser.add_argument("--workers", type=int, default=1, help="rendering processes per variant")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per variant")
@@ -46,9 +46,10 @@ def main() -> None:
                 rows.append({"variant": name, **json.load(handle)})
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as handle:
         json.dump(rows, handle, indent=2)
-    lines = ["| perception trained with | error, training textures (cm) | error, held-out textures (cm) | "
-             "held-out x / y / z (cm) | wall (s) |", "|---|---|---|---|---|"]
-    lines += [f"| {r['variant']} | {r['val_error_m'] * 100:.2f} | {r['heldout_texture_error_m'] * 100:.2f} | "
+    lines = ["| perception trained with | images x epochs | error, training textures (cm) | "
+             "error, held-out textures (cm) | held-out x / y / z (cm) | wall (s) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['images']} x {r['epochs']} | {r['val_error_m'] * 100:.2f} | "
+              f"{r['heldout_texture_error_m'] * 100:.2f} | "
               f"{' / '.join(f'{e * 100:.2f}' for e in r['heldout_axis_error_m'])} | {r['wall_time_s']:.0f} |"
               for r in rows]
     table = "\n".join(lines)

@@ -1,8 +1,10 @@
 """``sim2real perception train LAUNCH``: a goal-localization CNN trained on randomized renders.
 
-Renders ``--images`` camera images of the launch file's env (``obs_mode: rgb``) with its visual randomizers, trains
-:class:`sim2real.vision.model.PerceptionNet` to regress the goal position (m), reports the localization error on
-validation images and on held-out textures, and writes ``perception.pt`` (state_dict) + ``perception.json``. With
+Renders ``--images`` camera images of the launch file's env (``obs_mode: rgb``) with its visual randomizers (in
+``--workers`` processes; ``--cache DIR`` keeps them as npz for the next run), trains
+:class:`sim2real.vision.model.PerceptionNet` to regress the goal position (m) with a keypoint loss on the goal's
+projection into each camera view, reports the localization error (and per axis) on validation images and on the
+launch file's held-out textures, and writes ``perception.pt`` (state_dict) + ``perception.json``. With
 ``--policy RUN_DIR`` (a state Reach policy) it also writes a vision pipeline folder ``sim2real eval`` accepts.
 """
 from __future__ import annotations
@@ -25,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--policy", help="state Reach run directory: also write a vision pipeline into --out")
     train.add_argument("--seed", type=int, default=0, help="seed of renders and weights (default 0)")
     train.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
+    train.add_argument("--arm-poses", type=float, default=0.0,
+                       help="fraction of training images with the arm moved toward the goal (default 0: at home)")
+    train.add_argument("--init", help="perception folder to continue training from (fine-tuning)")
+    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, cosine-decayed (default 1e-3)")
     train.add_argument("--threads", type=int, default=2, help="torch threads for training (default 2)")
     train.add_argument("--cache", help="folder of rendered sets (npz, named by config, count and seed) to reuse")
     train.add_argument("--out", help="output directory (default runs/perception-TIME)")
@@ -53,11 +59,13 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.launch import resolve
     from sim2real.launch.randomizers import validate_randomizers
     from sim2real.vision.dataset import cached_dataset
-    from sim2real.vision.training import axis_errors, fit, localization_error, save
+    from sim2real.vision.training import axis_errors, fit, load, localization_error, save
 
     for flag in ("images", "epochs", "test_images", "workers", "threads"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
+    if not 0.0 <= args.arm_poses <= 1.0:
+        raise UserError(f"--arm-poses must be in [0, 1], got {args.arm_poses}")
     config = resolve(args.launch)
     if config["env"]["obs_mode"] != "rgb":
         raise UserError(f"{args.launch}: env.obs_mode must be rgb for perception (got {config['env']['obs_mode']})")
@@ -66,18 +74,26 @@ def run(args: argparse.Namespace) -> int:
     config = _variant(config, args.no_visual, args.n_unique)
     validate_randomizers(config)
     torch.set_num_threads(args.threads)
+    init = None
+    if args.init:
+        try:
+            init = load(args.init)
+        except (OSError, KeyError, ValueError) as err:
+            raise UserError(f"--init {args.init}: not a perception folder ({err})") from None
     out = args.out or os.path.join("runs", f"perception-{time.strftime('%Y%m%d-%H%M%S')}")
     started = time.time()
     print(f"rendering {args.images} images of {config['env']['id']} ...", flush=True)
     images, goals, keypoints = cached_dataset(config, args.images, args.seed * 1_000_003, args.cache, print,
-                                              args.workers)
+                                              args.workers, args.arm_poses)
     test_x, test_y, _ = cached_dataset(heldout, args.test_images, 500_000_000 + args.seed, args.cache, print,
-                                    args.workers)
+                                       args.workers)
     rendered = time.time() - started
-    perception, result = fit(images, goals, args.epochs, args.seed, keypoints=keypoints, progress=print)
+    perception, result = fit(images, goals, args.epochs, args.seed, lr=args.lr, keypoints=keypoints, progress=print,
+                             init=init)
     heldout_error = localization_error(perception, test_x, test_y)
     facts = {"launch": os.path.abspath(args.launch), "images": args.images, "epochs": args.epochs,
              "seed": args.seed, "visual_randomization": not args.no_visual, "n_unique": args.n_unique,
+             "init": os.path.abspath(args.init) if args.init else None, "lr": args.lr, "arm_poses": args.arm_poses,
              "train_error_m": result.train_error, "val_error_m": result.val_error,
              "val_axis_error_m": list(result.val_axis_error), "heldout_texture_error_m": heldout_error,
              "heldout_axis_error_m": list(axis_errors(perception, test_x, test_y)),

@@ -169,6 +169,12 @@ class ArmEnv(gym.Env):
         reward, success = self.task.reward_and_success(achieved, self.goal.astype(np.float32))
         return obs, reward, False, False, {"is_success": success}
 
+    def set_arm_joints(self, positions: np.ndarray) -> None:
+        """Teleport the robot's joints to ``positions`` (rad or m, spec order) at rest, held there; the next
+        ``step`` starts from this state (used to render training images with the arm away from home)."""
+        self.robot.reset_joints(np.asarray(positions, dtype=float))
+        self._state = self.robot.read_state()
+
     def _success(self) -> bool:
         return bool(self.task.is_success(self.task.achieved_goal(self._state, self.world), self.goal))
 

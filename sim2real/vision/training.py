@@ -57,20 +57,25 @@ def _keypoint_loss(logits: torch.Tensor, keypoints: torch.Tensor, target: torch.
 
 def fit(images: np.ndarray, goals: np.ndarray, epochs: int = 30, seed: int = 0, val_fraction: float = 0.1,
         batch_size: int = 32, lr: float = 1e-3, channels: int = 16, keypoints: np.ndarray | None = None,
-        progress: Callable[[str], None] | None = None) -> tuple[Perception, FitResult]:
+        progress: Callable[[str], None] | None = None, init: Perception | None = None) -> tuple[Perception, FitResult]:
     """Train with Adam on MSE of normalized goals (cosine learning-rate decay); the last ``val_fraction`` of the
     images is held out. With ``keypoints`` (N, V, 2: the goal in each camera view, see
     :func:`sim2real.vision.cameras.keypoint_targets`) channel k of the last layer is also taught to peak at the
     goal in view k (a keypoint loss: from random weights the goal term alone rarely finds a 5-pixel marker).
+    ``init``: continue training that perception (its width and normalization) instead of random weights.
     ``progress`` gets one line per epoch."""
     torch.manual_seed(seed)
     n_val = max(1, int(len(images) * val_fraction))
     tr_x, tr_y, va_x, va_y = images[:-n_val], goals[:-n_val], images[-n_val:], goals[-n_val:]
     center = tr_y.mean(axis=0)
     scale = np.maximum(tr_y.std(axis=0), 1e-3)
-    meta = PerceptionMeta(images.shape[1], images.shape[2], tuple(map(float, center)), tuple(map(float, scale)),
-                          channels)
-    net = PerceptionNet(channels)
+    if init is not None:
+        meta, net = init.meta, init.net
+        center, scale = np.asarray(meta.center, dtype=np.float32), np.asarray(meta.scale, dtype=np.float32)
+    else:
+        meta = PerceptionMeta(images.shape[1], images.shape[2], tuple(map(float, center)),
+                              tuple(map(float, scale)), channels)
+        net = PerceptionNet(channels)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     x, y = torch.as_tensor(tr_x), torch.as_tensor((tr_y - center) / scale, dtype=torch.float32)

@@ -100,3 +100,16 @@ def test_perception_refuses_state_launch_files(capsys):
 
     assert main(["perception", "train", "launch/so101_reach.yaml"]) == 2
     assert "obs_mode must be rgb" in capsys.readouterr().err
+
+
+def test_fine_tuning_keeps_the_normalization_and_a_bad_init_folder_is_one_line(tmp_path, capsys):
+    from sim2real.cli import main
+
+    x, y = synthetic_set(64, 3)
+    first, _ = fit(x, y, epochs=1, seed=0, channels=8)
+    again, _ = fit(x + 1, y * 2.0, epochs=1, seed=0, init=first)
+    assert again.meta == first.meta and again.meta.channels == 8
+    assert main(["perception", "train", "launch/so101_reach_twoview.yaml", "--images", "2", "--test-images", "2",
+                 "--epochs", "1", "--init", str(tmp_path / "missing"), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--init" in err[0]

@@ -47,3 +47,26 @@ def test_projection_of_the_look_at_point_is_the_image_centre():
     assert np.allclose(project(camera, np.array([camera.target])), [[32.0, 24.0]])
     above = project(camera, np.array([[0.0, 0.0, 0.15]]))[0]
     assert above[1] < 24.0  # world up is image up
+
+
+def test_arm_pose_renders_move_the_arm_toward_the_same_goal():
+    from sim2real.launch import resolve
+    from sim2real.vision.dataset import render_dataset
+
+    config = resolve("launch/so101_reach_twoview.yaml")
+    home = render_dataset(config, 2, 7)
+    posed = render_dataset(config, 2, 7, arm_poses=1.0)
+    assert np.array_equal(home.goals, posed.goals) and np.allclose(home.keypoints, posed.keypoints, atol=1e-6)
+    assert not np.array_equal(home.images, posed.images)
+
+
+def test_set_arm_joints_is_where_the_next_step_starts():
+    env = gym.make("sim2real/SO101Reach-v0")
+    env.reset(seed=0)
+    base = env.unwrapped
+    start = base.robot.read_state().ee_position
+    base.set_arm_joints(base.robot.inverse_kinematics(start + [0.0, 0.05, -0.03], None, base.robot.read_state()))
+    moved = base.robot.read_state().ee_position
+    obs, *_ = env.step(np.zeros(3, dtype=np.float32))  # a zero action holds the new pose, not the old one
+    assert np.linalg.norm(moved - start) > 0.02 and np.linalg.norm(obs["achieved_goal"] - moved) < 0.005
+    env.close()
