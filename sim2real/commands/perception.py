@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--no-visual", action="store_true", help="disable the visual randomizer (ablation)")
     train.add_argument("--n-unique", type=int, help="override the number of unique training textures")
     train.add_argument("--policy", help="state Reach run directory: also write a vision pipeline into --out")
+    train.add_argument("--goal-filter", choices=("none", "first", "median"), default="first",
+                       help="how the pipeline fuses goal estimates within an episode (default first: hold the "
+                            "first frame's, when the arm hides nothing)")
     train.add_argument("--seed", type=int, default=0, help="seed of renders and weights (default 0)")
     train.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
     train.add_argument("--arm-poses", type=float, default=0.0,
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if args.policy:
         from sim2real.vision.pipeline import write_pipeline
 
-        write_pipeline(out, out, args.policy, config)
+        write_pipeline(out, out, args.policy, config, args.goal_filter)
         print(f"vision pipeline written to {out} (sim2real eval {out} --conditions ...)")
     print(f"perception written to {out}")
     return 0

@@ -70,8 +70,13 @@ class BatchPolicy:
         self.returns: list[float] = []
         self._total = 0.0
 
+    def _start_episode(self) -> None:
+        if hasattr(self.policy, "start_episodes"):  # a vision pipeline fusing goal estimates per episode
+            self.policy.start_episodes(1)
+
     def reset_trial(self) -> None:
         self.returns, self._total = [], 0.0
+        self._start_episode()
 
     def act(self, obs: Any) -> np.ndarray:
         return np.asarray(self.policy.act_batch([obs])[0], dtype=float)
@@ -81,6 +86,7 @@ class BatchPolicy:
         if episode_done:
             self.returns.append(self._total)
             self._total = 0.0
+            self._start_episode()
 
     def goal_estimate(self) -> np.ndarray | None:
         estimates = self.policy.goal_estimates()

@@ -45,6 +45,8 @@ def run_episodes(make_env: Callable[[int], Any], policy: EvalPolicy, seeds: list
             batch = seeds[start:start + len(envs)]
             active = envs[:len(batch)]
             obs = [env.reset(seed=s)[0] for env, s in zip(active, batch)]
+            if hasattr(policy, "start_episodes"):  # e.g. a vision pipeline that fuses goal estimates per episode
+                policy.start_episodes(len(batch))
             totals, done = np.zeros(len(batch)), np.zeros(len(batch), dtype=bool)
             loc: list[list[float]] = [[] for _ in batch]
             frames: list[list[np.ndarray]] = [[] for _ in batch]

@@ -1,10 +1,15 @@
 """Perception → state policy: a Reach policy trained on state observations, driven from camera images.
 
-A pipeline folder holds ``pipeline.json`` (``{"perception": DIR, "state_policy": RUN_DIR}``, paths relative to the
-folder or absolute), the perception files and ``launch.yaml`` (the camera env: ``obs_mode: rgb``). Each step the
-CNN localizes the goal in the image; the state policy gets the robot part of the observation (``proprio``), the EE
-position as achieved goal and the perceived goal as desired goal — the same layout as
+A pipeline folder holds ``pipeline.json`` (``{"perception": DIR, "state_policy": RUN_DIR, "goal_filter": F}``,
+paths relative to the folder or absolute), the perception files and ``launch.yaml`` (the camera env: ``obs_mode:
+rgb``). Each step the CNN localizes the goal in the image; the state policy gets the robot part of the observation
+(``proprio``), the EE position as achieved goal and the perceived goal as desired goal — the same layout as
 :meth:`sim2real.tasks.base.ArmTask.goal_observation`.
+
+A Reach goal does not move during an episode, so the per-frame estimates can be fused (``goal_filter``): ``none``
+uses each frame's own estimate, ``first`` holds the estimate of the episode's first frame (the arm is at home and
+hides nothing), ``median`` the element-wise median of every estimate so far. Callers that run episodes call
+:meth:`VisionPipeline.start_episodes`; without it every filter acts like ``none``.
 """
 from __future__ import annotations
 
@@ -20,18 +25,36 @@ from sim2real.io import atomic_write_json
 from sim2real.vision.model import Perception
 
 PIPELINE = "pipeline.json"
+GOAL_FILTERS = ("none", "first", "median")
 
 
 class VisionPipeline:
-    """``act_batch`` on ``{"image", "proprio"}`` observations; ``goal_estimates`` are the last perceived goals (m)."""
+    """``act_batch`` on ``{"image", "proprio"}`` observations; ``goal_estimates`` are the goals (m) handed to the
+    state policy at the last ``act_batch`` (after ``goal_filter``)."""
 
-    def __init__(self, perception: Perception, state_policy: EvalPolicy) -> None:
-        self.perception, self.state_policy = perception, state_policy
+    def __init__(self, perception: Perception, state_policy: EvalPolicy, goal_filter: str = "none") -> None:
+        if goal_filter not in GOAL_FILTERS:
+            raise ValueError(f"goal_filter must be one of {GOAL_FILTERS}, got {goal_filter!r}")
+        self.perception, self.state_policy, self.goal_filter = perception, state_policy, goal_filter
         self._estimates: np.ndarray | None = None
+        self._seen: list[list[np.ndarray]] | None = None  # per observation slot: this episode's raw estimates
+
+    def start_episodes(self, n: int) -> None:
+        """New episodes begin in all ``n`` observation slots: forget the estimates of the previous ones."""
+        self._seen = [[] for _ in range(n)]
+
+    def _filtered(self, goals: np.ndarray) -> np.ndarray:
+        if self.goal_filter == "none" or self._seen is None or len(self._seen) != len(goals):
+            return goals
+        for seen, goal in zip(self._seen, goals):
+            seen.append(goal)
+        if self.goal_filter == "first":
+            return np.stack([seen[0] for seen in self._seen])
+        return np.stack([np.median(seen, axis=0) for seen in self._seen]).astype(np.float32)
 
     def state_observations(self, observations: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
         goals = self.perception.predict(np.stack([o["image"] for o in observations])).astype(np.float32)
-        self._estimates = goals
+        goals = self._estimates = self._filtered(goals)
         return [{"observation": o["proprio"].astype(np.float32), "achieved_goal": o["proprio"][:3].astype(np.float32),
                  "desired_goal": g} for o, g in zip(observations, goals)]
 
@@ -42,15 +65,19 @@ class VisionPipeline:
         return self._estimates
 
 
-def write_pipeline(out_dir: str, perception_dir: str, state_policy: str, config: dict[str, Any]) -> str:
+def write_pipeline(out_dir: str, perception_dir: str, state_policy: str, config: dict[str, Any],
+                   goal_filter: str = "none") -> str:
     """Write ``pipeline.json`` + ``launch.yaml`` into ``out_dir``; returns the pipeline.json path."""
+    if goal_filter not in GOAL_FILTERS:
+        raise UserError(f"goal filter must be one of {', '.join(GOAL_FILTERS)}, got {goal_filter!r}")
     from sim2real.launch import dump
 
     os.makedirs(out_dir, exist_ok=True)
     dump(config, os.path.join(out_dir, "launch.yaml"))
     rel = lambda p: os.path.relpath(os.path.abspath(p), os.path.abspath(out_dir))  # noqa: E731
     path = os.path.join(out_dir, PIPELINE)
-    atomic_write_json(path, {"perception": rel(perception_dir), "state_policy": rel(state_policy)})
+    atomic_write_json(path, {"perception": rel(perception_dir), "state_policy": rel(state_policy),
+                             "goal_filter": goal_filter})
     return path
 
 
@@ -67,12 +94,15 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
         where = lambda p: p if os.path.isabs(p) else os.path.join(path, p)  # noqa: E731
         perception = load(where(spec["perception"]))
         state_path = where(spec["state_policy"])
+        goal_filter = spec.get("goal_filter", "none")
     except (OSError, KeyError, json.JSONDecodeError) as err:
         raise UserError(f"{path}: not a usable vision pipeline ({err})") from None
+    if goal_filter not in GOAL_FILTERS:
+        raise UserError(f"{path}: goal_filter must be one of {', '.join(GOAL_FILTERS)}, got {goal_filter!r}")
     config = config or resolve(os.path.join(path, "launch.yaml"))
     env_id = config["env"]["id"]
     if config["env"]["obs_mode"] != "rgb" or env_id not in ARM_ENVS or ARM_ENVS[env_id][1] != "reach":
         raise UserError(f"{path}: a vision pipeline runs an arm Reach env with obs_mode rgb, not {env_id} "
                         f"({config['env']['obs_mode']})")
     state_policy, _ = load_eval_policy(state_path, None)
-    return VisionPipeline(perception, state_policy), config
+    return VisionPipeline(perception, state_policy, goal_filter), config
