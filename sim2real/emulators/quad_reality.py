@@ -14,12 +14,12 @@ import json
 import math
 import threading
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from robots.quadrotor import QUADROTORS, get_quadrotor_spec
-from sim2real.emulators.reality import read_profile
+from sim2real.emulators.reality import build_section, check_number, read_profile
 from sim2real.errors import UserError
 from sim2real.hal.multirotor import MotorRpm, MultirotorState, Setpoint
 from sim2real.quadrotor.physics import QuadPhysicsConfig
@@ -102,36 +102,14 @@ def _value(where: str, key: str, value: object) -> object:
         if not all(low <= v <= high for v in value):
             raise UserError(f"{where}: {key}={value} outside {low}..{high}")
         return tuple(float(v) for v in value)
-    integer = key == "seed"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise UserError(f"{where}: {key} must be {'an integer' if integer else 'a number'}, got {value!r}")
-    low, high = _RANGES[key]
-    if not low <= value <= high:
-        raise UserError(f"{where}: {key}={value} outside {low}..{high}")
-    return int(value) if integer else float(value)
-
-
-def _build(cls: type, data: dict, where: str) -> object:
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(known))})")
-    values = {}
-    for key, value in data.items():
-        if key == "faults":
-            if not isinstance(value, dict):
-                raise UserError(f"{where}: faults must be a mapping")
-            values[key] = _build(LinkFaults, value, f"{where}: faults")
-        else:
-            values[key] = _value(where, key, value)
-    return cls(**values)
+    return check_number(where, key, value, key == "seed", _RANGES)
 
 
 def load_quad_reality(path: str | None) -> QuadReality:
     """Read and validate a multirotor reality profile (``None``: the nominal Crazyflie)."""
     if path is None:
         return QuadReality()
-    return _build(QuadReality, read_profile(path), path)
+    return build_section(QuadReality, read_profile(path), path, _value, {"faults": LinkFaults})
 
 
 class LinkFaultState:

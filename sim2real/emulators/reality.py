@@ -6,6 +6,7 @@ Unknown keys and values outside their range are user errors naming the key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Callable
 
 import yaml
 
@@ -65,39 +66,47 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def _number(where: str, key: str, value: object, kind: type) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        raise UserError(f"{where}: {key} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-    low, high = _RANGES[key]
+def check_number(where: str, key: str, value: object, integer: bool,
+                 ranges: dict[str, tuple[float, float]]) -> float | int:
+    """``value`` of profile key ``key`` as a float (or int), inside ``ranges[key]``; one-line UserError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise UserError(f"{where}: {key} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    low, high = ranges[key]
     if not low <= value <= high:
         raise UserError(f"{where}: {key}={value} outside {low}..{high}")
-    return kind(value)
+    return int(value) if integer else float(value)
 
 
-def _build(cls: type, data: dict, where: str) -> object:
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(data) - set(known)
+def build_section(cls: type, data: dict, where: str, value: Callable[[str, str, object], object],
+                  nested: dict[str, type]) -> object:
+    """Dataclass ``cls`` from a profile mapping: unknown keys refused, each value checked by ``value(where, key,
+    v)``, keys in ``nested`` (e.g. ``faults``) built recursively from their own mappings."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
     if unknown:
         raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(known))})")
     values = {}
-    for key, value in data.items():
-        if key == "faults":
-            if not isinstance(value, dict):
-                raise UserError(f"{where}: faults must be a mapping")
-            values[key] = _build(Faults, value, f"{where}: faults")
-        elif key == "name":
-            values[key] = str(value)
-        elif value is None and key == "silent_after_s":
-            values[key] = None
+    for key, item in data.items():
+        if key in nested:
+            if not isinstance(item, dict):
+                raise UserError(f"{where}: {key} must be a mapping")
+            values[key] = build_section(nested[key], item, f"{where}: {key}", value, nested)
         else:
-            kind = int if key in ("seed", "deadband_ticks") else float
-            values[key] = _number(where, key, value, kind)
+            values[key] = value(where, key, item)
     return cls(**values)
+
+
+def _value(where: str, key: str, value: object) -> object:
+    if key == "name":
+        return str(value)
+    if value is None and key == "silent_after_s":
+        return None
+    return check_number(where, key, value, key in ("seed", "deadband_ticks"), _RANGES)
 
 
 def load_reality(path: str) -> RealityProfile:
     """Read and validate a reality profile YAML."""
-    return _build(RealityProfile, read_profile(path), path)
+    return build_section(RealityProfile, read_profile(path), path, _value, {"faults": Faults})
 
 
 def read_profile(path: str) -> dict:

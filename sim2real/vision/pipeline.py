@@ -97,12 +97,13 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
         goal_filter = spec.get("goal_filter", "none")
     except (OSError, KeyError, json.JSONDecodeError) as err:
         raise UserError(f"{path}: not a usable vision pipeline ({err})") from None
-    if goal_filter not in GOAL_FILTERS:
-        raise UserError(f"{path}: goal_filter must be one of {', '.join(GOAL_FILTERS)}, got {goal_filter!r}")
     config = config or resolve(os.path.join(path, "launch.yaml"))
     env_id = config["env"]["id"]
     if config["env"]["obs_mode"] != "rgb" or env_id not in ARM_ENVS or ARM_ENVS[env_id][1] != "reach":
         raise UserError(f"{path}: a vision pipeline runs an arm Reach env with obs_mode rgb, not {env_id} "
                         f"({config['env']['obs_mode']})")
     state_policy, _ = load_eval_policy(state_path, None)
-    return VisionPipeline(perception, state_policy, goal_filter), config
+    try:
+        return VisionPipeline(perception, state_policy, goal_filter), config
+    except ValueError as err:  # a goal_filter this version does not know
+        raise UserError(f"{path}: {err}") from None
