@@ -15,11 +15,18 @@ ARM_ENVS: dict[str, tuple[str, str]] = {
     "sim2real/SO101Reach-v0": ("so101", "reach"),
     "sim2real/SO101PickAndPlace-v0": ("so101", "pick_and_place"),
     "sim2real/SO101ReachTwoView-v0": ("so101", "reach"),
+    "sim2real/SO101Push-v0": ("so101", "push"),
+    "sim2real/SO101PushObjectPosition-v0": ("so101", "push"),
+    "sim2real/SO101PushTwoView-v0": ("so101", "push"),
 }
-# Constructor options beyond robot and task, per id: the two-view id is SO-101 Reach seen by a front and a side
-# camera framing its workspace (``obs_mode: rgb`` images are 64 x 128: the views side by side).
+# Constructor options beyond robot and task, per id: the two-view ids are SO-101 tasks seen by a front and a side
+# camera framing its workspace (``obs_mode: rgb`` images are 64 x 128: the views side by side); the ObjectPosition
+# id observes only the cube's position (what the Push vision pipeline's perception gives its state policy).
+_TWO_VIEWS = {"camera": SO101_FRONT_CAMERA, "extra_cameras": (SO101_SIDE_CAMERA,)}
 ARM_ENV_OPTIONS: dict[str, dict] = {
-    "sim2real/SO101ReachTwoView-v0": {"camera": SO101_FRONT_CAMERA, "extra_cameras": (SO101_SIDE_CAMERA,)},
+    "sim2real/SO101ReachTwoView-v0": _TWO_VIEWS,
+    "sim2real/SO101PushObjectPosition-v0": {"object_state": "position"},
+    "sim2real/SO101PushTwoView-v0": {**_TWO_VIEWS, "object_state": "position"},
 }
 EPISODE_STEPS = 50  # panda-gym's episode length (2 s at 25 Hz)
 

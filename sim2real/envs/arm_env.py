@@ -47,7 +47,7 @@ class ArmEnv(gym.Env):
     def __init__(self, robot: str = "panda", task: str = "reach", obs_mode: str = "state", control_mode: str = "ee",
                  reward_type: str = "sparse", render_mode: str | None = None, camera: Camera | dict | None = None,
                  physics: PhysicsConfig | dict | None = None, distance_threshold: float | None = None,
-                 extra_cameras: Sequence[Camera | dict] = ()) -> None:
+                 extra_cameras: Sequence[Camera | dict] = (), object_state: str | None = None) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
         if render_mode not in (None, "rgb_array"):
@@ -59,7 +59,7 @@ class ArmEnv(gym.Env):
         self.extra_cameras = tuple(_camera(c, Camera()) for c in extra_cameras)
         if any((c.width, c.height) != (self.camera.width, self.camera.height) for c in self.extra_cameras):
             raise ValueError("extra_cameras must have the size of camera (their images are joined side by side)")
-        self.task = make_task(task, spec, reward_type, distance_threshold)
+        self.task = make_task(task, spec, reward_type, distance_threshold, object_state)
         physics = physics if isinstance(physics, PhysicsConfig) else PhysicsConfig(**(physics or {}))
         self.world = PyBulletWorld(physics)
         self._home_command = np.asarray(spec.home, dtype=float)
@@ -192,6 +192,7 @@ class ArmEnv(gym.Env):
             "robot": self.spec.name, "task": self.task.name, "obs_mode": self.obs_mode,
             "control_mode": self.control_mode, "camera": asdict(self.camera),
             "extra_cameras": [asdict(c) for c in self.extra_cameras],
+            "object_state": getattr(self.task, "object_state", None),
             "physics": asdict(self.world.physics),
         }
 

@@ -25,8 +25,20 @@ class Reach(ArmTask):
         return state.ee_position
 
 
+OBJECT_STATES = ("full", "position")
+
+
 class _ObjectTask(ArmTask):
-    """A task around one cube: the achieved goal is the cube's position."""
+    """A task around one cube: the achieved goal is the cube's position.
+
+    ``object_state`` is what the observation says about the cube: ``full`` (position, orientation, velocities: a
+    simulator's view) or ``position`` (what a camera or a tracker gives: the policy a vision pipeline drives)."""
+
+    def __init__(self, *args, object_state: str = "full", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if object_state not in OBJECT_STATES:
+            raise ValueError(f"object_state must be one of {OBJECT_STATES}, got {object_state!r}")
+        self.object_state = object_state
 
     def setup(self, scene: Scene) -> None:
         super().setup(scene)
@@ -39,8 +51,11 @@ class _ObjectTask(ArmTask):
         return position
 
     def object_observation(self, scene: Scene) -> np.ndarray:
-        """Cube position (m), orientation (roll, pitch, yaw rad), linear (m/s) and angular (rad/s) velocity."""
+        """Cube position (m), orientation (roll, pitch, yaw rad), linear (m/s) and angular (rad/s) velocity;
+        the position alone with ``object_state="position"``."""
         position, orientation = scene.pose("object")
+        if self.object_state == "position":
+            return np.asarray(position, dtype=float)
         linear, angular = scene.velocity("object")
         return np.concatenate((position, quaternion_to_euler(orientation), linear, angular))
 

@@ -23,8 +23,11 @@ LAYOUTS: dict[str, Layout] = {
 
 
 def make_task(name: str, spec: RobotSpec, reward_type: str = "sparse",
-              distance_threshold: float | None = None) -> ArmTask:
-    """Build task ``name`` for robot ``spec`` with the robot's layout."""
+              distance_threshold: float | None = None, object_state: str | None = None) -> ArmTask:
+    """Build task ``name`` for robot ``spec`` with the robot's layout; ``object_state`` (tasks with an object:
+    ``full`` or ``position``, see :class:`sim2real.tasks.arm_tasks.Push`) defaults to ``full``."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r} (known: {', '.join(TASKS)})")
-    return TASKS[name](spec, LAYOUTS[spec.name], reward_type, distance_threshold)
+    if object_state is None:
+        return TASKS[name](spec, LAYOUTS[spec.name], reward_type, distance_threshold)
+    return TASKS[name](spec, LAYOUTS[spec.name], reward_type, distance_threshold, object_state=object_state)
