@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
+from typing import ContextManager
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--latency-ms", type=float, default=16.0, help="USB adapter latency timer, ms")
     parser.add_argument("--camera", help="camera policies (obs_mode rgb, vision pipelines): an OpenCV camera "
                                          "(device index such as 0, device path, video file or stream URL), or "
-                                         "`render` for an emulated arm (the task's scene rendered around the arm)")
+                                         "`render` for an emulated arm (the task's scene, objects simulated, "
+                                         "rendered around the arm)")
     parser.add_argument("--overrun-periods", type=float, default=1.0,
                         help="safe-stop when a step starts this many control periods late (default 1)")
     quad = parser.add_argument_group("quadcopters (--driver crazyflie | mavlink)")
@@ -152,20 +155,36 @@ def run_multirotor(args: argparse.Namespace) -> int:
     return _summarize(result, log_path, lambda e: f", RMS after 1 s {e['rms_distance'] * 100:.1f} cm")
 
 
-def _camera(source: str, env_id: str, robot, task, scene):
-    """``render``: the simulated camera of an emulated arm; anything else: an OpenCV camera at the policy's size."""
+def _camera(source: str, env_id: str, robot, scene):
+    """``render``: the simulated camera of an emulated arm (``scene``: its workspace); anything else: an OpenCV
+    camera at the policy's size."""
     from sim2real.errors import UserError
     from sim2real.hal.rendered_camera import RenderedCamera, env_views
 
     views = env_views(env_id)  # what the policy saw in training: cameras, image size (pixels)
     if source == "render":
-        return RenderedCamera(robot, task, scene, views)
+        return RenderedCamera(robot, scene, views)
     if len(views) > 1:
         raise UserError(f"--camera {source}: {env_id} sees {len(views)} views side by side and one OpenCV camera "
                         "gives one (use --camera render on an emulated arm)")
     from sim2real.hal.camera import OpenCVCamera
 
     return OpenCVCamera(int(source) if source.isdigit() else source, views[0].width, views[0].height)
+
+
+def _scene(args: argparse.Namespace, task) -> ContextManager:
+    """The deployment's scene, as a context manager. With ``--camera render`` (an emulated arm) the emulated
+    workspace, which simulates the task's objects around the measured arm; on hardware the lab scene, which tracks
+    no objects (tasks with objects are refused in one line)."""
+    if args.camera == "render":
+        from sim2real.hal.emulated_workspace import EmulatedWorkspace
+
+        return EmulatedWorkspace(task)
+    from sim2real.hal.lab_scene import LabScene
+
+    scene = LabScene()
+    task.setup(scene)
+    return contextlib.nullcontext(scene)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,11 +196,10 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.deploy.log import DeploymentLog
     from sim2real.deploy.loop import DeploymentLoop, LoopConfig
     from sim2real.deploy.policies import load_policy
-    from sim2real.envs import ARM_ENVS
+    from sim2real.envs import ARM_ENV_OPTIONS, ARM_ENVS
     from sim2real.errors import UserError
     from sim2real.hal.camera import CameraError
     from sim2real.hal.drivers import make_robot
-    from sim2real.hal.lab_scene import LabScene
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
     from sim2real.hal.servo_bus import BusError
     from sim2real.launch import resolve
@@ -205,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
                         "path or URL, or `render` on an emulated arm")
     robot_name, task_name = ARM_ENVS[env_id]
     spec = get_robot_spec(robot_name)
-    task = make_task(task_name, spec, config["env"]["reward_type"])
+    task = make_task(task_name, spec, config["env"]["reward_type"],
+                     object_state=ARM_ENV_OPTIONS.get(env_id, {}).get("object_state"))
     base = task.layout.robot_base
     controller = make_controller(config["env"]["control_mode"], spec, task.uses_gripper, base)
     rate = args.rate_hz or spec.control_rate_hz
@@ -213,32 +232,34 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--rate-hz must be in (0, 1000], got {rate}")
     safety_config = SafetyConfig.from_spec(spec, base)
     goals = [parse_goal(g) for g in args.goal or []] + (load_goals(args.goals_file) if args.goals_file else [])
+    if goals and task_name != "reach":
+        raise UserError(f"--goal/--goals-file: fixed goals are for reach; {task_name} places its object and goal "
+                        "with the task's sampler (--seed)")
     check_goals(goals, safety_config.workspace_low, safety_config.workspace_high)
     loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
                              overrun_after_s=_overrun_after_s(args, rate))
     log_path = args.log or os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl")
     robot = make_robot(args.driver, spec, base, args.port, args.baud, args.calibration, args.bus_watchdog,
                        args.latency_ms)
-    scene = LabScene()
-    task.setup(scene)
-    camera = _camera(args.camera, env_id, robot, task, scene) if args.camera else None
-    try:
-        robot.connect()
-        if camera is not None:
-            camera.connect()
-    except (BusError, CameraError) as err:
-        robot.disconnect()
-        raise UserError(str(err)) from None
-    log = DeploymentLog(log_path)
-    try:
-        safety = SafetyLayer(safety_config, robot.model, 1.0 / rate)
-        with EStop(args.stop_file) as estop:
-            loop = DeploymentLoop(robot, task, controller, policy, scene, GoalSource(goals or None), safety, log,
-                                  loop_config, estop, camera=camera)
-            result = loop.run()
-    finally:
-        log.close()
-        if camera is not None:
-            camera.disconnect()
-        robot.disconnect()
+    with _scene(args, task) as scene:  # an emulated workspace is closed on every way out
+        camera = _camera(args.camera, env_id, robot, scene) if args.camera else None
+        try:
+            robot.connect()
+            if camera is not None:
+                camera.connect()
+        except (BusError, CameraError) as err:
+            robot.disconnect()
+            raise UserError(str(err)) from None
+        log = DeploymentLog(log_path)
+        try:
+            safety = SafetyLayer(safety_config, robot.model, 1.0 / rate)
+            with EStop(args.stop_file) as estop:
+                loop = DeploymentLoop(robot, task, controller, policy, scene, GoalSource(goals or None), safety, log,
+                                      loop_config, estop, camera=camera)
+                result = loop.run()
+        finally:
+            log.close()
+            if camera is not None:
+                camera.disconnect()
+            robot.disconnect()
     return _summarize(result, log_path)

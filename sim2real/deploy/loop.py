@@ -8,7 +8,9 @@ With a :class:`~sim2real.hal.camera.Camera` (camera policies: vision pipelines, 
 ``{"image": camera frame, "proprio": the task's robot observation}``, as the simulator's camera envs give it; a
 frame older than ``stale_after_s`` trips the watchdog, and the policy's perceived goal is logged.
 A trip (watchdog, e-stop, lost link) calls ``robot.safe_stop()`` at once and ends the deployment.
-Before each episode the arm is driven home through the same safety layer.
+Before each episode the arm is driven home through the same safety layer, then the task places its objects and goal.
+Every state read is handed to the scene (:meth:`~sim2real.hal.scene.Scene.track`), so an emulated workspace moves
+its objects with the arm before the achieved goal, success and final distance read them.
 """
 from __future__ import annotations
 
@@ -112,6 +114,7 @@ class DeploymentLoop:
         age = self.clock() - state.timestamp
         if age > self.config.stale_limit:
             raise Trip("watchdog", f"stale state: {age * 1e3:.1f} ms old")
+        self.scene.track(state)  # e.g. an emulated workspace moves what the arm pushed
         return state
 
     def _observe(self, state: RobotState, goal: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
@@ -164,8 +167,8 @@ class DeploymentLoop:
             self._check_estop()
 
     def _episode(self, episode: int, rng: np.random.Generator) -> dict:
+        self._go_home(episode)  # first: the way home must not sweep the objects the task is about to place
         goal = self.goals.next(episode, self.task, self.robot, self.scene, rng)
-        self._go_home(episode)
         self.log.write("episode_start", episode=episode, goal=goal)
         self.safety.reset()
         distances, localization = [], []

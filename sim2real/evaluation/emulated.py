@@ -2,8 +2,12 @@
 
 The emulator (``sim2real emulate dynamixel --reality PROFILE``) runs in its own process on a pseudo-terminal, as
 real hardware would sit behind a USB adapter; the deployment loop runs at the robot's control rate (real time).
+It simulates only the arm: the table, the goal and Push's cube live in an
+:class:`~sim2real.hal.emulated_workspace.EmulatedWorkspace`, the deployment's scene, whose twin of the arm follows
+every measurement the loop reads and pushes the cube. A state policy of Push therefore reads the cube's pose from
+the workspace: a perfect object tracker (no tracking noise or latency), which real hardware would have to supply.
 Camera policies (``obs_mode: rgb``: vision pipelines, pixel policies) see through a HAL camera,
-:class:`~sim2real.hal.rendered_camera.RenderedCamera`, which renders the task's scene around the arm the HAL
+:class:`~sim2real.hal.rendered_camera.RenderedCamera`, which renders that workspace around the arm the HAL
 measures, with the goal where the deployment placed it.
 """
 from __future__ import annotations
@@ -49,20 +53,23 @@ class EmulatorProcess:
         self.stop()
 
 
+EMULATED_TASKS = ("reach", "push")  # SO-101 tasks the emulated condition runs
+
+
 def check_emulatable(config: dict[str, Any]) -> None:
-    """Refuse, in one line, what the Dynamixel emulator cannot stand in for (it runs SO-101 Reach)."""
+    """Refuse, in one line, what the Dynamixel emulator cannot stand in for (it runs the SO-101 arm)."""
     from sim2real.envs import ARM_ENVS
 
     env_id = config["env"]["id"]
-    if env_id not in ARM_ENVS or ARM_ENVS[env_id][0] != "so101" or ARM_ENVS[env_id][1] != "reach":
-        raise UserError(f"--conditions emulated: the Dynamixel emulator drives the SO-101 arm Reach task only, "
-                        f"and this policy is for {env_id}")
+    if env_id not in ARM_ENVS or ARM_ENVS[env_id][0] != "so101" or ARM_ENVS[env_id][1] not in EMULATED_TASKS:
+        raise UserError(f"--conditions emulated: the Dynamixel emulator drives the SO-101 arm for the "
+                        f"{' and '.join(EMULATED_TASKS)} tasks only, and this policy is for {env_id}")
 
 
 def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed: int, workdir: str,
                  reality: str | None = None, watchdog_periods: float = WATCHDOG_PERIODS
                  ) -> tuple[list[Episode], dict[str, Any]]:
-    """``episodes`` Reach episodes through the emulator (goals from the task's sampler, seed ``seed + i``).
+    """``episodes`` episodes through the emulator (goals and cubes from the task's sampler, seed ``seed + i``).
 
     The watchdog allows ``watchdog_periods`` control periods of state age and step lateness (a deployment allows
     2.5 and 1: evaluation shares the CPU with the emulator). An episode ended by a safety trip (watchdog, link) counts as a failure with no return or distance; the
@@ -73,9 +80,9 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     from sim2real.deploy.goals import GoalSource
     from sim2real.deploy.log import DeploymentLog
     from sim2real.deploy.loop import DeploymentLoop, LoopConfig
-    from sim2real.envs import ARM_ENVS
+    from sim2real.envs import ARM_ENV_OPTIONS, ARM_ENVS
     from sim2real.hal.drivers import make_robot
-    from sim2real.hal.lab_scene import LabScene
+    from sim2real.hal.emulated_workspace import EmulatedWorkspace
     from sim2real.hal.rendered_camera import RenderedCamera, env_views
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
     from sim2real.hal.servo_bus import BusError
@@ -86,21 +93,22 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     reality = reality or os.path.abspath(DEFAULT_REALITY)
     if not os.path.isfile(reality):
         raise UserError(f"--reality {reality}: no such reality profile")
-    robot_name, task_name = ARM_ENVS[config["env"]["id"]]
+    env_id = config["env"]["id"]
+    robot_name, task_name = ARM_ENVS[env_id]
     spec = get_robot_spec(robot_name)
-    task = make_task(task_name, spec, config["env"]["reward_type"])
+    task = make_task(task_name, spec, config["env"]["reward_type"],
+                     object_state=ARM_ENV_OPTIONS.get(env_id, {}).get("object_state"))
     base = task.layout.robot_base
     controller = make_controller(config["env"]["control_mode"], spec, task.uses_gripper, base)
     os.makedirs(workdir, exist_ok=True)
     calibration = os.path.join(workdir, "calibration.json")
     atomic_write_text(calibration, calibration_from_spec(spec).to_json())
     adapter = BatchPolicy(policy)
-    with EmulatorProcess(reality) as emulator:
+    rgb = config["env"]["obs_mode"] == "rgb"
+    views = env_views(env_id) if rgb else ()
+    with EmulatorProcess(reality) as emulator, EmulatedWorkspace(task) as scene:
         robot = make_robot("dynamixel", spec, base, emulator.port, calibration=calibration)
-        scene = LabScene()
-        task.setup(scene)
-        rgb = config["env"]["obs_mode"] == "rgb"
-        camera = RenderedCamera(robot, task, scene, env_views(config["env"]["id"])) if rgb else None
+        camera = RenderedCamera(robot, scene, views) if rgb else None
         rate = spec.control_rate_hz
         try:
             robot.connect()

@@ -1,61 +1,44 @@
-"""A simulated :class:`Camera` for emulated hardware: the task's scene rendered around the arm the HAL measures."""
+"""A simulated :class:`Camera` for emulated hardware: the emulated workspace rendered around the arm the HAL measures."""
 from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
-
 from sim2real.hal.camera import Camera, Frame
-from sim2real.hal.lab_scene import LabScene
+from sim2real.hal.emulated_workspace import EmulatedWorkspace
 from sim2real.hal.robot import Robot
 from sim2real.sim import Camera as View
-from sim2real.sim import PyBulletRobot, PyBulletWorld
-from sim2real.tasks.base import ArmTask
 
 
 class RenderedCamera(Camera):
-    """Renders, with the training renderer and cameras ``views``, the task's scene (table, floor, goal marker) with
-    the arm at the joint angles ``robot`` reports and every marker where ``scene`` placed it (the goal). Several
+    """Renders, with the training renderer and cameras ``views``, the :class:`EmulatedWorkspace` ``workspace``
+    (table, floor, the task's objects and goal marker) with the arm at the joint angles ``robot`` reports. Several
     views (same size) are joined side by side, as the camera envs join them (:func:`env_views`).
 
     It stands in for a camera on an emulated arm (the Dynamixel/Feetech emulators have none): the image follows
     the encoders, so it differs from the emulator's true arm by the reality's encoder errors (noise, backlash —
-    milliradians). Each frame reads the robot once more (one bus round trip) and renders (~3 ms at 84×84 for the
-    SO-101 on this CPU). The frame's timestamp is that reading's. On a real robot use
-    :class:`~sim2real.hal.camera.OpenCVCamera`.
+    milliradians). Each frame reads the robot once more (one bus round trip), lets the workspace track that
+    measurement (objects the arm pushes move) and renders (~3 ms at 84×84 for the SO-101 on this CPU). The frame's
+    timestamp is that reading's. The workspace belongs to the caller (it is also the deployment's scene). On a
+    real robot use :class:`~sim2real.hal.camera.OpenCVCamera`.
     """
 
-    def __init__(self, robot: Robot, task: ArmTask, scene: LabScene, views: Sequence[View] = (View(),)) -> None:
+    def __init__(self, robot: Robot, workspace: EmulatedWorkspace, views: Sequence[View] = (View(),)) -> None:
         if not views or any((v.width, v.height) != (views[0].width, views[0].height) for v in views):
             raise ValueError("views: one or more cameras of the same size")
-        self.robot, self.task, self.scene = robot, task, scene
+        self.robot, self.workspace = robot, workspace
         self.views = tuple(views)
         self.width, self.height = sum(v.width for v in self.views), self.views[0].height
-        self._world: PyBulletWorld | None = None
-        self._twin: PyBulletRobot | None = None
 
     def connect(self) -> None:
-        if self._world is not None:
-            return
-        self._world = PyBulletWorld()
-        self._twin = PyBulletRobot(self._world, self.task.spec, self.task.layout.robot_base)
-        self._twin.connect()
-        self.task.setup(self._world)
+        """Nothing to open: the workspace is the caller's."""
 
     def disconnect(self) -> None:
-        if self._world is not None:
-            self._world.close()
-            self._world, self._twin = None, None
+        """Nothing to close: the caller closes the workspace."""
 
     def read_frame(self) -> Frame:
-        if self._world is None or self._twin is None:
-            raise RuntimeError("RenderedCamera.read_frame before connect()")
         state = self.robot.read_state()
-        self._twin.reset_joints(np.asarray(state.positions, dtype=float))
-        for name, (position, orientation) in self.scene.markers().items():
-            self._world.set_pose(name, position, orientation)
-        images = [self._world.render(view) for view in self.views]
-        return Frame(images[0] if len(images) == 1 else np.concatenate(images, axis=1), state.timestamp)
+        self.workspace.track(state)
+        return Frame(self.workspace.render(self.views), state.timestamp)
 
 
 def env_views(env_id: str) -> tuple[View, ...]:

@@ -5,6 +5,8 @@ import abc
 
 import numpy as np
 
+from sim2real.hal.types import RobotState
+
 
 class Scene(abc.ABC):
     """Named rigid objects and visual-only markers. Positions m (world frame), quaternions x, y, z, w."""
@@ -29,3 +31,8 @@ class Scene(abc.ABC):
     @abc.abstractmethod
     def velocity(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(linear m/s, angular rad/s) velocity of an object, world frame."""
+
+    def track(self, state: RobotState) -> None:
+        """Called with every robot measurement the deployment loop reads (e.g. to move what the arm pushes in an
+        emulated workspace); nothing by default."""
+        return None

@@ -75,7 +75,7 @@ def test_emulated_refuses_robots_the_emulator_cannot_stand_in_for():
     from sim2real.evaluation.emulated import check_emulatable
     from sim2real.launch import resolve
 
-    with pytest.raises(UserError, match="SO-101 arm Reach task only"):
+    with pytest.raises(UserError, match="SO-101 arm for the reach and push tasks only"):
         check_emulatable(resolve("launch/panda_reach_dr.yaml"))
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from robots.registry import get_robot_spec
 from sim2real.hal.camera import CameraError, OpenCVCamera
-from sim2real.hal.lab_scene import LabScene
+from sim2real.hal.emulated_workspace import EmulatedWorkspace
 from sim2real.hal.rendered_camera import RenderedCamera
 from sim2real.sim import PyBulletRobot, PyBulletWorld
 from sim2real.tasks import make_task
@@ -42,23 +42,43 @@ def test_rendered_camera_follows_the_measured_arm_and_the_placed_goal():
     task = make_task("reach", spec, "sparse")
     world = PyBulletWorld()  # the HAL robot: a simulated arm (any Robot works)
     robot = PyBulletRobot(world, spec, task.layout.robot_base)
-    scene = LabScene()
-    task.setup(scene)
-    camera = RenderedCamera(robot, task, scene)
+    workspace = EmulatedWorkspace(task)
+    camera = RenderedCamera(robot, workspace)
     try:
         with robot, camera:
             robot.reset_joints(np.asarray(spec.home))
-            scene.set_pose("goal", np.array([-0.1, 0.05, 0.1]))
+            workspace.set_pose("goal", np.array([-0.1, 0.05, 0.1]))
             first = camera.read_frame()
             assert first.image.shape == (84, 84, 3) and first.timestamp == robot.read_state().timestamp
             again = camera.read_frame()
             assert np.array_equal(first.image, again.image)  # same pose, same goal: same picture
-            scene.set_pose("goal", np.array([-0.2, -0.1, 0.05]))
+            workspace.set_pose("goal", np.array([-0.2, -0.1, 0.05]))
             moved_goal = camera.read_frame()
             robot.reset_joints(np.asarray(spec.home) + 0.4)
             moved_arm = camera.read_frame()
         assert not np.array_equal(first.image, moved_goal.image)
         assert not np.array_equal(moved_goal.image, moved_arm.image)
+        assert np.allclose(workspace.twin.read_state().positions, robot.read_state().positions)
+    finally:
+        workspace.close()
+        world.close()
+
+
+def test_rendered_camera_shows_the_cube_of_push():
+    spec = get_robot_spec("so101")
+    task = make_task("push", spec, "sparse")
+    world = PyBulletWorld()
+    robot = PyBulletRobot(world, spec, task.layout.robot_base)
+    try:
+        with EmulatedWorkspace(task) as workspace, robot, RenderedCamera(robot, workspace) as camera:
+            robot.reset_joints(np.asarray(spec.home))
+            workspace.set_pose("goal", np.array([-0.06, -0.2, 0.0125]))  # out of the picture's centre
+            workspace.set_pose("object", np.array([-0.02, 0.04, 0.0125]))
+            here = camera.read_frame().image
+            workspace.set_pose("object", np.array([-0.12, -0.04, 0.0125]))
+            there = camera.read_frame().image
+        changed = np.abs(here.astype(int) - there.astype(int)).sum(axis=2) > 30
+        assert 4 <= changed.sum() < 400  # the small blue cube moved, nothing else did
     finally:
         world.close()
 
@@ -74,16 +94,14 @@ def test_rendered_camera_joins_the_views_of_the_env_side_by_side():
     task = make_task("reach", spec, "sparse")
     world = PyBulletWorld()
     robot = PyBulletRobot(world, spec, task.layout.robot_base)
-    scene = LabScene()
-    task.setup(scene)
     front, side = View(width=32, height=32), replace(View(width=32, height=32), eye=(-0.06, 0.4, 0.3))
     try:
-        with robot, RenderedCamera(robot, task, scene, (front, side)) as both, \
-                RenderedCamera(robot, task, scene, (side,)) as one:
+        with EmulatedWorkspace(task) as workspace, robot, RenderedCamera(robot, workspace, (front, side)) as both, \
+                RenderedCamera(robot, workspace, (side,)) as one:
             image = both.read_frame().image
             assert (both.width, both.height) == (64, 32) and image.shape == (32, 64, 3)
             assert np.array_equal(image[:, 32:], one.read_frame().image)
-        with pytest.raises(ValueError, match="same size"):
-            RenderedCamera(robot, task, scene, (front, View()))
+            with pytest.raises(ValueError, match="same size"):
+                RenderedCamera(robot, workspace, (front, View()))
     finally:
         world.close()
