@@ -1,5 +1,6 @@
-"""Labelled renders: camera images of an arm env (with the launch file's randomizers), the goal position and where
-the goal appears in each camera view.
+"""Labelled renders: camera images of an arm env (with the launch file's randomizers), the positions of what a
+perception must locate (:func:`target_names`: the goal, and the object of tasks that have one) and where each
+appears in each camera view.
 
 Image ``i`` of a set is the observation after ``reset(seed=seed + i)``: the randomizers reseed from the reset seed,
 so a set does not depend on how its images were split between worker processes, and a cache file named by the
@@ -19,30 +20,55 @@ import numpy as np
 from sim2real.vision.cameras import keypoint_targets
 
 Progress = Callable[[str], None]
-FORMAT = 3  # part of the cache key: bump when what a set holds changes
+FORMAT = 4  # part of the cache key: bump when what a set holds changes
 
 
 class Renders(NamedTuple):
-    """``images`` (N, H, W, 3 uint8), ``goals`` (N, 3; m, world frame) and ``keypoints`` (N, V, 2): the goal in
-    each of the V camera views, normalized image coordinates (see :func:`keypoint_targets`)."""
+    """``images`` (N, H, W, 3 uint8), ``goals`` (N, 3 × T; m, world frame: the positions of the T
+    :func:`target_names`, in order) and ``keypoints`` (N, T × V, 2): target t in camera view v at row t × V + v,
+    normalized image coordinates (see :func:`keypoint_targets`)."""
 
     images: np.ndarray
     goals: np.ndarray
     keypoints: np.ndarray
 
 
+def target_names(task_name: str) -> tuple[str, ...]:
+    """What a perception for this arm task locates: ``("goal",)`` for Reach, ``("object", "goal")`` with a cube."""
+    return ("goal",) if task_name == "reach" else ("object", "goal")
+
+
+def _targets(base) -> np.ndarray:
+    """(T, 3) positions (m) of the env's :func:`target_names`."""
+    return np.stack([np.asarray(base.goal if name == "goal" else base.world.pose(name)[0], dtype=np.float32)
+                     for name in target_names(base.task.name)])
+
+
 def _pose_arm(env, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Teleport the arm so its tool is part of the way from home to near the goal (fraction sqrt(U(0, 1)): most
-    images near the end, where the arm covers the marker; 1.5 cm normal scatter), as during a Reach episode; one
-    control step later (so sensing randomizers act) return the observation."""
+    images near the end, where the arm covers the marker; 1.5 cm normal scatter), as during a Reach episode. With a
+    cube (Push) the cube is first moved part of the way toward the goal and the tool goes to just behind it, low,
+    as while pushing. Two control steps later (sensing randomizers act; an observation delayed by up to one step
+    then shows the posed scene, not the one before) return the observation."""
     base = env.unwrapped
     robot = base.robot
     start = robot.read_state().ee_position
-    target = start + np.sqrt(rng.uniform(0.0, 1.0)) * (base.goal + rng.normal(0.0, 0.015, 3) - start)
+    aim = base.goal + rng.normal(0.0, 0.015, 3)
+    if base.task.name != "reach":
+        cube = base.world.pose("object")[0]
+        along = rng.uniform(0.0, 1.0) * (base.goal[:2] - cube[:2]) + rng.normal(0.0, 0.01, 2)
+        moved = np.append(cube[:2] + along, cube[2])
+        base.world.set_pose("object", moved)
+        away = moved[:2] - base.goal[:2]
+        away = away / max(float(np.linalg.norm(away)), 1e-6)
+        aim = np.append(moved[:2] + rng.uniform(0.02, 0.05) * away, rng.uniform(0.02, 0.06))
+    target = start + np.sqrt(rng.uniform(0.0, 1.0)) * (aim - start)
     orientation = base.task.spec.end_effector.orientation
     for _ in range(10):  # damped-least-squares steps from the measured pose (ArmEnv's controller does one a step)
         base.set_arm_joints(robot.inverse_kinematics(target, orientation, robot.read_state()))
-    return env.step(np.zeros(env.action_space.shape, dtype=np.float32))[0]
+    hold = np.zeros(env.action_space.shape, dtype=np.float32)
+    env.step(hold)
+    return env.step(hold)[0]
 
 
 def _render_range(config: dict[str, Any], start: int, stop: int, seed: int, progress: Progress | None = None,
@@ -59,8 +85,10 @@ def _render_range(config: dict[str, Any], start: int, stop: int, seed: int, prog
             if rng.random() < arm_poses:
                 obs = _pose_arm(env, rng)
             images.append(obs["image"])
-            goals.append(np.asarray(base.goal, dtype=np.float32))
-            keypoints.append(keypoint_targets((base.camera, *base.extra_cameras), base.goal[None])[0])
+            targets = _targets(base)
+            goals.append(targets.reshape(-1))
+            views = (base.camera, *base.extra_cameras)
+            keypoints.append(np.concatenate([keypoint_targets(views, t[None])[0] for t in targets]))
             if progress is not None and (i + 1 - start) % 500 == 0:
                 progress(f"rendered {i + 1 - start}/{stop - start} images")
     finally:

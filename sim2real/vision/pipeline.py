@@ -1,12 +1,13 @@
-"""Perception → state policy: a Reach policy trained on state observations, driven from camera images.
+"""Perception → state policy: a Reach or Push policy trained on state observations, driven from camera images.
 
 A pipeline folder holds ``pipeline.json`` (``{"perception": DIR, "state_policy": RUN_DIR, "goal_filter": F}``,
 paths relative to the folder or absolute), the perception files and ``launch.yaml`` (the camera env: ``obs_mode:
-rgb``). Each step the CNN localizes the goal in the image; the state policy gets the robot part of the observation
-(``proprio``), the EE position as achieved goal and the perceived goal as desired goal — the same layout as
-:meth:`sim2real.tasks.base.ArmTask.goal_observation`.
+rgb``). Each step the CNN localizes the goal (and, for Push, the cube) in the image; the state policy gets the
+robot part of the observation (``proprio``), then for Push the perceived cube position, as ``observation``; the EE
+position (Reach) or the perceived cube (Push) as achieved goal; the perceived goal as desired goal — the layout of
+:meth:`sim2real.tasks.base.ArmTask.goal_observation` (Push with ``object_state="position"``).
 
-A Reach goal does not move during an episode, so the per-frame estimates can be fused (``goal_filter``): ``none``
+A goal does not move during an episode, so the per-frame estimates can be fused (``goal_filter``): ``none``
 uses each frame's own estimate, ``first`` holds the estimate of the episode's first frame (the arm is at home and
 hides nothing), ``median`` the element-wise median of every estimate so far. Callers that run episodes call
 :meth:`VisionPipeline.start_episodes`; without it every filter acts like ``none``.
@@ -53,10 +54,19 @@ class VisionPipeline:
         return np.stack([np.median(seen, axis=0) for seen in self._seen]).astype(np.float32)
 
     def state_observations(self, observations: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        goals = self.perception.predict(np.stack([o["image"] for o in observations])).astype(np.float32)
-        goals = self._estimates = self._filtered(goals)
-        return [{"observation": o["proprio"].astype(np.float32), "achieved_goal": o["proprio"][:3].astype(np.float32),
-                 "desired_goal": g} for o, g in zip(observations, goals)]
+        located = self.perception.locate(np.stack([o["image"] for o in observations]))
+        goals = self._estimates = self._filtered(located["goal"].astype(np.float32))
+        cubes = located.get("object")
+        out = []
+        for k, (o, goal) in enumerate(zip(observations, goals)):
+            proprio = o["proprio"].astype(np.float32)
+            if cubes is None:
+                out.append({"observation": proprio, "achieved_goal": proprio[:3], "desired_goal": goal})
+            else:
+                cube = cubes[k].astype(np.float32)
+                out.append({"observation": np.concatenate((proprio, cube)), "achieved_goal": cube,
+                            "desired_goal": goal})
+        return out
 
     def act_batch(self, observations: list[dict[str, np.ndarray]]) -> np.ndarray:
         return self.state_policy.act_batch(self.state_observations(observations))
@@ -86,6 +96,7 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
     from sim2real.envs import ARM_ENVS
     from sim2real.evaluation.policy import load_eval_policy
     from sim2real.launch import resolve
+    from sim2real.vision.dataset import target_names
     from sim2real.vision.training import load
 
     try:
@@ -99,9 +110,12 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
         raise UserError(f"{path}: not a usable vision pipeline ({err})") from None
     config = config or resolve(os.path.join(path, "launch.yaml"))
     env_id = config["env"]["id"]
-    if config["env"]["obs_mode"] != "rgb" or env_id not in ARM_ENVS or ARM_ENVS[env_id][1] != "reach":
-        raise UserError(f"{path}: a vision pipeline runs an arm Reach env with obs_mode rgb, not {env_id} "
+    if config["env"]["obs_mode"] != "rgb" or env_id not in ARM_ENVS or ARM_ENVS[env_id][1] not in ("reach", "push"):
+        raise UserError(f"{path}: a vision pipeline runs an arm Reach or Push env with obs_mode rgb, not {env_id} "
                         f"({config['env']['obs_mode']})")
+    if tuple(perception.meta.targets) != target_names(ARM_ENVS[env_id][1]):
+        raise UserError(f"{path}: its perception locates {', '.join(perception.meta.targets)}, and {env_id} needs "
+                        f"{', '.join(target_names(ARM_ENVS[env_id][1]))}")
     state_policy, _ = load_eval_policy(state_path, None)
     try:
         return VisionPipeline(perception, state_policy, goal_filter), config

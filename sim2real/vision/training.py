@@ -1,4 +1,4 @@
-"""Supervised training of :class:`PerceptionNet` on rendered (image, goal) pairs."""
+"""Supervised training of :class:`PerceptionNet` on rendered (image, target positions) pairs."""
 from __future__ import annotations
 
 import json
@@ -17,8 +17,8 @@ WEIGHTS, META = "perception.pt", "perception.json"
 
 @dataclass
 class FitResult:
-    """Mean Euclidean localization error (m) on the training and the validation images; per-axis mean absolute
-    validation error (m, world x, y, z)."""
+    """Mean Euclidean localization error (m; averaged over targets) on the training and the validation images;
+    per-axis mean absolute validation error (m, world x, y, z; averaged over targets)."""
 
     train_error: float
     val_error: float
@@ -27,24 +27,35 @@ class FitResult:
 
 
 def predict_all(perception: Perception, images: np.ndarray) -> np.ndarray:
-    """Predicted goals (N, 3; m) in batches of 256 images."""
+    """Predicted positions (N, 3 × targets; m) in batches of 256 images."""
     return np.concatenate([perception.predict(images[i:i + 256]) for i in range(0, len(images), 256)])
 
 
-def localization_error(perception: Perception, images: np.ndarray, goals: np.ndarray) -> float:
-    """Mean Euclidean distance (m) between predicted and true goals."""
-    return float(np.mean(np.linalg.norm(predict_all(perception, images) - goals, axis=1)))
+def _errors(perception: Perception, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(N, T, 3) prediction errors (m)."""
+    return (predict_all(perception, images) - targets).reshape(len(images), -1, 3)
 
 
-def axis_errors(perception: Perception, images: np.ndarray, goals: np.ndarray) -> tuple[float, float, float]:
-    """Mean absolute error (m) along world x, y and z."""
-    return tuple(float(e) for e in np.mean(np.abs(predict_all(perception, images) - goals), axis=0))  # type: ignore
+def target_errors(perception: Perception, images: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Mean Euclidean localization error (m) of each target, by name."""
+    errors = np.linalg.norm(_errors(perception, images, targets), axis=2).mean(axis=0)
+    return {name: float(e) for name, e in zip(perception.meta.targets, errors)}
+
+
+def localization_error(perception: Perception, images: np.ndarray, targets: np.ndarray) -> float:
+    """Mean Euclidean distance (m) between predicted and true positions (averaged over targets)."""
+    return float(np.mean(np.linalg.norm(_errors(perception, images, targets), axis=2)))
+
+
+def axis_errors(perception: Perception, images: np.ndarray, targets: np.ndarray) -> tuple[float, float, float]:
+    """Mean absolute error (m) along world x, y and z (averaged over targets)."""
+    return tuple(float(e) for e in np.abs(_errors(perception, images, targets)).mean(axis=(0, 1)))  # type: ignore
 
 
 def _keypoint_loss(logits: torch.Tensor, keypoints: torch.Tensor, target: torch.Tensor,
                    sigma_cells: float = 1.0) -> torch.Tensor:
-    """Cross-entropy between channel k's spatial softmax and a Gaussian (``sigma_cells`` feature cells) at view
-    k's goal keypoint, plus the squared error of its soft-argmax position (normalized coordinates)."""
+    """Cross-entropy between channel k's spatial softmax and a Gaussian (``sigma_cells`` feature cells) at keypoint
+    k (a target in one view), plus the squared error of its soft-argmax position (normalized coordinates)."""
     views, (fh, fw) = target.shape[1], logits.shape[2:]
     gx = torch.linspace(-1, 1, fw).repeat(fh)
     gy = torch.linspace(-1, 1, fh).repeat_interleave(fw)
@@ -57,25 +68,30 @@ def _keypoint_loss(logits: torch.Tensor, keypoints: torch.Tensor, target: torch.
 
 def fit(images: np.ndarray, goals: np.ndarray, epochs: int = 30, seed: int = 0, val_fraction: float = 0.1,
         batch_size: int = 32, lr: float = 1e-3, channels: int = 16, keypoints: np.ndarray | None = None,
-        progress: Callable[[str], None] | None = None, init: Perception | None = None) -> tuple[Perception, FitResult]:
-    """Train with Adam on MSE of normalized goals (cosine learning-rate decay); the last ``val_fraction`` of the
-    images is held out. With ``keypoints`` (N, V, 2: the goal in each camera view, see
-    :func:`sim2real.vision.cameras.keypoint_targets`) channel k of the last layer is also taught to peak at the
-    goal in view k (a keypoint loss: from random weights the goal term alone rarely finds a 5-pixel marker).
-    ``init``: continue training that perception (its width and normalization) instead of random weights.
-    ``progress`` gets one line per epoch."""
+        progress: Callable[[str], None] | None = None, init: Perception | None = None,
+        targets: tuple[str, ...] = ("goal",)) -> tuple[Perception, FitResult]:
+    """Train with Adam on MSE of normalized positions (cosine learning-rate decay); the last ``val_fraction`` of
+    the images is held out. ``goals`` (N, 3 × T) holds the positions of the T named ``targets`` (m). With
+    ``keypoints`` (N, K, 2: each target in each camera view, see :func:`sim2real.vision.cameras.keypoint_targets`)
+    channel k of the last layer is also taught to peak at keypoint k (a keypoint loss: from random weights the
+    position term alone rarely finds a 5-pixel marker). ``init``: continue training that perception (its width,
+    targets and normalization) instead of random weights. ``progress`` gets one line per epoch."""
+    if goals.shape[1] != 3 * len(targets):
+        raise ValueError(f"{len(targets)} targets need {3 * len(targets)} columns, got {goals.shape[1]}")
     torch.manual_seed(seed)
     n_val = max(1, int(len(images) * val_fraction))
     tr_x, tr_y, va_x, va_y = images[:-n_val], goals[:-n_val], images[-n_val:], goals[-n_val:]
     center = tr_y.mean(axis=0)
     scale = np.maximum(tr_y.std(axis=0), 1e-3)
     if init is not None:
+        if tuple(init.meta.targets) != tuple(targets):
+            raise ValueError(f"the perception to continue locates {init.meta.targets}, not {tuple(targets)}")
         meta, net = init.meta, init.net
         center, scale = np.asarray(meta.center, dtype=np.float32), np.asarray(meta.scale, dtype=np.float32)
     else:
         meta = PerceptionMeta(images.shape[1], images.shape[2], tuple(map(float, center)),
-                              tuple(map(float, scale)), channels)
-        net = PerceptionNet(channels)
+                              tuple(map(float, scale)), channels, tuple(targets))
+        net = PerceptionNet(channels, len(targets))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     x, y = torch.as_tensor(tr_x), torch.as_tensor((tr_y - center) / scale, dtype=torch.float32)

@@ -99,7 +99,7 @@ def test_perception_refuses_state_launch_files(capsys):
     from sim2real.cli import main
 
     assert main(["perception", "train", "launch/so101_reach.yaml"]) == 2
-    assert "obs_mode must be rgb" in capsys.readouterr().err
+    assert "env.obs_mode rgb" in capsys.readouterr().err
 
 
 def test_fine_tuning_keeps_the_normalization_and_a_bad_init_folder_is_one_line(tmp_path, capsys):
