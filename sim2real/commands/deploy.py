@@ -156,20 +156,21 @@ def run_multirotor(args: argparse.Namespace) -> int:
 
 
 def _camera(source: str, env_id: str, robot, scene):
-    """``render``: the simulated camera of an emulated arm (``scene``: its workspace); anything else: an OpenCV
-    camera at the policy's size."""
+    """``render``: the simulated camera of an emulated arm (``scene``: its workspace); anything else: OpenCV cameras
+    at the policy's size, one source per view the policy was trained with (comma-separated, left to right)."""
     from sim2real.errors import UserError
+    from sim2real.hal.camera import CameraRig, OpenCVCamera
     from sim2real.hal.rendered_camera import RenderedCamera, env_views
 
     views = env_views(env_id)  # what the policy saw in training: cameras, image size (pixels)
     if source == "render":
         return RenderedCamera(robot, scene, views)
-    if len(views) > 1:
-        raise UserError(f"--camera {source}: {env_id} sees {len(views)} views side by side and one OpenCV camera "
-                        "gives one (use --camera render on an emulated arm)")
-    from sim2real.hal.camera import OpenCVCamera
-
-    return OpenCVCamera(int(source) if source.isdigit() else source, views[0].width, views[0].height)
+    sources = [s.strip() for s in source.split(",")]
+    if len(sources) != len(views) or not all(sources):
+        raise UserError(f"--camera {source}: {env_id} sees {len(views)} view(s) side by side: give one OpenCV "
+                        "source per view, comma-separated in the training order, or `render` on an emulated arm")
+    cameras = [OpenCVCamera(int(s) if s.isdigit() else s, v.width, v.height) for s, v in zip(sources, views)]
+    return cameras[0] if len(cameras) == 1 else CameraRig(cameras)
 
 
 def _scene(args: argparse.Namespace, task) -> ContextManager:

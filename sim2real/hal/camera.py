@@ -78,3 +78,34 @@ class OpenCVCamera(Camera):
             raise CameraError(f"camera {self.source!r}: no frame (unplugged, or the stream ended)")
         small = cv2.resize(bgr, (self.width, self.height), interpolation=cv2.INTER_AREA)
         return Frame(np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)), stamp)
+
+
+class CameraRig(Camera):
+    """Several cameras as one: their frames (same height) side by side, left to right in the given order, as the
+    multi-view camera envs join their views. The timestamp is the oldest frame's (the image is as old as its
+    oldest part); one camera that fails fails the rig."""
+
+    def __init__(self, cameras: list[Camera]) -> None:
+        if not cameras or any(c.height != cameras[0].height for c in cameras):
+            raise ValueError("a camera rig needs one or more cameras of the same height")
+        self.cameras = list(cameras)
+        self.width, self.height = sum(c.width for c in cameras), cameras[0].height
+
+    def connect(self) -> None:
+        connected: list[Camera] = []
+        try:
+            for camera in self.cameras:
+                camera.connect()
+                connected.append(camera)
+        except Exception:
+            for camera in connected:
+                camera.disconnect()
+            raise
+
+    def disconnect(self) -> None:
+        for camera in self.cameras:
+            camera.disconnect()
+
+    def read_frame(self) -> Frame:
+        frames = [camera.read_frame() for camera in self.cameras]
+        return Frame(np.concatenate([f.image for f in frames], axis=1), min(f.timestamp for f in frames))

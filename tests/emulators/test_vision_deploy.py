@@ -121,3 +121,11 @@ def test_a_camera_that_stops_delivering_frames_stops_the_arm(pipeline, emulator,
     assert sum(r["type"] == "step" and r["phase"] == "policy" for r in records) == 8
     event = next(r for r in records if r["type"] == "event")
     assert event["kind"] == "link" and "no frame" in event["reason"] and event["safe_stop_error"] is None
+
+
+def test_one_opencv_source_per_view_or_a_one_line_error(pipeline, emulator, calibration_file, tmp_path, capsys):
+    em = emulator("dynamixel")
+    code = main(["deploy", pipeline, "--driver", "dynamixel", "--port", em.port, "--calibration", calibration_file,
+                 "--camera", "0,1", "--episodes", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "sees 1 view(s)" in err and "one OpenCV source per view" in err and "\n" not in err.strip()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from robots.registry import get_robot_spec
-from sim2real.hal.camera import CameraError, OpenCVCamera
+from sim2real.hal.camera import CameraError, CameraRig, OpenCVCamera
 from sim2real.hal.emulated_workspace import EmulatedWorkspace
 from sim2real.hal.rendered_camera import RenderedCamera
 from sim2real.sim import PyBulletRobot, PyBulletWorld
@@ -30,6 +30,35 @@ def test_opencv_camera_reads_resized_rgb_frames_until_the_stream_ends(tmp_path):
         assert abs(frame.timestamp - time.monotonic()) < 5.0
     blues = [float(f.image[..., 2].mean()) for f in frames]  # RGB order: blue is the last channel
     assert blues[0] < blues[1] < blues[2] and max(float(f.image[..., 0].mean()) for f in frames) < 20
+
+
+def _clip(path: str, colors: list[tuple[int, int, int]], size=(160, 120)) -> str:
+    """A real MJPG video file on disk, one frame per BGR color."""
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+    for color in colors:
+        writer.write(np.full((size[1], size[0], 3), color, np.uint8))
+    writer.release()
+    return path
+
+
+def test_camera_rig_joins_its_cameras_side_by_side_and_one_that_ends_fails_it(tmp_path):
+    left = _clip(str(tmp_path / "left.avi"), [(0, 0, 230)] * 3)  # red (BGR)
+    right = _clip(str(tmp_path / "right.avi"), [(230, 0, 0)] * 2)  # blue, one frame shorter
+    rig = CameraRig([OpenCVCamera(left, 32, 24), OpenCVCamera(right, 32, 24)])
+    assert (rig.width, rig.height) == (64, 24)
+    with rig:
+        frames = [rig.read_frame() for _ in range(2)]
+        with pytest.raises(CameraError, match="right.avi"):
+            rig.read_frame()
+    for frame in frames:
+        assert frame.image.shape == (24, 64, 3)
+        assert frame.image[:, :32, 0].mean() > 180 and frame.image[:, 32:, 2].mean() > 180  # red left, blue right
+    with pytest.raises(ValueError, match="same height"):
+        CameraRig([OpenCVCamera(left, 32, 24), OpenCVCamera(right, 32, 20)])
+    rig = CameraRig([OpenCVCamera(left, 32, 24), OpenCVCamera(str(tmp_path / "missing.avi"), 32, 24)])
+    with pytest.raises(CameraError, match="cannot be opened"):
+        rig.connect()
+    assert rig.cameras[0]._capture is None  # the one that opened was closed again
 
 
 def test_opencv_camera_that_cannot_open_is_a_camera_error(tmp_path):
