@@ -288,6 +288,12 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
             print(f"resuming {run_dir} from {os.path.basename(checkpoint)}", flush=True)
         else:
             model = build_model(config, env, tb_dir)
+            if config["algo"].get("demonstrations"):
+                from sim2real.demonstrations import add_demonstrations
+
+                rate = add_demonstrations(model, config, config["algo"]["demonstrations"])
+                print(f"replay buffer seeded with {config['algo']['demonstrations']} scripted episodes "
+                      f"(their success {rate:.0%})", flush=True)
         curriculum = _curriculum_callback(config, env, model, run_dir)
         callback = _training_callback(config, run_dir, eval_env, curriculum)
         if curriculum is not None:  # first, so its state is current when a checkpoint is written

@@ -131,6 +131,7 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
         config["env"]["control_mode"] = config["env"]["control_mode"] or allowed[0]  # resolved: what runs
         _check_policy(config, explicit)
         _check_asymmetric(config)
+        _check_demonstrations(config)
         if config["policy"] == "rl2":
             del config["algo"]  # the resolved experiment lists only what runs
             return
@@ -170,6 +171,21 @@ def _check_asymmetric(config: dict[str, Any]) -> None:
                         f"the critic the true state); got {config['env']['id']} with {config['env']['obs_mode']}")
     if config["policy"] == "mlp" and config["algo"]["name"] != "ppo":
         raise UserError(f"asymmetric_critic: with policy: mlp it needs algo.name: ppo (got {config['algo']['name']})")
+
+
+def _check_demonstrations(config: dict[str, Any]) -> None:
+    """``algo.demonstrations`` needs a task with a scripted controller, end-effector control and state observations."""
+    from sim2real.envs import ARM_ENVS
+    from sim2real.tasks.scripted import SCRIPTED_TASKS
+
+    if config["policy"] != "mlp" or not config["algo"].get("demonstrations"):
+        return
+    env = config["env"]
+    if env["id"] not in ARM_ENVS or ARM_ENVS[env["id"]][1] not in SCRIPTED_TASKS or env["control_mode"] != "ee" \
+            or env["obs_mode"] != "state":
+        raise UserError(f"algo.demonstrations: the scripted controllers drive arm {'/'.join(SCRIPTED_TASKS)} tasks with "
+                        f"control_mode ee and obs_mode state; got {env['id']} ({env['control_mode']}, "
+                        f"{env['obs_mode']})")
 
 
 def _check_policy(config: dict[str, Any], explicit: set[str]) -> None:

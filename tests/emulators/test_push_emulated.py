@@ -36,31 +36,20 @@ PUSH = {"env": {"id": "sim2real/SO101Push-v0", "obs_mode": "state", "control_mod
 
 
 class Pusher:
-    """A hand-written Push policy (an :class:`~sim2real.evaluation.policy.EvalPolicy`): goes behind the cube as seen
-    from the goal, lowers the tool and pushes the cube along the line to the goal (m, world frame), then holds still.
-    It records every observation it is given."""
-
-    STEP = 0.05  # m per unit action: the end-effector controller's ee_step
+    """The toolkit's scripted Push controller as an :class:`~sim2real.evaluation.policy.EvalPolicy` that records
+    every observation it is given."""
 
     def __init__(self) -> None:
-        self.seen: list[dict[str, np.ndarray]] = []
+        from robots.registry import get_robot_spec
+        from sim2real.tasks import make_task
+        from sim2real.tasks.scripted import ScriptedExpert
 
-    def action(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        ee, cube, goal = obs["observation"][:3], obs["observation"][6:9], obs["desired_goal"]
-        if np.linalg.norm(goal - cube) < 0.01:
-            return np.zeros(3)
-        line = (goal[:2] - cube[:2]) / max(float(np.linalg.norm(goal[:2] - cube[:2])), 1e-6)
-        along = float((ee[:2] - cube[:2]) @ line)
-        lateral = float(np.linalg.norm(ee[:2] - cube[:2] - along * line))
-        behind = cube[:2] - 0.035 * line
-        if along < -0.01 and lateral < 0.01 and ee[2] < 0.03:  # behind the cube, on the line, low: push, slowly
-            return np.clip(0.5 * (np.append(goal[:2] - 0.02 * line, 0.015) - ee) / self.STEP, -0.2, 0.2)
-        height = 0.015 if np.linalg.norm(ee[:2] - behind) < 0.01 else 0.05  # lower only once behind it
-        return np.clip(0.5 * (np.append(behind, height) - ee) / self.STEP, -1.0, 1.0)
+        self.expert = ScriptedExpert(make_task("push", get_robot_spec("so101")))
+        self.seen: list[dict[str, np.ndarray]] = []
 
     def act_batch(self, observations: list[dict[str, np.ndarray]]) -> np.ndarray:
         self.seen.extend(observations)
-        return np.stack([self.action(o) for o in observations])
+        return np.stack([self.expert.act(o) for o in observations])
 
     def goal_estimates(self) -> None:
         return None
