@@ -16,15 +16,10 @@ def add_demonstrations(model, config: dict[str, Any], episodes: int) -> float:
     """Run at least ``episodes`` scripted episodes (whole rounds of ``n_envs``: every env ends together, so no
     partial episode is left in the buffer) and add their transitions to ``model.replay_buffer``. Returns the
     scripted controller's success rate."""
-    from robots.registry import get_robot_spec
-    from sim2real.envs import ARM_ENV_OPTIONS, ARM_ENVS
-    from sim2real.tasks import make_task
+    from sim2real.envs import env_task
     from sim2real.tasks.scripted import ScriptedExpert
 
-    env_id = config["env"]["id"]
-    robot, task_name = ARM_ENVS[env_id]
-    task = make_task(task_name, get_robot_spec(robot), object_state=ARM_ENV_OPTIONS.get(env_id, {}).get("object_state"))
-    expert = ScriptedExpert(task)
+    expert = ScriptedExpert(env_task(config["env"]["id"]))
     env = model.get_env()
     successes: list[bool] = []
     while len(successes) < episodes:

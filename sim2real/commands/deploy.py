@@ -189,22 +189,19 @@ def _scene(args: argparse.Namespace, task) -> ContextManager:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from robots.registry import get_robot_spec
     from sim2real.deploy.estop import EStop
     from sim2real.deploy.goals import GoalSource, check_goals, load_goals, parse_goal
     from sim2real.deploy.log import DeploymentLog
     from sim2real.deploy.loop import DeploymentLoop, LoopConfig
     from sim2real.deploy.policies import load_policy
-    from sim2real.envs import ARM_ENV_OPTIONS, ARM_ENVS
+    from sim2real.envs import ARM_ENVS, env_task
     from sim2real.errors import UserError
     from sim2real.hal.camera import CameraError
     from sim2real.hal.drivers import make_robot
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
     from sim2real.hal.servo_bus import BusError
     from sim2real.launch import resolve
-    from sim2real.tasks import make_controller, make_task
+    from sim2real.tasks import make_controller
 
     if args.driver in QUAD_DRIVERS:
         return run_multirotor(args)
@@ -222,10 +219,8 @@ def run(args: argparse.Namespace) -> int:
     if (config["env"]["obs_mode"] == "rgb") != bool(args.camera):
         raise UserError("--camera is required for camera policies (obs_mode rgb) and only for them: a device index, "
                         "path or URL, or `render` on an emulated arm")
-    robot_name, task_name = ARM_ENVS[env_id]
-    spec = get_robot_spec(robot_name)
-    task = make_task(task_name, spec, config["env"]["reward_type"],
-                     object_state=ARM_ENV_OPTIONS.get(env_id, {}).get("object_state"))
+    task = env_task(env_id, config["env"]["reward_type"])
+    spec, task_name = task.spec, task.name
     base = task.layout.robot_base
     controller = make_controller(config["env"]["control_mode"], spec, task.uses_gripper, base)
     rate = args.rate_hz or spec.control_rate_hz

@@ -40,6 +40,17 @@ def register_envs() -> None:
     register_quadrotor_envs()
 
 
+def env_task(env_id: str, reward_type: str = "sparse"):
+    """The :class:`~sim2real.tasks.base.ArmTask` a registered arm env id runs (its robot's layout and the id's
+    ``object_state``), for code that runs the task outside the env (deployment, emulation, scripted episodes)."""
+    from robots.registry import get_robot_spec
+    from sim2real.tasks import make_task
+
+    robot, task = ARM_ENVS[env_id]
+    return make_task(task, get_robot_spec(robot), reward_type,
+                     object_state=ARM_ENV_OPTIONS.get(env_id, {}).get("object_state"))
+
+
 def control_modes(env_id: str) -> tuple[str, ...]:
     """Control (action) modes an environment id accepts; the first is its default."""
     if env_id in QUAD_ENVS:
@@ -54,4 +65,4 @@ def registered_ids() -> list[str]:
 register_envs()
 
 __all__ = ["ArmEnv", "GoalArmEnv", "make_arm_env", "ARM_ENVS", "QUAD_ENVS", "register_envs", "registered_ids",
-           "control_modes"]
+           "control_modes", "env_task"]

@@ -76,28 +76,25 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     returned facts list the trips, the safety interventions and where the deployment logs are. A camera policy's
     episodes carry the mean localization error of its perceived goals."""
     from robots.calibration import calibration_from_spec
-    from robots.registry import get_robot_spec
     from sim2real.deploy.goals import GoalSource
     from sim2real.deploy.log import DeploymentLog
     from sim2real.deploy.loop import DeploymentLoop, LoopConfig
-    from sim2real.envs import ARM_ENV_OPTIONS, ARM_ENVS
+    from sim2real.envs import env_task
     from sim2real.hal.drivers import make_robot
     from sim2real.hal.emulated_workspace import EmulatedWorkspace
     from sim2real.hal.rendered_camera import RenderedCamera, env_views
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
     from sim2real.hal.servo_bus import BusError
     from sim2real.io import atomic_write_text
-    from sim2real.tasks import make_controller, make_task
+    from sim2real.tasks import make_controller
 
     check_emulatable(config)
     reality = reality or os.path.abspath(DEFAULT_REALITY)
     if not os.path.isfile(reality):
         raise UserError(f"--reality {reality}: no such reality profile")
     env_id = config["env"]["id"]
-    robot_name, task_name = ARM_ENVS[env_id]
-    spec = get_robot_spec(robot_name)
-    task = make_task(task_name, spec, config["env"]["reward_type"],
-                     object_state=ARM_ENV_OPTIONS.get(env_id, {}).get("object_state"))
+    task = env_task(env_id, config["env"]["reward_type"])
+    spec = task.spec
     base = task.layout.robot_base
     controller = make_controller(config["env"]["control_mode"], spec, task.uses_gripper, base)
     os.makedirs(workdir, exist_ok=True)
