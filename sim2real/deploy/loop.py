@@ -114,7 +114,8 @@ class DeploymentLoop:
         age = self.clock() - state.timestamp
         if age > self.config.stale_limit:
             raise Trip("watchdog", f"stale state: {age * 1e3:.1f} ms old")
-        self.scene.track(state)  # e.g. an emulated workspace moves what the arm pushed
+        if self.scene is not None:  # None: a loop without a task scene (multirotors)
+            self.scene.track(state)  # e.g. an emulated workspace moves what the arm pushed
         return state
 
     def _observe(self, state: RobotState, goal: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
