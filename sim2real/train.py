@@ -259,6 +259,19 @@ def new_run_dir(config: dict[str, Any]) -> str:
     return path
 
 
+def _learn_from_demonstrations(model, config: dict[str, Any]) -> None:
+    """``algo.demonstrations`` scripted episodes into the replay buffer, then ``algo.bc_steps`` of cloning."""
+    from sim2real.demonstrations import add_demonstrations, clone_actor
+
+    algo = config["algo"]
+    demos = add_demonstrations(model, config, algo["demonstrations"])
+    print(f"replay buffer seeded with {algo['demonstrations']} scripted episodes (their success "
+          f"{demos.success_rate:.0%})", flush=True)
+    if algo.get("bc_steps"):
+        loss = clone_actor(model, demos, algo["bc_steps"], algo["batch_size"], config["seed"])
+        print(f"actor cloned from them in {algo['bc_steps']} steps (last loss {loss:.4f})", flush=True)
+
+
 def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = False,
           progress: bool | None = None) -> str:
     """Train per ``config``; with ``resume`` continue ``run_dir`` from its newest checkpoint. Returns the run dir."""
@@ -289,11 +302,7 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
         else:
             model = build_model(config, env, tb_dir)
             if config["algo"].get("demonstrations"):
-                from sim2real.demonstrations import add_demonstrations
-
-                rate = add_demonstrations(model, config, config["algo"]["demonstrations"])
-                print(f"replay buffer seeded with {config['algo']['demonstrations']} scripted episodes "
-                      f"(their success {rate:.0%})", flush=True)
+                _learn_from_demonstrations(model, config)
         curriculum = _curriculum_callback(config, env, model, run_dir)
         callback = _training_callback(config, run_dir, eval_env, curriculum)
         if curriculum is not None:  # first, so its state is current when a checkpoint is written

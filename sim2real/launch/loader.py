@@ -178,7 +178,11 @@ def _check_demonstrations(config: dict[str, Any]) -> None:
     from sim2real.envs import ARM_ENVS
     from sim2real.tasks.scripted import SCRIPTED_TASKS
 
-    if config["policy"] != "mlp" or not config["algo"].get("demonstrations"):
+    if config["policy"] != "mlp":
+        return
+    if config["algo"].get("bc_steps") and not config["algo"].get("demonstrations"):
+        raise UserError("algo.bc_steps: behavior cloning needs demonstrations to clone (set algo.demonstrations)")
+    if not config["algo"].get("demonstrations"):
         return
     env = config["env"]
     if env["id"] not in ARM_ENVS or ARM_ENVS[env["id"]][1] not in SCRIPTED_TASKS or env["control_mode"] != "ee" \

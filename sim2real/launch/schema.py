@@ -72,6 +72,8 @@ SCHEMA: dict[str, Any] = {
         "demonstrations": Field(int, 0, "episodes of the task's scripted controller put in the replay buffer before "
                                 "learning (arm reach/push, ee control; not counted in the budget)", low=0,
                                 high=1_000_000, algos=_OFF),
+        "bc_steps": Field(int, 0, "gradient steps of behavior cloning of the actor on those demonstrations before "
+                          "learning (needs algo.demonstrations)", low=0, high=10_000_000, algos=_OFF),
         "tau": Field(float, 0.05, "target-network soft-update rate", low=0.0, high=1.0, algos=_OFF),
         "train_freq": Field(int, 1, "environment steps between updates", low=1, high=100_000, algos=_OFF),
         "gradient_steps": Field(int, 1, "gradient steps per update", low=1, high=10_000, algos=_OFF),

@@ -36,7 +36,7 @@ def test_no_scripted_controller_for_pick_and_place():
 
 
 def test_demonstrations_fill_the_her_buffer_with_whole_scripted_episodes(tmp_path):
-    from sim2real.demonstrations import add_demonstrations
+    from sim2real.demonstrations import add_demonstrations, clone_actor
     from sim2real.launch import resolve
     from sim2real.train import build_model, make_vec_env
 
@@ -44,14 +44,23 @@ def test_demonstrations_fill_the_her_buffer_with_whole_scripted_episodes(tmp_pat
     env = make_vec_env(config, 1)
     try:
         model = build_model(config, env, None)
-        rate = add_demonstrations(model, config, 3)
+        demos = add_demonstrations(model, config, 3)
         buffer = model.replay_buffer
-        assert buffer.size() == 3 * 50 and rate >= 2 / 3  # three whole 50-step episodes, mostly solved
+        assert buffer.size() == 3 * 50 and demos.success_rate >= 2 / 3  # three whole 50-step episodes, mostly solved
+        assert demos.actions.shape == (150, 3) and demos.observations["observation"].shape == (150, 9)
         assert np.all(buffer.ep_length[:150, 0] == 50)  # every stored transition belongs to a finished episode
         cubes = buffer.observations["achieved_goal"][:150, 0]
         assert np.linalg.norm(cubes[49] - cubes[0]) > 0.02  # the scripted episodes moved the cube
         assert np.sum(buffer.rewards[:150, 0] == 0.0) > 0  # and reached the goal (sparse reward 0)
         assert model.num_timesteps == 0  # not counted in the budget
+
+        def imitation_error() -> float:
+            actions, _ = model.predict(demos.observations, deterministic=True)
+            return float(np.mean((actions - demos.actions) ** 2))
+
+        before = imitation_error()
+        clone_actor(model, demos, steps=300, batch_size=64)
+        assert imitation_error() < before / 3, (before, imitation_error())  # the actor now acts like the script
     finally:
         env.close()
 
@@ -63,5 +72,7 @@ def test_demonstrations_need_a_scripted_task_in_ee_state_mode():
     with pytest.raises(UserError, match="algo.demonstrations: the scripted controllers") as refused:
         resolve("launch/so101_push_state_for_vision.yaml", ["env.control_mode=joints"])
     assert "\n" not in str(refused.value)
+    with pytest.raises(UserError, match="algo.bc_steps: behavior cloning needs demonstrations"):
+        resolve("launch/so101_push_state_for_vision.yaml", ["algo.demonstrations=0", "algo.bc_steps=10"])
     with pytest.raises(UserError, match="does not apply to ppo"):  # an off-policy option, like the buffer's
         resolve("launch/so101_push_state_for_vision.yaml", ["algo.name=ppo"])
