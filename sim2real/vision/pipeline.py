@@ -91,6 +91,23 @@ def write_pipeline(out_dir: str, perception_dir: str, state_policy: str, config:
     return path
 
 
+def _check_state_policy(path: str, state_policy: EvalPolicy, env_id: str) -> None:
+    """One line when the state policy observes another number of values than the pipeline hands it (robot part,
+    plus the cube's position for tasks with an object)."""
+    from sim2real.envs import env_task
+
+    space = getattr(getattr(state_policy, "model", None), "observation_space", None)
+    if space is None or "observation" not in getattr(space, "spaces", {}):
+        return
+    task = env_task(env_id)
+    given = (7 if task.uses_gripper else 6) + (0 if task.name == "reach" else 3)
+    wanted = space["observation"].shape[0]
+    if wanted != given:
+        hint = " (train it on sim2real/SO101PushObjectPosition-v0: the cube's position only)" if given == 9 else ""
+        raise UserError(f"{path}: its state policy observes {wanted} values and the pipeline gives {given} for "
+                        f"{env_id}{hint}")
+
+
 def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipeline, dict[str, Any]]:
     """(pipeline, camera-env launch config) from a pipeline folder; ``config`` overrides its launch.yaml."""
     from sim2real.envs import ARM_ENVS
@@ -117,6 +134,7 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
         raise UserError(f"{path}: its perception locates {', '.join(perception.meta.targets)}, and {env_id} needs "
                         f"{', '.join(target_names(ARM_ENVS[env_id][1]))}")
     state_policy, _ = load_eval_policy(state_path, None)
+    _check_state_policy(path, state_policy, env_id)
     try:
         return VisionPipeline(perception, state_policy, goal_filter), config
     except ValueError as err:  # a goal_filter this version does not know

@@ -122,3 +122,9 @@ def test_a_pipeline_whose_perception_does_not_fit_the_task_is_one_line(tmp_path,
     write_pipeline(str(tmp_path / "p"), str(tmp_path / "p"), tiny_run, resolve("launch/so101_push_twoview.yaml"))
     with pytest.raises(UserError, match="locates goal, and sim2real/SO101PushTwoView-v0 needs object, goal"):
         load_pipeline(str(tmp_path / "p"), None)
+    both, _ = fit(x, y, epochs=1, channels=8, targets=("object", "goal"))  # the right perception ...
+    save(both, str(tmp_path / "q"), {})
+    write_pipeline(str(tmp_path / "q"), str(tmp_path / "q"), tiny_run, resolve("launch/so101_push_twoview.yaml"))
+    with pytest.raises(UserError, match="state policy observes 6 values and the pipeline gives 9") as refused:
+        load_pipeline(str(tmp_path / "q"), None)  # ... with a Reach state policy
+    assert "SO101PushObjectPosition" in str(refused.value) and "\n" not in str(refused.value)
