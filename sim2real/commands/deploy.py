@@ -203,6 +203,9 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.launch import resolve
     from sim2real.tasks import make_controller
 
+    import torch
+
+    torch.set_num_threads(1)  # one observation per control period: a second thread only adds latency spikes
     if args.driver in QUAD_DRIVERS:
         return run_multirotor(args)
     if args.episodes < 1:

@@ -12,10 +12,11 @@ measures, with the goal where the deployment placed it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -51,6 +52,20 @@ class EmulatorProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Torch on one thread while the real-time loop runs (as ``sim2real deploy`` does): with one observation per
+    control period a second thread only adds latency spikes; the previous setting is restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 EMULATED_TASKS = ("reach", "push")  # SO-101 tasks the emulated condition runs
@@ -103,7 +118,7 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     adapter = BatchPolicy(policy)
     rgb = config["env"]["obs_mode"] == "rgb"
     views = env_views(env_id) if rgb else ()
-    with EmulatorProcess(reality) as emulator, EmulatedWorkspace(task) as scene:
+    with EmulatorProcess(reality) as emulator, EmulatedWorkspace(task) as scene, _one_torch_thread():
         robot = make_robot("dynamixel", spec, base, emulator.port, calibration=calibration)
         camera = RenderedCamera(robot, scene, views) if rgb else None
         rate = spec.control_rate_hz
