@@ -25,28 +25,11 @@ class TrueState:
         self.state_policy, self.envs = state_policy, envs
 
     def act_batch(self, observations):
-        states = []
-        for env, o in zip(self.envs, observations):
-            base = env.unwrapped
-            cube = np.asarray(base.world.pose("object")[0], dtype=np.float32)
-            states.append({"observation": np.concatenate((o["proprio"], cube)).astype(np.float32),
-                           "achieved_goal": cube, "desired_goal": np.asarray(base.goal, dtype=np.float32)})
-        return self.state_policy.act_batch(states)
+        from sim2real.vision.pipeline import state_observation
 
-    def goal_estimates(self):
-        return None
-
-
-class Scripted:
-    """The scripted pusher as an :class:`~sim2real.evaluation.policy.EvalPolicy` on state observations."""
-
-    def __init__(self, task) -> None:
-        from sim2real.tasks.scripted import ScriptedExpert
-
-        self.expert = ScriptedExpert(task)
-
-    def act_batch(self, observations):
-        return np.stack([self.expert.act(o) for o in observations])
+        return self.state_policy.act_batch([
+            state_observation(o["proprio"], env.unwrapped.goal, env.unwrapped.world.pose("object")[0])
+            for env, o in zip(self.envs, observations)])
 
     def goal_estimates(self):
         return None
@@ -63,6 +46,7 @@ def main() -> None:
     from sim2real.envs import env_task
     from sim2real.evaluation.conditions import condition_config
     from sim2real.evaluation.simulated import run_episodes
+    from sim2real.tasks.scripted import ScriptedExpert
     from sim2real.train import make_env_fn
     from sim2real.vision.pipeline import VisionPipeline, load_pipeline
     from sim2real.vision.training import target_errors
@@ -74,7 +58,7 @@ def main() -> None:
     parser.add_argument("--out", help="JSON file for every number")
     args = parser.parse_args()
     pipeline, config = load_pipeline(args.pipeline, None)
-    scripted = Scripted(env_task(config["env"]["id"]))
+    scripted = ScriptedExpert(env_task(config["env"]["id"]))
     seeds = [args.seed + i for i in range(args.episodes)]
     rng = np.random.default_rng(args.seed)
     rows: dict = {}

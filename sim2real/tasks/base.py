@@ -73,6 +73,11 @@ class ArmTask(abc.ABC):
             return 0.0
         return float(np.mean((state.positions[self._gripper_mask] - self._grip_closed) / self._grip_span))
 
+    @property
+    def robot_observation_size(self) -> int:
+        """Length of :meth:`robot_observation`: 3 + 3, plus 1 when the gripper is used."""
+        return 7 if self.uses_gripper else 6
+
     def robot_observation(self, state: RobotState) -> np.ndarray:
         """EE position (m), EE velocity (m/s) and, when the gripper is used, finger opening (m)."""
         if self.uses_gripper:

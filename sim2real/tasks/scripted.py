@@ -1,5 +1,5 @@
-"""Hand-written controllers for the arm tasks (end-effector control): baselines, and demonstrations that seed an
-off-policy learner's replay buffer (``algo.demonstrations``)."""
+"""Hand-written controllers for the arm tasks (end-effector control): baselines (they evaluate like any policy), and
+demonstrations that seed an off-policy learner's replay buffer (``algo.demonstrations``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +24,6 @@ class ScriptedExpert:
             raise ValueError(f"no scripted controller for task {task.name!r} (have: {', '.join(SCRIPTED_TASKS)})")
         self.task, self.ee_step = task, ee_step
         edge = task.layout.object_size
-        self.robot_dim = 7 if task.uses_gripper else 6
         self.behind = edge / 2 + 0.022  # m from the cube centre to where the tool starts pushing
         self.push_height = 0.6 * edge  # m, tool height while pushing
         self.travel_height = edge + 0.025  # m, tool height while moving around the cube
@@ -37,7 +36,8 @@ class ScriptedExpert:
         tool, goal = obs["observation"][:3].astype(float), obs["desired_goal"].astype(float)
         if self.task.name == "reach":
             return self._toward(goal, tool).astype(np.float32)
-        cube = obs["observation"][self.robot_dim:self.robot_dim + 3].astype(float)
+        robot = self.task.robot_observation_size
+        cube = obs["observation"][robot:robot + 3].astype(float)
         if np.linalg.norm(goal[:2] - cube[:2]) < self.task.distance_threshold / 3:
             return np.zeros(3, dtype=np.float32)
         line = (goal[:2] - cube[:2]) / max(float(np.linalg.norm(goal[:2] - cube[:2])), 1e-6)
@@ -48,3 +48,11 @@ class ScriptedExpert:
             return self._toward(np.append(goal[:2] - 0.02 * line, self.push_height), tool, 0.2).astype(np.float32)
         height = self.push_height if np.linalg.norm(tool[:2] - start) < 0.01 else self.travel_height
         return self._toward(np.append(start, height), tool).astype(np.float32)
+
+    def act_batch(self, observations: list[dict[str, np.ndarray]]) -> np.ndarray:
+        """Actions for a batch of observations (the :class:`~sim2real.evaluation.policy.EvalPolicy` interface)."""
+        return np.stack([self.act(o) for o in observations])
+
+    def goal_estimates(self) -> None:
+        """A state controller perceives no goal."""
+        return None

@@ -29,6 +29,16 @@ PIPELINE = "pipeline.json"
 GOAL_FILTERS = ("none", "first", "median")
 
 
+def state_observation(proprio: np.ndarray, goal: np.ndarray, cube: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The state policy's observation (float32) from the robot part, the goal and, for Push, the cube position (m):
+    the layout of :meth:`~sim2real.tasks.base.ArmTask.goal_observation` (Push with ``object_state="position"``)."""
+    proprio, goal = np.asarray(proprio, dtype=np.float32), np.asarray(goal, dtype=np.float32)
+    if cube is None:
+        return {"observation": proprio, "achieved_goal": proprio[:3], "desired_goal": goal}
+    cube = np.asarray(cube, dtype=np.float32)
+    return {"observation": np.concatenate((proprio, cube)), "achieved_goal": cube, "desired_goal": goal}
+
+
 class VisionPipeline:
     """``act_batch`` on ``{"image", "proprio"}`` observations; ``goal_estimates`` are the goals (m) handed to the
     state policy at the last ``act_batch`` (after ``goal_filter``)."""
@@ -57,16 +67,8 @@ class VisionPipeline:
         located = self.perception.locate(np.stack([o["image"] for o in observations]))
         goals = self._estimates = self._filtered(located["goal"].astype(np.float32))
         cubes = located.get("object")
-        out = []
-        for k, (o, goal) in enumerate(zip(observations, goals)):
-            proprio = o["proprio"].astype(np.float32)
-            if cubes is None:
-                out.append({"observation": proprio, "achieved_goal": proprio[:3], "desired_goal": goal})
-            else:
-                cube = cubes[k].astype(np.float32)
-                out.append({"observation": np.concatenate((proprio, cube)), "achieved_goal": cube,
-                            "desired_goal": goal})
-        return out
+        return [state_observation(o["proprio"], goal, None if cubes is None else cubes[k])
+                for k, (o, goal) in enumerate(zip(observations, goals))]
 
     def act_batch(self, observations: list[dict[str, np.ndarray]]) -> np.ndarray:
         return self.state_policy.act_batch(self.state_observations(observations))
@@ -100,10 +102,11 @@ def _check_state_policy(path: str, state_policy: EvalPolicy, env_id: str) -> Non
     if space is None or "observation" not in getattr(space, "spaces", {}):
         return
     task = env_task(env_id)
-    given = (7 if task.uses_gripper else 6) + (0 if task.name == "reach" else 3)
+    given = task.robot_observation_size + (0 if task.name == "reach" else 3)
     wanted = space["observation"].shape[0]
     if wanted != given:
-        hint = " (train it on sim2real/SO101PushObjectPosition-v0: the cube's position only)" if given == 9 else ""
+        hint = "" if task.name == "reach" else \
+            " (train it on sim2real/SO101PushObjectPosition-v0: the cube's position only)"
         raise UserError(f"{path}: its state policy observes {wanted} values and the pipeline gives {given} for "
                         f"{env_id}{hint}")
 

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from sim2real.deploy.log import read_log
+from sim2real.envs import env_task
+from sim2real.tasks.scripted import ScriptedExpert
 
 TINY_PUSH = """name: so101_push_tiny
 env:
@@ -35,24 +37,16 @@ PUSH = {"env": {"id": "sim2real/SO101Push-v0", "obs_mode": "state", "control_mod
                 "max_episode_steps": 50}}
 
 
-class Pusher:
-    """The toolkit's scripted Push controller as an :class:`~sim2real.evaluation.policy.EvalPolicy` that records
-    every observation it is given."""
+class Pusher(ScriptedExpert):
+    """The toolkit's scripted Push controller, recording every observation it is given."""
 
     def __init__(self) -> None:
-        from robots.registry import get_robot_spec
-        from sim2real.tasks import make_task
-        from sim2real.tasks.scripted import ScriptedExpert
-
-        self.expert = ScriptedExpert(make_task("push", get_robot_spec("so101")))
+        super().__init__(env_task("sim2real/SO101Push-v0"))
         self.seen: list[dict[str, np.ndarray]] = []
 
     def act_batch(self, observations: list[dict[str, np.ndarray]]) -> np.ndarray:
         self.seen.extend(observations)
-        return np.stack([self.expert.act(o) for o in observations])
-
-    def goal_estimates(self) -> None:
-        return None
+        return super().act_batch(observations)
 
 
 def test_push_runs_in_the_emulated_condition_and_the_cube_is_what_is_measured(tmp_path):
