@@ -49,7 +49,8 @@ def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Call
     Layers, env outward: the registered env with gymnasium's TimeLimit, the launch file's randomizers
     (:func:`randomizers.launch.wrap`; outside the TimeLimit, so action repeat cannot stretch an episode past it),
     with ``asymmetric_critic`` the privileged true state (:class:`sim2real.envs.privileged.PrivilegedState`,
-    outside the randomizers so their noise never reaches it), then SB3's Monitor. ``VecEnv.env_method("set_randomization_values", ...)`` reaches the randomizers through
+    outside the randomizers so their noise never reaches it), with ``critic_sees_world`` the sampled world
+    (:class:`sim2real.envs.privileged.WorldParameters`), then SB3's Monitor. ``VecEnv.env_method("set_randomization_values", ...)`` reaches the randomizers through
     Monitor (SB3 looks methods up with ``get_wrapper_attr``).
     """
     env_cfg = config["env"]
@@ -65,6 +66,10 @@ def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Call
             from sim2real.envs.privileged import PrivilegedState
 
             env = PrivilegedState(env)
+        if config.get("critic_sees_world"):
+            from sim2real.envs.privileged import WorldParameters
+
+            env = WorldParameters(env)
         env = Monitor(env, info_keywords=("is_success",))
         env.reset(seed=config["seed"] + seed_offset + rank)
         return env

@@ -1,4 +1,4 @@
-"""The privileged true state for an asymmetric critic, as one more observation key of a camera arm env."""
+"""Privileged observation keys for an asymmetric critic: the true state of a camera arm env, the sampled world."""
 from __future__ import annotations
 
 from typing import Any
@@ -38,3 +38,53 @@ class PrivilegedState(gym.ObservationWrapper):
 
     def observation(self, observation: dict[str, Any]) -> dict[str, Any]:
         return {**observation, STATE_KEY: self._state()}
+
+
+WORLD_KEY = "world"
+
+
+class WorldParameters(gym.ObservationWrapper):
+    """Adds ``obs["world"]``: the trial's sampled randomization values, for an asymmetric critic (RL²).
+
+    One entry per continuous Param of the randomizers underneath (sorted by name), as
+    ``(value − nominal) / scale`` where ``scale`` is half the hard-limit span when both limits are finite, else half
+    the range given at construction, else 1 — so an angle in [−π, π] maps to [−1, 1] and a ×[0.5, 1.5] factor to
+    [−1, 1]. A vector-valued Param contributes its mean; categorical Params are left out. Put it outside the randomizers: it reads their current ``values``
+    (drawn at the trial start, redrawn when a Param resamples every k steps). Only the critic may see this key
+    (``network.critic_keys``); the actor and every export never do — a deployed policy must infer the world.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        from randomizers.wrappers.base import randomizers_in
+
+        if not isinstance(env.observation_space, spaces.Dict) or WORLD_KEY in env.observation_space.spaces:
+            raise ValueError(f"observation space must be a Dict without a {WORLD_KEY!r} key")
+        self._wrappers = list(randomizers_in(env))
+        params = sorted((p for w in self._wrappers for p in w.space if not p.is_categorical), key=lambda p: p.name)
+        if not params:
+            raise ValueError("world parameters: no continuous randomization Param underneath (add randomizers)")
+        self.names = [p.name for p in params]
+        self._nominal = np.array([float(p.nominal) for p in params])
+        self._scale = np.array([_scale(p.limits, (p.low, p.high)) for p in params])
+        self.observation_space = spaces.Dict({**env.observation_space.spaces,
+                                              WORLD_KEY: spaces.Box(-np.inf, np.inf, (len(params),), np.float32)})
+
+    def _values(self) -> np.ndarray:
+        current: dict[str, Any] = {}
+        for w in self._wrappers:
+            current.update(w.values)
+        raw = np.array([float(np.mean(current.get(name, nominal)))
+                        for name, nominal in zip(self.names, self._nominal)])
+        return ((raw - self._nominal) / self._scale).astype(np.float32)
+
+    def observation(self, observation: dict[str, Any]) -> dict[str, Any]:
+        return {**observation, WORLD_KEY: self._values()}
+
+
+def _scale(limits: tuple[float, float], current_range: tuple[float, float]) -> float:
+    """Half the finite hard-limit span, else half the current range, else 1."""
+    for low, high in (limits, current_range):
+        if np.isfinite(low) and np.isfinite(high) and high > low:
+            return (high - low) / 2.0
+    return 1.0

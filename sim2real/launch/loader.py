@@ -148,12 +148,14 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
 
 
 def rl2_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The RL² trainer's settings: the ``rl2`` section plus budget, seed and env count from the launch file (and,
-    with ``asymmetric_critic``, ``network.critic_keys: [state]``)."""
+    """The RL² trainer's settings: the ``rl2`` section plus budget, seed and env count from the launch file (and
+    ``network.critic_keys``: ``state`` with ``asymmetric_critic``, ``world`` with ``critic_sees_world``)."""
     settings = {**(config.get("rl2") or {}), "total_steps": config["budget"]["total_timesteps"],
                 "seed": config["seed"], "num_envs": config["n_envs"]}
-    if config.get("asymmetric_critic"):
-        settings["network"] = {**(settings.get("network") or {}), "critic_keys": ["state"]}
+    critic_keys = (["state"] if config.get("asymmetric_critic") else []) + \
+        (["world"] if config.get("critic_sees_world") else [])
+    if critic_keys:
+        settings["network"] = {**(settings.get("network") or {}), "critic_keys": critic_keys}
     return settings
 
 
@@ -161,7 +163,10 @@ def _check_asymmetric(config: dict[str, Any]) -> None:
     """``asymmetric_critic`` needs camera observations of an arm env and a trainer that has an asymmetric critic."""
     network = (config.get("rl2") or {}).get("network")
     if isinstance(network, dict) and "critic_keys" in network:
-        raise UserError("rl2.network.critic_keys: set asymmetric_critic: true instead (the critic then sees `state`)")
+        raise UserError("rl2.network.critic_keys: set asymmetric_critic: true (the critic sees `state`) or "
+                        "critic_sees_world: true (it sees `world`) instead")
+    if config["critic_sees_world"] and (config["policy"] != "rl2" or not config.get("randomizers")):
+        raise UserError("critic_sees_world: needs policy: rl2 and randomizers (the critic sees their sampled values)")
     if not config["asymmetric_critic"]:
         return
     from sim2real.envs import ARM_ENVS

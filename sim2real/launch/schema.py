@@ -57,6 +57,8 @@ SCHEMA: dict[str, Any] = {
     "asymmetric_critic": Field(bool, False, "pixel policies: the critic sees the true state (observation key "
                                "`state`), the actor only image + proprio; needs env.obs_mode rgb and algo ppo or "
                                "policy rl2"),
+    "critic_sees_world": Field(bool, False, "policy rl2: the critic also sees the trial's sampled randomization "
+                               "values (observation key `world`), the actor never does; needs randomizers"),
     "rl2": Field(dict, None, "RL² options (policies.config.RL2Config: episodes_per_trial, rollout_steps, "
                  "network: {...}, ...); budget, seed and n_envs come from the launch file", nullable=True),
     "algo": {

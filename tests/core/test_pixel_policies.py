@@ -127,7 +127,7 @@ PPO_LAUNCH, RL2_LAUNCH = "launch/panda_reach_pixels_ppo.yaml", "launch/panda_rea
     (PPO_LAUNCH, "env.obs_mode=state", "asymmetric_critic: needs an arm env with env.obs_mode: rgb"),
     (PPO_LAUNCH, "algo.name=sac", "asymmetric_critic: with policy: mlp it needs algo.name: ppo"),
     (PPO_LAUNCH, "asymmetric_critic=yes please", "asymmetric_critic: expected bool"),
-    (RL2_LAUNCH, "rl2.network.critic_keys=[state]", "set asymmetric_critic: true instead"),
+    (RL2_LAUNCH, "rl2.network.critic_keys=[state]", "set asymmetric_critic: true (the critic sees `state`)"),
     (RL2_LAUNCH, "rl2.network.shared_recurrence=true", "needs its own recurrence"),
 ])
 def test_pixel_launch_errors_are_one_line(launch, override, fragment, capsys):
