@@ -3,7 +3,8 @@
 Runs the same seeded trials (common random numbers) for an RL² run (``policy: rl2``) and a feed-forward SB3 run
 trained on the same randomized task. In each trial the randomizers sample one world, then the policy plays
 ``episodes_per_trial`` episodes in it (``options={"randomize": False}`` between them); the RL² policy keeps its
-hidden state across them, the feed-forward policy has none. Reports the mean return per episode index with
+hidden state across them, the feed-forward policy has none. A control row plays the RL² policy again with its
+hidden state reset before every episode: what memory of the world is worth, with the network held fixed. Reports the mean return per episode index with
 bootstrap 95 % confidence intervals and the paired last − first difference, and plots them.
 
     python benchmarks/rl2_adaptation.py --rl2 RUN_DIR --mlp RUN_DIR [--trials 200] \
@@ -38,8 +39,11 @@ ROTATION = "actuation.action_rotation"
 
 
 def play_trials(act, reset_policy, observe, config: dict, trials: int, episodes: int,
-                seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (trials, episodes) episode returns and each trial's command-frame yaw (rad; 0 when not randomized)."""
+                seed: int, forget_between_episodes: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (trials, episodes) episode returns and each trial's command-frame yaw (rad; 0 when not randomized).
+
+    ``forget_between_episodes`` calls ``reset_policy`` before every episode, not only at the trial start: the
+    control that wipes an RL² policy's memory of the world it has just acted in."""
     env = make_env_fn(config, rank=0, seed_offset=0)()
     out = np.zeros((trials, episodes))
     yaw = np.zeros(trials)
@@ -47,6 +51,8 @@ def play_trials(act, reset_policy, observe, config: dict, trials: int, episodes:
         for trial in range(trials):
             reset_policy()
             for episode in range(episodes):
+                if forget_between_episodes and episode > 0:
+                    reset_policy()
                 options = None if episode == 0 else {"randomize": False}
                 obs, info = env.reset(seed=seed + trial if episode == 0 else None, options=options)
                 yaw[trial] = float(info.get("randomization", {}).get(ROTATION, 0.0))
@@ -79,21 +85,25 @@ def main() -> None:
     episodes = int(rl2_config["rl2"].get("episodes_per_trial", 2))
     runner = PolicyRunner.load(os.path.join(args.rl2, "checkpoint.pt") if is_run else args.rl2, deterministic=True)
     rl2, yaw = play_trials(runner.act, runner.reset_trial, runner.observe, rl2_config, args.trials, episodes, args.seed)
+    # Control: the same network and trials, its hidden state reset before every episode (no memory of the world).
+    wiped, _ = play_trials(runner.act, runner.reset_trial, runner.observe, rl2_config, args.trials, episodes,
+                           args.seed, forget_between_episodes=True)
 
     mlp_config, path = run_model_path(args.mlp)
     model_env = make_env_fn(mlp_config, rank=0)()
     model = load_model(mlp_config, path, model_env)
     model_env.close()
-    # Same randomized task and seeds as the RL² run; only the policy differs.
+    # Same randomized task and seeds as the RL² run; only the policy differs (and no privileged critic key).
     mlp, _ = play_trials(lambda obs: model.predict(obs, deterministic=True)[0], lambda: None, lambda r, d: None,
-                      rl2_config, args.trials, episodes, args.seed)
+                         {**rl2_config, "critic_sees_world": False}, args.trials, episodes, args.seed)
 
     rng = np.random.default_rng(0)
     summary = {}
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     algo = mlp_config.get("algo") or {}
     mlp_name = f"feed-forward ({str(algo.get('name', 'mlp')).upper()}{' + HER' if algo.get('her') else ''})"
-    for name, returns in (("RL² (GRU)", rl2), (mlp_name, mlp)):
+    rows = (("RL² (GRU)", rl2), ("RL², memory reset every episode", wiped), (mlp_name, mlp))
+    for row, (name, returns) in enumerate(rows):
         means = returns.mean(axis=0)
         cis = np.array([bootstrap_ci(returns[:, k], rng) for k in range(episodes)])
         gain = returns[:, -1] - returns[:, 0]
@@ -104,15 +114,31 @@ def main() -> None:
             summary[name]["mean_per_episode_by_yaw"] = {
                 "abs_yaw_below_pi_2": returns[~large].mean(axis=0).tolist(),
                 "abs_yaw_above_pi_2": returns[large].mean(axis=0).tolist(), "trials_above_pi_2": int(large.sum())}
-        x = np.arange(1, episodes + 1)
+        x = np.arange(1, episodes + 1) + 0.06 * (row - 1)  # side by side, not on top of each other
         ax.errorbar(x, means, yerr=[means - cis[:, 0], cis[:, 1] - means], marker="o", capsize=4, label=name)
         lo, hi = summary[name]["last_minus_first_ci95"]
-        print(f"{name:20s} per-episode return {np.round(means, 2).tolist()}  last−first {gain.mean():+.2f} "
+        print(f"{name:32s} per-episode return {np.round(means, 2).tolist()}  last−first {gain.mean():+.2f} "
               f"[{lo:+.2f}, {hi:+.2f}]")
         if "mean_per_episode_by_yaw" in summary[name]:
             by = summary[name]["mean_per_episode_by_yaw"]
-            print(f"{'':20s} |θ| < π/2: {np.round(by['abs_yaw_below_pi_2'], 2).tolist()}  |θ| ≥ π/2 "
+            print(f"{'':32s} |θ| < π/2: {np.round(by['abs_yaw_below_pi_2'], 2).tolist()}  |θ| ≥ π/2 "
                   f"({by['trials_above_pi_2']} trials): {np.round(by['abs_yaw_above_pi_2'], 2).tolist()}")
+    # What memory of the world is worth, per episode and trial: the RL² policy minus its memory-reset self on the
+    # same world, goal and start (episode 1 is identical by construction), free of the goal draws' noise.
+    gain = rl2 - wiped
+    later = gain[:, 1:].mean(axis=1)
+    summary["memory_gain"] = {"per_episode": gain.mean(axis=0).tolist(),
+                              "ci95_per_episode": [bootstrap_ci(gain[:, k], rng) for k in range(episodes)],
+                              "episodes_2_on": float(later.mean()), "episodes_2_on_ci95": bootstrap_ci(later, rng)}
+    lo, hi = summary["memory_gain"]["episodes_2_on_ci95"]
+    print(f"{'memory gain (RL² − reset)':32s} per episode {np.round(gain.mean(axis=0), 3).tolist()}  episodes 2+ "
+          f"{later.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    if np.any(yaw):
+        large = np.abs(yaw) >= np.pi / 2
+        summary["memory_gain"]["per_episode_by_yaw"] = {"abs_yaw_below_pi_2": gain[~large].mean(axis=0).tolist(),
+                                                        "abs_yaw_above_pi_2": gain[large].mean(axis=0).tolist()}
+        print(f"{'':32s} |θ| < π/2: {np.round(gain[~large].mean(axis=0), 3).tolist()}  |θ| ≥ π/2: "
+              f"{np.round(gain[large].mean(axis=0), 3).tolist()}")
     ax.set_xlabel("episode within the trial (same sampled world)")
     ax.set_ylabel("episode return (dense, −Σ distance)")
     ax.set_xticks(range(1, episodes + 1))

@@ -22,7 +22,7 @@ ZOO = Path(__file__).resolve().parents[1] / "policies" / "zoo"
 
 
 def model_card(name: str, run: Path, data: dict[str, Any], launch: str, command: str,
-               evaluation: dict[str, Any] | None) -> dict[str, Any]:
+               evaluation: dict[str, Any] | None, machine: str) -> dict[str, Any]:
     """The card of a zoo entry made from ``run`` (checkpoint ``data`` already safe-loaded)."""
     resolved = yaml.safe_load((run / "launch.yaml").read_text())
     rows = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
@@ -30,7 +30,7 @@ def model_card(name: str, run: Path, data: dict[str, Any], launch: str, command:
         "name": name, "env": resolved["env"], "randomizers": resolved.get("randomizers"), "launch_file": launch,
         "config": data["config"], "seed": resolved["seed"], "env_steps": int(data["global_step"]),
         "iterations": int(data["iteration"]), "train_wall_time_s": round(float(data["wall_time_s"]), 1),
-        "machine": "2 shared CPU cores (load average 6-7 from other jobs), torch threads = 1, nice 15",
+        "machine": machine,
         "command": command, "last_train_trial_return": rows[-1].get("trial_return_mean") if rows else None,
     }
     if evaluation is not None:
@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--launch", required=True, help="the launch file the run was started from")
     parser.add_argument("--command", required=True, help="the exact training command (for the card)")
     parser.add_argument("--eval", type=Path, default=None, help="JSON written by benchmarks/rl2_adaptation.py")
+    parser.add_argument("--machine", default="2 shared CPU cores, torch threads = 1",
+                        help="where and how it trained (for the card), e.g. load average and nice level")
     parser.add_argument("--zoo", type=Path, default=ZOO)
     args = parser.parse_args()
 
@@ -52,7 +54,7 @@ def main() -> None:
     atomic_torch_save({"model": data["model"], "config": data["config"], "spec": data["spec"]},
                       args.zoo / f"{args.name}.pt")
     evaluation = json.loads(args.eval.read_text()) if args.eval else None
-    card = model_card(args.name, args.run, data, args.launch, args.command, evaluation)
+    card = model_card(args.name, args.run, data, args.launch, args.command, evaluation, args.machine)
     atomic_write_text(json.dumps(card, indent=2) + "\n", args.zoo / f"{args.name}.json")
     print(f"wrote {args.zoo / (args.name + '.pt')} and its model card")
 

@@ -60,18 +60,16 @@ def test_world_keeps_the_trial_value_across_inner_episodes():
         env.close()
 
 
-def test_factor_params_map_their_range_without_finite_limits():
+def test_factor_params_are_scaled_by_half_their_hard_limit_span():
     env = WorldParameters(DynamicsRandomizer(gym.make("sim2real/PandaReach-v0"),
                                              space=[{"name": "dynamics.actuator.strength", "range": [0.5, 1.5]}]))
     try:
         obs, info = env.reset(seed=1)
-        for name, value in zip(env.names, obs[WORLD_KEY]):
-            assert np.isfinite(value)
-        index = env.names.index("dynamics.actuator.strength")
+        assert np.all(np.isfinite(obs[WORLD_KEY]))
         strength = info["randomization"]["dynamics.actuator.strength"]
-        lo, hi = env._nominal[index] - env._scale[index], env._nominal[index] + env._scale[index]
-        assert obs[WORLD_KEY][index] == pytest.approx((strength - 1.0) / env._scale[index], abs=1e-6)
-        assert lo <= strength <= hi
+        assert strength != 1.0
+        index = env.names.index("dynamics.actuator.strength")  # hard limits ×[0.05, 5], nominal ×1
+        assert obs[WORLD_KEY][index] == pytest.approx((strength - 1.0) / 2.475, abs=1e-6)
     finally:
         env.close()
 

@@ -1,26 +1,32 @@
-"""Short side-by-side runs of RL² recipe variants on tabular MDPs (n episodes per trial), before a long run.
+"""Short side-by-side runs of RL² recipe variants (tabular MDPs or Bernoulli bandits), before a long run.
 
-Each variant is ``policies.meta_bench.mdp_config(n)`` with some fields replaced (``gae_lambda=0.95``,
-``network.hidden_size=256``, ...), the learning-rate schedule of a ``--anneal-steps`` run (the shipped n = 10
-weights used 8M), stopped after ``--stop-steps`` env steps. Same seed, same trial draws as the shipped run, so
-the training-trial return curves compare directly with its ``progress.jsonl`` (``--reference``).
+Each variant is ``policies.meta_bench.mdp_config(n)`` (``--n N``) or ``bandit_config(n, k)`` (``--bandit NxK``)
+with some fields replaced (``gae_lambda=0.95``, ``network.hidden_size=256``, ``num_envs=128``, ...), the
+learning-rate schedule of a ``--anneal-steps`` run (the shipped MDP n = 10 weights used 8M), stopped after
+``--stop-steps`` env steps. Same seed as the shipped run, so the training-trial return curves compare with its
+``progress.jsonl`` (``--reference``); the short run's weights are also evaluated on the zoo's 1000 evaluation
+trials (env seed 10000), the same trials as the shipped row.
 
-    nice -n 15 python benchmarks/rl2_mdp_recipes.py --variant lam95 gae_lambda=0.95 --stop-steps 1024000 \
+    nice -n 15 python benchmarks/rl2_recipes.py --variant lam95 gae_lambda=0.95 --stop-steps 1024000 \
         --run-dir /tmp/r4/mdp_recipes --reference runs/bench/mdp_n10/progress.jsonl
+    python benchmarks/rl2_recipes.py --bandit 100x10 --variant envs128 num_envs=128 --stop-steps 3000000 \
+        --anneal-steps 10000000 --run-dir /tmp/s13/recipes --reference runs/bench/bandit_n100_k10/progress.jsonl
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from policies import meta_bench as mb
+from policies.checkpoint import load_policy
 from policies.config import RL2Config
+from policies.evaluate import evaluate_policy
 from policies.ppo import train_rl2
 
 
@@ -62,7 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", required=True, help="name of this variant (run sub-directory)")
     parser.add_argument("overrides", nargs="*", help="RL2Config fields to replace, e.g. gae_lambda=0.95")
-    parser.add_argument("--n", type=int, default=10, help="episodes per trial")
+    parser.add_argument("--n", type=int, default=10, help="MDP: episodes per trial")
+    parser.add_argument("--bandit", default=None, metavar="NxK", help="a bandit setting instead of an MDP")
     parser.add_argument("--stop-steps", type=int, default=1_024_000, help="env steps of the short run")
     parser.add_argument("--anneal-steps", type=int, default=8_000_000, help="LR schedule horizon (total_steps)")
     parser.add_argument("--seed", type=int, default=0)
@@ -70,16 +77,27 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, default=None, help="progress.jsonl of the recipe to compare with")
     args = parser.parse_args()
 
-    cfg = with_overrides(mb.mdp_config(args.n, total_steps=args.anneal_steps, seed=args.seed), args.overrides)
+    if args.bandit:
+        try:
+            pulls, arms = (int(v) for v in args.bandit.lower().split("x"))
+        except ValueError:
+            parser.error(f"--bandit: expected NxK (pulls x arms), got {args.bandit!r}")
+        base = mb.bandit_config(pulls, arms, total_steps=args.anneal_steps, seed=args.seed)
+        make_env = lambda trials, seed: mb.bandit_env(pulls, arms, trials, seed)  # noqa: E731
+    else:
+        base = mb.mdp_config(args.n, total_steps=args.anneal_steps, seed=args.seed)
+        make_env = lambda trials, seed: mb.mdp_env(args.n, trials, seed)  # noqa: E731
+    cfg = with_overrides(base, args.overrides)
     run = args.run_dir / args.variant
     t0 = time.perf_counter()
 
     def stop(stats: dict[str, float]) -> None:
-        if stats["global_step"] >= args.stop_steps:
+        # Stop on an iteration that wrote a checkpoint: the weights evaluated below are the stopping iteration's.
+        if stats["global_step"] >= args.stop_steps and stats["iteration"] % cfg.checkpoint_every == 0:
             raise _Stop
 
     try:
-        train_rl2(cfg, None, run, vec_env=mb.mdp_env(args.n, cfg.num_envs, args.seed), on_iteration=stop)
+        train_rl2(cfg, None, run, vec_env=make_env(cfg.num_envs, args.seed), on_iteration=stop)
     except _Stop:
         pass
     wall = time.perf_counter() - t0
@@ -92,10 +110,14 @@ def main() -> None:
         ref_rows = [json.loads(line) for line in args.reference.read_text().splitlines()]
         reference = curve(ref_rows, args.stop_steps)
         out.update(reference_curve=reference, reference_tail_mean=tail_mean(reference))
+    model, _ = load_policy(run / "checkpoint.pt")  # written at the stop (the run's last iteration)
+    torch.manual_seed(0)
+    out["eval_1000_trials"] = mb.mean_se(evaluate_policy(model, make_env(1000, 10_000), seed=10_000))
     (run / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     print(f"{args.variant}: {args.overrides} -> training-trial return over the last 3 logs before "
           f"{args.stop_steps:,} steps: {out['tail_mean']:.1f}"
-          + (f" (reference {out['reference_tail_mean']:.1f})" if args.reference else "") + f"; {wall:.0f} s")
+          + (f" (reference {out['reference_tail_mean']:.1f})" if args.reference else "") + f"; {wall:.0f} s; "
+          f"1000 evaluation trials: {out['eval_1000_trials'][0]:.2f} ± {out['eval_1000_trials'][1]:.2f}")
 
 
 if __name__ == "__main__":
