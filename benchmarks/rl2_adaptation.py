@@ -4,8 +4,9 @@ Runs the same seeded trials (common random numbers) for an RL² run (``policy: r
 trained on the same randomized task. In each trial the randomizers sample one world, then the policy plays
 ``episodes_per_trial`` episodes in it (``options={"randomize": False}`` between them); the RL² policy keeps its
 hidden state across them, the feed-forward policy has none. A control row plays the RL² policy again with its
-hidden state reset before every episode: what memory of the world is worth, with the network held fixed. Reports the mean return per episode index with
-bootstrap 95 % confidence intervals and the paired last − first difference, and plots them.
+hidden state reset before every episode: what memory of the world is worth, with the network held fixed. Reports
+the mean return per episode index with bootstrap 95 % confidence intervals, the paired last − first difference and
+the memory gain (RL² minus its memory-reset self, per episode), and plots them.
 
     python benchmarks/rl2_adaptation.py --rl2 RUN_DIR --mlp RUN_DIR [--trials 200] \
         --out benchmarks/figures/rl2_adaptation.png

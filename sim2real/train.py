@@ -50,8 +50,9 @@ def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Call
     (:func:`randomizers.launch.wrap`; outside the TimeLimit, so action repeat cannot stretch an episode past it),
     with ``asymmetric_critic`` the privileged true state (:class:`sim2real.envs.privileged.PrivilegedState`,
     outside the randomizers so their noise never reaches it), with ``critic_sees_world`` the sampled world
-    (:class:`sim2real.envs.privileged.WorldParameters`), then SB3's Monitor. ``VecEnv.env_method("set_randomization_values", ...)`` reaches the randomizers through
-    Monitor (SB3 looks methods up with ``get_wrapper_attr``).
+    (:class:`sim2real.envs.privileged.WorldParameters`), then SB3's Monitor.
+    ``VecEnv.env_method("set_randomization_values", ...)`` reaches the randomizers through Monitor (SB3 looks
+    methods up with ``get_wrapper_attr``).
     """
     env_cfg = config["env"]
 

@@ -48,10 +48,11 @@ class WorldParameters(gym.ObservationWrapper):
 
     One entry per continuous Param of the randomizers underneath (sorted by name), as
     ``(value − nominal) / scale`` where ``scale`` is half the hard-limit span when both limits are finite, else half
-    the range given at construction, else 1 — so an angle in [−π, π] maps to [−1, 1] and a ×[0.5, 1.5] factor to
-    [−1, 1]. A vector-valued Param contributes its mean; categorical Params are left out. Put it outside the randomizers: it reads their current ``values``
-    (drawn at the trial start, redrawn when a Param resamples every k steps). Only the critic may see this key
-    (``network.critic_keys``); the actor and every export never do — a deployed policy must infer the world.
+    the range given at construction, else 1 — so a yaw in rad (limits ±π) becomes θ/π and an actuator strength of
+    ×1.5 (limits ×[0.05, 5]) becomes +0.2. A vector-valued Param contributes its mean; categorical Params are left
+    out. Put it outside the randomizers: it reads their current ``values`` (drawn at the trial start, redrawn when
+    a Param resamples every k steps). Only the critic may see this key (``network.critic_keys``); the actor and
+    every export never do — a deployed policy must infer the world.
     """
 
     def __init__(self, env: gym.Env) -> None:
