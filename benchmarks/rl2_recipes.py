@@ -60,7 +60,7 @@ def curve(rows: list[dict[str, float]], upto: int) -> list[tuple[int, float]]:
 
 
 def tail_mean(points: list[tuple[int, float]], last: int = 3) -> float:
-    """Mean training-trial return of the last ``last`` logged iterations (each ~256 trials)."""
+    """Mean training-trial return of the last ``last`` logged iterations (each over one iteration's trials)."""
     return float(np.mean([v for _, v in points[-last:]])) if points else float("nan")
 
 

@@ -61,10 +61,12 @@ class WorldParameters(gym.ObservationWrapper):
 
         if not isinstance(env.observation_space, spaces.Dict) or WORLD_KEY in env.observation_space.spaces:
             raise ValueError(f"observation space must be a Dict without a {WORLD_KEY!r} key")
-        self._wrappers = list(randomizers_in(env))
-        params = sorted((p for w in self._wrappers for p in w.space if not p.is_categorical), key=lambda p: p.name)
-        if not params:
+        owned = sorted(((p, w) for w in randomizers_in(env) for p in w.space if not p.is_categorical),
+                       key=lambda pair: pair[0].name)
+        if not owned:
             raise ValueError("world parameters: no continuous randomization Param underneath (add randomizers)")
+        params = [p for p, _ in owned]
+        self._owners = [w for _, w in owned]  # the randomizer holding each Param's current value
         self.names = [p.name for p in params]
         self._nominal = np.array([float(p.nominal) for p in params])
         self._scale = np.array([_scale(p.limits, (p.low, p.high)) for p in params])
@@ -72,11 +74,8 @@ class WorldParameters(gym.ObservationWrapper):
                                               WORLD_KEY: spaces.Box(-np.inf, np.inf, (len(params),), np.float32)})
 
     def _values(self) -> np.ndarray:
-        current: dict[str, Any] = {}
-        for w in self._wrappers:
-            current.update(w.values)
-        raw = np.array([float(np.mean(current.get(name, nominal)))
-                        for name, nominal in zip(self.names, self._nominal)])
+        raw = np.array([float(np.mean(w.values.get(name, nominal)))
+                        for w, name, nominal in zip(self._owners, self.names, self._nominal)])
         return ((raw - self._nominal) / self._scale).astype(np.float32)
 
     def observation(self, observation: dict[str, Any]) -> dict[str, Any]:

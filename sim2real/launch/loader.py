@@ -130,7 +130,7 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
                             f"{config['env']['id']} (choose from: {', '.join(allowed)})")
         config["env"]["control_mode"] = config["env"]["control_mode"] or allowed[0]  # resolved: what runs
         _check_policy(config, explicit)
-        _check_asymmetric(config)
+        _check_privileged_critic(config)
         _check_demonstrations(config)
         if config["policy"] == "rl2":
             del config["algo"]  # the resolved experiment lists only what runs
@@ -159,8 +159,9 @@ def rl2_settings(config: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def _check_asymmetric(config: dict[str, Any]) -> None:
-    """``asymmetric_critic`` needs camera observations of an arm env and a trainer that has an asymmetric critic."""
+def _check_privileged_critic(config: dict[str, Any]) -> None:
+    """What a critic's privileged inputs need: ``critic_sees_world`` an RL² policy and randomizers,
+    ``asymmetric_critic`` camera observations of an arm env and a trainer that has an asymmetric critic."""
     network = (config.get("rl2") or {}).get("network")
     if isinstance(network, dict) and "critic_keys" in network:
         raise UserError("rl2.network.critic_keys: set asymmetric_critic: true (the critic sees `state`) or "
