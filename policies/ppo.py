@@ -253,6 +253,24 @@ def _check_resume(saved: Mapping[str, Any], cfg: RL2Config) -> None:
         raise ConfigError(f"{diff[0]}: differs from the checkpoint being resumed; use a new run_dir or the same value")
 
 
+def _drop_progress_after(path: Path, global_step: int) -> None:
+    """On resume, drop the log lines a killed run wrote after its last checkpoint (they are re-run)."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if _logged_step(line) <= global_step]
+    if len(kept) < len(lines):
+        atomic_write_text("".join(line + "\n" for line in kept), path)
+
+
+def _logged_step(line: str) -> float:
+    """``global_step`` of one progress line; a line cut short by a crash counts as after every checkpoint."""
+    try:
+        return float(json.loads(line)["global_step"])
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
 def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[[], gym.Env]] | None,
               run_dir: str | Path, *, vec_env: TrialVecEnv | None = None, resume: bool = True,
               on_iteration: Callable[[dict[str, float]], None] | None = None,
@@ -302,6 +320,7 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
         if scaler is not None and "return_scaler" in data:
             scaler.load_state_dict(data["return_scaler"])
         iteration, global_step, wall_prev = int(data["iteration"]), int(data["global_step"]), float(data["wall_time_s"])
+        _drop_progress_after(run_dir / "progress.jsonl", global_step)
         gen.manual_seed(cfg.seed + iteration)
         if hook is not None and "curriculum" in data:
             hook.load_state_dict(data["curriculum"])
@@ -317,7 +336,7 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
     obs = hook.start(reset, num_envs=env.num_envs) if hook is not None else reset()
     carry = _Carry(model, env.num_envs)
     running = torch.zeros(env.num_envs)
-    t0 = time.perf_counter()
+    t0, start_step = time.perf_counter(), global_step
     stats: dict[str, float] = {}
 
     def save() -> None:
@@ -350,7 +369,7 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
             global_step += batch
             elapsed = time.perf_counter() - t0
             stats.update(iteration=iteration, global_step=global_step, wall_time_s=wall_prev + elapsed,
-                         lr=optimizer.param_groups[0]["lr"], steps_per_s=global_step / max(wall_prev + elapsed, 1e-9))
+                         lr=optimizer.param_groups[0]["lr"], steps_per_s=(global_step - start_step) / max(elapsed, 1e-9))
             if hook is not None:
                 stats.update({k: v for k, v in hook.metrics().items() if math.isfinite(v)})
             if trial_returns:

@@ -51,6 +51,20 @@ def test_checkpoint_resume_and_config_mismatch(tmp_path):
     assert not list(tmp_path.glob(".checkpoint.pt.*"))  # no temp files left behind
 
 
+def test_resume_drops_log_lines_written_after_the_last_checkpoint(tmp_path):
+    """A run killed between checkpoints logged iterations that the resumed run repeats: log each step once."""
+    env = BernoulliBanditVecEnv(16, k=3, n=10, seed=0)
+    train_rl2(_bandit_cfg(16 * 20 * 2), None, tmp_path, vec_env=env, tensorboard=False)
+    log = tmp_path / "progress.jsonl"
+    with open(log, "a") as f:  # what a killed run leaves: iteration 3 logged (never checkpointed), then a torn line
+        f.write(json.dumps({"iteration": 3, "global_step": 960, "trial_return_mean": -1.0}) + '\n{"iterat')
+    result = train_rl2(_bandit_cfg(16 * 20 * 4), None, tmp_path, vec_env=env, tensorboard=False)
+    rows = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [r["global_step"] for r in rows] == [320, 640, 960, 1280]
+    assert rows[2]["trial_return_mean"] != -1.0  # the re-run iteration's own line, not the killed run's
+    assert result.stats["steps_per_s"] > 0
+
+
 class PointEnv(gym.Env):
     """1-D point pushed towards a hidden target; 5-step episodes, Box action (m)."""
 
