@@ -7,6 +7,7 @@ always recomputed. Results can be written as JSON (``--json``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -30,6 +31,8 @@ def register(subparsers: Any) -> None:
         p.add_argument("--eval-only", action="store_true", help="evaluate the shipped zoo weights, no training")
         p.add_argument("--trials", type=int, default=1000, help="evaluation trials per setting (default 1000)")
         p.add_argument("--steps", type=int, default=None, help="override the recipe's training env steps")
+        p.add_argument("--envs", type=int, default=None,
+                       help="override the recipe's parallel trials per update (training only)")
         p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
         p.add_argument("--run-dir", type=Path, default=Path("runs/bench"), help="training runs (default runs/bench)")
         p.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: policies/zoo)")
@@ -64,6 +67,10 @@ def _handle(args: argparse.Namespace) -> int:
         raise UserError(f"--trials: expected an integer >= 2, got {args.trials}")
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps: expected an integer >= 1, got {args.steps}")
+    if args.envs is not None and args.envs < 1:
+        raise UserError(f"--envs: expected an integer >= 1, got {args.envs}")
+    if args.envs is not None and (args.eval_only or args.baselines_only):
+        raise UserError("--envs: only applies to training (not with --eval-only or --baselines-only)")
     if args.baselines_only and (args.skip_baselines or args.eval_only):
         raise UserError("--baselines-only: cannot be combined with --skip-baselines or --eval-only")
     settings = _parse_settings(args.bench_kind, args.configs)
@@ -79,6 +86,7 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
     from rich.table import Table
 
     from policies import meta_bench as mb
+    from policies.errors import ConfigError
 
     console = Console()
     zoo = args.zoo or mb.ZOO
@@ -100,6 +108,12 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
         if not (args.eval_only or args.baselines_only):
             cfg = mb.bandit_config(*setting, total_steps=args.steps, seed=args.seed) if bandits \
                 else mb.mdp_config(setting[0], total_steps=args.steps, seed=args.seed)
+            if args.envs is not None:
+                cfg = dataclasses.replace(cfg, num_envs=args.envs)
+                try:
+                    cfg.validate()
+                except ConfigError as err:
+                    raise UserError(f"--envs {args.envs}: does not fit the recipe: {err}") from None
             env = mb.bandit_env(*setting, cfg.num_envs, args.seed) if bandits \
                 else mb.mdp_env(setting[0], cfg.num_envs, args.seed)
             with Progress(TextColumn(f"training {name}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
@@ -109,7 +123,7 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                 on_it = lambda s: progress.update(task, completed=int(s["global_step"]),  # noqa: E731
                                                   ret=f"trial return {s.get('trial_return_mean', float('nan')):.2f}")
                 cmd = f"sim2real bench {args.bench_kind} --configs {args.configs} --seed {args.seed}" + \
-                    (f" --steps {args.steps}" if args.steps else "")
+                    (f" --steps {args.steps}" if args.steps else "") + (f" --envs {args.envs}" if args.envs else "")
                 result = mb.train(name, cfg, env, args.run_dir, zoo, on_it, command=cmd,
                                   env_description=mb.env_description(args.bench_kind, setting))
             entry["train_wall_time_s"] = result.wall_time_s

@@ -20,11 +20,22 @@ def test_train_then_eval_only_from_the_zoo(tmp_path, capsys):
     assert "RL2" in capsys.readouterr().out
 
 
+def test_envs_overrides_the_recipes_parallel_trials(tmp_path):
+    zoo = tmp_path / "zoo"
+    assert main(["bench", "rl2-bandits", "--configs", "3x2", "--trials", "10", "--zoo", str(zoo), "--skip-baselines",
+                 "--steps", "500", "--envs", "12", "--run-dir", str(tmp_path / "runs")]) == 0
+    card = json.loads((zoo / "bandit_n3_k2.json").read_text())
+    assert card["config"]["num_envs"] == 12 and card["command"].endswith("--envs 12")
+
+
 @pytest.mark.parametrize("argv,field", [
     (["bench", "rl2-bandits", "--configs", "10y5"], "--configs"),
     (["bench", "rl2-mdp", "--configs", "0"], "--configs"),
     (["bench", "rl2-bandits", "--trials", "1"], "--trials"),
     (["bench", "rl2-bandits", "--baselines-only", "--eval-only"], "--baselines-only"),
+    (["bench", "rl2-bandits", "--envs", "0"], "--envs"),
+    (["bench", "rl2-bandits", "--envs", "8", "--eval-only"], "--envs"),
+    (["bench", "rl2-bandits", "--configs", "100x10", "--envs", "13", "--steps", "10"], "--envs 13"),
 ])
 def test_user_errors_are_one_line(argv, field, capsys):
     assert main(argv) == 2
