@@ -151,18 +151,26 @@ def bayes_optimal_value(n: int, k: int) -> float:
     return value(tuple([(0, 0)] * min(k, n)), n)
 
 
+def play_bandit_policy(policy: BanditPolicy, probs: np.ndarray, n: int,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Play ``n`` pulls in each bandit of ``probs`` (trials, k); returns the arms and rewards, each (trials, n)."""
+    trials, k = probs.shape
+    s = np.zeros((trials, k), dtype=np.int64)
+    f = np.zeros((trials, k), dtype=np.int64)
+    arms = np.zeros((trials, n), dtype=np.int64)
+    rewards = np.zeros((trials, n))
+    rows = np.arange(trials)
+    for t in range(n):
+        arm = policy(s, f, t, rng)
+        reward = rng.random(trials) < probs[rows, arm]
+        s[rows, arm] += reward
+        f[rows, arm] += ~reward
+        arms[:, t], rewards[:, t] = arm, reward
+    return arms, rewards
+
+
 def run_bandit_policy(policy: BanditPolicy, k: int, n: int, num_trials: int, seed: int = 0) -> np.ndarray:
     """Total reward of each of ``num_trials`` trials (p ~ U(0,1)^k, ``n`` pulls); shape (num_trials,)."""
     rng = np.random.default_rng(seed)
     probs = rng.random((num_trials, k))
-    s = np.zeros((num_trials, k), dtype=np.int64)
-    f = np.zeros((num_trials, k), dtype=np.int64)
-    total = np.zeros(num_trials)
-    rows = np.arange(num_trials)
-    for t in range(n):
-        arm = policy(s, f, t, rng)
-        reward = rng.random(num_trials) < probs[rows, arm]
-        s[rows, arm] += reward
-        f[rows, arm] += ~reward
-        total += reward
-    return total
+    return play_bandit_policy(policy, probs, n, rng)[1].sum(axis=1)
