@@ -18,28 +18,26 @@ from policies import meta_bench as mb
 from policies.baselines.bandits import greedy_policy, play_bandit_policy, ucb1_policy
 from policies.checkpoint import load_policy
 from policies.envs import BernoulliBanditVecEnv
-from policies.spaces import first_prev_action, prev_action_input, raw_to_env_action
+from policies.evaluate import evaluate_policy
+from policies.vec import TrialStep
 
 EVAL_SEED = 10_000
 
 
-@torch.no_grad()
 def play_rl2(model: torch.nn.Module, env: BernoulliBanditVecEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One trial per env with sampled actions; returns the arm probabilities (trials, k), arms and rewards (trials, n)."""
-    trials, spec = env.num_envs, model.spec.action
-    obs = env.reset(seed=EVAL_SEED)
-    probs = env.probs.numpy().copy()
-    state = model.initial_state(trials)
-    prev_a, prev_r, prev_d = first_prev_action(trials, spec), torch.zeros(trials), torch.zeros(trials)
-    arms, rewards = [], []
-    for _ in range(env.n):
-        params, _, state = model.step(obs, prev_a, prev_r, prev_d, state)
-        raw = model.actor_head.sample(params)
-        step = env.step(raw_to_env_action(raw, spec))
+    probs: list[np.ndarray] = []
+    arms: list[np.ndarray] = []
+    rewards: list[np.ndarray] = []
+
+    def record(raw: torch.Tensor, step: TrialStep) -> None:
+        if not probs:  # the trial's bandits (redrawn only after its last pull)
+            probs.append(env.probs.numpy().copy())
         arms.append(raw.long().view(-1).numpy())
         rewards.append(step.reward.numpy())
-        prev_a, prev_r, prev_d, obs = prev_action_input(raw, spec), step.reward.float(), step.episode_done, step.obs
-    return probs, np.stack(arms, axis=1), np.stack(rewards, axis=1)
+
+    evaluate_policy(model, env, seed=EVAL_SEED, on_step=record)
+    return probs[0], np.stack(arms, axis=1), np.stack(rewards, axis=1)
 
 
 def describe(name: str, probs: np.ndarray, arms: np.ndarray, rewards: np.ndarray) -> str:
@@ -62,7 +60,7 @@ def main() -> None:
     parser.add_argument("--ucb-c", type=float, default=0.1, help="UCB1 exploration constant (the table tuned 0.1 for n = 100)")
     args = parser.parse_args()
     try:
-        pulls, k = (int(v) for v in args.bandit.lower().split("x"))
+        pulls, k = mb.parse_bandit_setting(args.bandit)
     except ValueError:
         parser.error(f"--bandit: expected NxK (pulls x arms), got {args.bandit!r}")
     path = args.zoo / f"{mb.bandit_name(pulls, k)}.pt"

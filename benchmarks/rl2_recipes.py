@@ -79,7 +79,7 @@ def main() -> None:
 
     if args.bandit:
         try:
-            pulls, arms = (int(v) for v in args.bandit.lower().split("x"))
+            pulls, arms = mb.parse_bandit_setting(args.bandit)
         except ValueError:
             parser.error(f"--bandit: expected NxK (pulls x arms), got {args.bandit!r}")
         base = mb.bandit_config(pulls, arms, total_steps=args.anneal_steps, seed=args.seed)

@@ -1,21 +1,25 @@
 """Evaluate an RL² policy: total (undiscounted) reward per trial."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from policies.actor_critic import RecurrentActorCritic
 from policies.spaces import first_prev_action, prev_action_input, raw_to_env_action
-from policies.vec import TrialVecEnv
+from policies.vec import TrialStep, TrialVecEnv
 
 
 @torch.no_grad()
 def evaluate_policy(model: RecurrentActorCritic, env: TrialVecEnv, trials_per_env: int = 1,
-                    deterministic: bool = False, seed: int | None = None) -> np.ndarray:
+                    deterministic: bool = False, seed: int | None = None,
+                    on_step: Callable[[torch.Tensor, TrialStep], None] | None = None) -> np.ndarray:
     """Run every env for ``trials_per_env`` trials; return the trial returns, shape (num_envs · trials_per_env,).
 
     The hidden state and previous action/reward/done are reset at trial starts only. With
-    ``deterministic`` the mode of the action distribution is taken instead of a sample.
+    ``deterministic`` the mode of the action distribution is taken instead of a sample. ``on_step(raw_action,
+    step)``, when given, sees every step's raw actions (num_envs, ...) and the env's answer.
     """
     n = env.num_envs
     act = model.spec.action
@@ -29,6 +33,8 @@ def evaluate_policy(model: RecurrentActorCritic, env: TrialVecEnv, trials_per_en
         params, _, state = model.step(obs, prev_a, prev_r, prev_d, state)
         raw = model.actor_head.mode(params) if deterministic else model.actor_head.sample(params)
         step = env.step(raw_to_env_action(raw, act))
+        if on_step is not None:
+            on_step(raw, step)
         end = torch.maximum(step.trial_terminated, step.trial_truncated)
         running += step.reward.double()
         keep = 1.0 - end

@@ -70,6 +70,12 @@ def mdp_config(n: int, total_steps: int | None = None, seed: int = 0) -> RL2Conf
         max_grad_norm=0.5, seed=seed, checkpoint_every=20, log_every=5)
 
 
+def parse_bandit_setting(text: str) -> tuple[int, int]:
+    """``"100x10"`` → (100 pulls, 10 arms); ``ValueError`` for anything else."""
+    pulls, arms = (int(v) for v in text.lower().split("x"))
+    return pulls, arms
+
+
 def bandit_name(n: int, k: int) -> str:
     return f"bandit_n{n}_k{k}"
 
