@@ -83,10 +83,10 @@ def main() -> None:
         except ValueError:
             parser.error(f"--bandit: expected NxK (pulls x arms), got {args.bandit!r}")
         base = mb.bandit_config(pulls, arms, total_steps=args.anneal_steps, seed=args.seed)
-        make_env = lambda trials, seed: mb.bandit_env(pulls, arms, trials, seed)  # noqa: E731
+        make_env = lambda trials, seed, task=False: mb.bandit_env(pulls, arms, trials, seed, task)  # noqa: E731
     else:
         base = mb.mdp_config(args.n, total_steps=args.anneal_steps, seed=args.seed)
-        make_env = lambda trials, seed: mb.mdp_env(args.n, trials, seed)  # noqa: E731
+        make_env = lambda trials, seed, task=False: mb.mdp_env(args.n, trials, seed, task)  # noqa: E731
     cfg = with_overrides(base, args.overrides)
     run = args.run_dir / args.variant
     t0 = time.perf_counter()
@@ -97,7 +97,8 @@ def main() -> None:
             raise _Stop
 
     try:
-        train_rl2(cfg, None, run, vec_env=make_env(cfg.num_envs, args.seed), on_iteration=stop)
+        train_rl2(cfg, None, run, vec_env=make_env(cfg.num_envs, args.seed, mb.uses_task_features(cfg)),
+                  on_iteration=stop)
     except _Stop:
         pass
     wall = time.perf_counter() - t0

@@ -17,20 +17,21 @@ def evaluate_policy(model: RecurrentActorCritic, env: TrialVecEnv, trials_per_en
                     on_step: Callable[[torch.Tensor, TrialStep], None] | None = None) -> np.ndarray:
     """Run every env for ``trials_per_env`` trials; return the trial returns, shape (num_envs · trials_per_env,).
 
-    The hidden state and previous action/reward/done are reset at trial starts only. With
+    Runs the actor alone (what deployment runs), so an asymmetric policy's critic-only observation keys are
+    not needed. The hidden state and previous action/reward/done are reset at trial starts only. With
     ``deterministic`` the mode of the action distribution is taken instead of a sample. ``on_step(raw_action,
     step)``, when given, sees every step's raw actions (num_envs, ...) and the env's answer.
     """
     n = env.num_envs
     act = model.spec.action
     obs = env.reset(seed=seed)
-    state = model.initial_state(n)
+    state = torch.zeros(model.actor_state_layers, n, model.cfg.hidden_size)
     prev_a, prev_r, prev_d = first_prev_action(n, act), torch.zeros(n), torch.zeros(n)
     running = torch.zeros(n, dtype=torch.float64)
     done_count = torch.zeros(n, dtype=torch.long)
     returns: list[list[float]] = [[] for _ in range(n)]
     while bool((done_count < trials_per_env).any()):
-        params, _, state = model.step(obs, prev_a, prev_r, prev_d, state)
+        params, state = model.actor_step(obs, prev_a, prev_r, prev_d, state)
         raw = model.actor_head.mode(params) if deterministic else model.actor_head.sample(params)
         step = env.step(raw_to_env_action(raw, act))
         if on_step is not None:

@@ -19,6 +19,7 @@ from policies.baselines.mdp import run_mdp_baseline
 from policies.checkpoint import atomic_torch_save, atomic_write_text, load_policy, safe_load
 from policies.config import NetworkConfig, RL2Config
 from policies.envs import BernoulliBanditVecEnv, TabularMDPVecEnv
+from policies.envs.base import TASK_KEY
 from policies.evaluate import evaluate_policy
 from policies.ppo import TrainResult, train_rl2
 
@@ -156,12 +157,17 @@ def env_description(kind: str, setting: tuple[int, ...]) -> str:
             f"Dirichlet(1) transitions, rewards N(N(1,1), 1)")
 
 
-def bandit_env(n: int, k: int, trials: int, seed: int) -> BernoulliBanditVecEnv:
-    return BernoulliBanditVecEnv(trials, k, n, seed=seed)
+def uses_task_features(cfg: RL2Config) -> bool:
+    """True when the recipe's critic reads the envs' privileged task features (``network.critic_keys: [task]``)."""
+    return TASK_KEY in cfg.network.critic_keys
 
 
-def mdp_env(n: int, trials: int, seed: int) -> TabularMDPVecEnv:
-    return TabularMDPVecEnv(trials, n, seed=seed)
+def bandit_env(n: int, k: int, trials: int, seed: int, privileged: bool = False) -> BernoulliBanditVecEnv:
+    return BernoulliBanditVecEnv(trials, k, n, seed=seed, privileged=privileged)
+
+
+def mdp_env(n: int, trials: int, seed: int, privileged: bool = False) -> TabularMDPVecEnv:
+    return TabularMDPVecEnv(trials, n, seed=seed, privileged=privileged)
 
 
 def format_rows(title: str, ours: dict[str, tuple[float, float]], paper: dict[str, float]) -> list[list[str]]:

@@ -11,7 +11,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from policies.envs.tabular_mdp import TabularMDPVecEnv
+from policies.envs.tabular_mdp import TabularMDPVecEnv, plan
+
+__all__ = ["MDPBaseline", "plan", "run_mdp_baseline"]
 
 MDPBaseline = Literal["random", "greedy", "epsilon_greedy", "psrl"]
 
@@ -60,20 +62,6 @@ def _gamma_ge1(alpha: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def _dirichlet(alpha: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     g = _gamma_ge1(alpha, gen)
     return g / g.sum(-1, keepdim=True)
-
-
-def plan(p: torch.Tensor, r: torch.Tensor, horizon: int) -> list[torch.Tensor]:
-    """Finite-horizon value iteration on MDPs p (N, S, A, S), r (N, S, A).
-
-    Returns ``q`` with ``q[h]`` = Q-values (N, S, A) with h steps to go, for h = 1..horizon (q[0] unused).
-    """
-    v = torch.zeros(p.shape[:2])
-    qs = [torch.zeros_like(r)]
-    for _ in range(horizon):
-        q = r + torch.einsum("nsat,nt->nsa", p, v)
-        v = q.max(-1).values
-        qs.append(q)
-    return qs
 
 
 def run_mdp_baseline(name: MDPBaseline, n: int, num_trials: int, seed: int = 0, epsilon: float = 0.1,

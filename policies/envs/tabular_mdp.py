@@ -9,9 +9,22 @@ from __future__ import annotations
 import torch
 from gymnasium import spaces
 
-from policies.spaces import OBS_KEY
 from policies.envs.base import LockstepTrialEnv
 from policies.vec import TrialStep
+
+
+def plan(p: torch.Tensor, r: torch.Tensor, horizon: int) -> list[torch.Tensor]:
+    """Finite-horizon value iteration on MDPs p (N, S, A, S), r (N, S, A).
+
+    Returns ``q`` with ``q[h]`` = Q-values (N, S, A) with h steps to go, for h = 1..horizon (q[0] unused).
+    """
+    v = torch.zeros(p.shape[:2])
+    qs = [torch.zeros_like(r)]
+    for _ in range(horizon):
+        q = r + torch.einsum("nsat,nt->nsa", p, v)
+        v = q.max(-1).values
+        qs.append(q)
+    return qs
 
 
 class TabularMDPVecEnv(LockstepTrialEnv):
@@ -20,18 +33,30 @@ class TabularMDPVecEnv(LockstepTrialEnv):
     Observation: one-hot of the current state, shape (num_states,). Attributes ``transitions``
     (N, S, A, S), ``reward_means`` (N, S, A) and ``state`` (N,) describe the current MDPs; ``reached_state`` (N,) is the
     state the last step reached, before an episode reset.
+
+    Privileged task features (``privileged``), (num_actions + 3,): the optimal finite-horizon Q-values of the true MDP
+    in the current state with the episode's remaining steps, the optimal value of a whole episode, and the fractions
+    of the episode and of the trial left.
     """
 
     def __init__(self, num_envs: int, n: int, num_states: int = 10, num_actions: int = 5, horizon: int = 10,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, privileged: bool = False) -> None:
         self.num_envs, self.n, self.S, self.A, self.H = int(num_envs), int(n), num_states, num_actions, horizon
-        self.observation_space = spaces.Box(0.0, 1.0, (num_states,))
         self.action_space = spaces.Discrete(num_actions)
-        super().__init__(seed)
+        super().__init__(seed, spaces.Box(0.0, 1.0, (num_states,)), num_actions + 3, privileged)
         self.state = torch.zeros(self.num_envs, dtype=torch.long)
 
-    def _obs(self) -> dict[str, torch.Tensor]:
-        return {OBS_KEY: torch.nn.functional.one_hot(self.state, self.S).float()}
+    def _obs(self) -> torch.Tensor:
+        return torch.nn.functional.one_hot(self.state, self.S).float()
+
+    def _task_features(self) -> torch.Tensor:
+        steps_left = self.H - self.t % self.H
+        idx = torch.arange(self.num_envs)
+        q_now = self._q_star[idx, steps_left - 1, self.state]
+        episode_value = self._q_star[:, -1, 0].max(-1).values.unsqueeze(1)
+        n = self.num_envs
+        return torch.cat([q_now, episode_value, torch.full((n, 1), steps_left / self.H),
+                          torch.full((n, 1), (self.n * self.H - self.t) / (self.n * self.H))], 1)
 
     def sample_trials(self) -> None:
         """Draw a new MDP for every env and put it in state 0."""
@@ -42,6 +67,8 @@ class TabularMDPVecEnv(LockstepTrialEnv):
         self.reward_means = 1.0 + torch.randn(self.num_envs, self.S, self.A, generator=self.gen)
         self.state = torch.zeros(self.num_envs, dtype=torch.long)
         self.t = 0
+        if self.privileged:
+            self._q_star = torch.stack(plan(self.transitions, self.reward_means, self.H)[1:], 1)  # (N, H, S, A)
 
     def step(self, action: torch.Tensor) -> TrialStep:
         idx = torch.arange(self.num_envs)
@@ -59,5 +86,5 @@ class TabularMDPVecEnv(LockstepTrialEnv):
         elif episode_end:
             self.state.zero_()
         n = self.num_envs
-        return TrialStep(self._obs(), reward, torch.full((n,), float(episode_end)),
+        return TrialStep(self.observe(), reward, torch.full((n,), float(episode_end)),
                          torch.full((n,), float(trial_end)), torch.zeros(n))

@@ -33,6 +33,9 @@ def register(subparsers: Any) -> None:
         p.add_argument("--steps", type=int, default=None, help="override the recipe's training env steps")
         p.add_argument("--envs", type=int, default=None,
                        help="override the recipe's parallel trials per update (training only)")
+        p.add_argument("--task-critic", action="store_true",
+                       help="train with a privileged critic that also sees the true task (arm probabilities, or the "
+                            "MDP's optimal Q-values) and the time left; the actor and the exported policy never do")
         p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
         p.add_argument("--run-dir", type=Path, default=Path("runs/bench"), help="training runs (default runs/bench)")
         p.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: policies/zoo)")
@@ -69,8 +72,9 @@ def _handle(args: argparse.Namespace) -> int:
         raise UserError(f"--steps: expected an integer >= 1, got {args.steps}")
     if args.envs is not None and args.envs < 1:
         raise UserError(f"--envs: expected an integer >= 1, got {args.envs}")
-    if args.envs is not None and (args.eval_only or args.baselines_only):
-        raise UserError("--envs: only applies to training (not with --eval-only or --baselines-only)")
+    for flag, used in (("--envs", args.envs is not None), ("--task-critic", args.task_critic)):
+        if used and (args.eval_only or args.baselines_only):
+            raise UserError(f"{flag}: only applies to training (not with --eval-only or --baselines-only)")
     if args.baselines_only and (args.skip_baselines or args.eval_only):
         raise UserError("--baselines-only: cannot be combined with --skip-baselines or --eval-only")
     settings = _parse_settings(args.bench_kind, args.configs)
@@ -114,8 +118,11 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                     cfg.validate()
                 except ConfigError as err:
                     raise UserError(f"--envs {args.envs}: does not fit the recipe: {err}") from None
-            env = mb.bandit_env(*setting, cfg.num_envs, args.seed) if bandits \
-                else mb.mdp_env(setting[0], cfg.num_envs, args.seed)
+            if args.task_critic:
+                cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, critic_keys=(mb.TASK_KEY,)))
+            privileged = mb.uses_task_features(cfg)
+            env = mb.bandit_env(*setting, cfg.num_envs, args.seed, privileged) if bandits \
+                else mb.mdp_env(setting[0], cfg.num_envs, args.seed, privileged)
             with Progress(TextColumn(f"training {name}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
                           TextColumn("{task.fields[ret]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                           console=console) as progress:
@@ -123,7 +130,8 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                 on_it = lambda s: progress.update(task, completed=int(s["global_step"]),  # noqa: E731
                                                   ret=f"trial return {s.get('trial_return_mean', float('nan')):.2f}")
                 cmd = f"sim2real bench {args.bench_kind} --configs {args.configs} --seed {args.seed}" + \
-                    (f" --steps {args.steps}" if args.steps else "") + (f" --envs {args.envs}" if args.envs else "")
+                    (f" --steps {args.steps}" if args.steps else "") + (f" --envs {args.envs}" if args.envs else "") + \
+                    (" --task-critic" if args.task_critic else "")
                 result = mb.train(name, cfg, env, args.run_dir, zoo, on_it, command=cmd,
                                   env_description=mb.env_description(args.bench_kind, setting))
             entry["train_wall_time_s"] = result.wall_time_s

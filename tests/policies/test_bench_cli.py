@@ -28,6 +28,17 @@ def test_envs_overrides_the_recipes_parallel_trials(tmp_path):
     assert card["config"]["num_envs"] == 12 and card["command"].endswith("--envs 12")
 
 
+def test_task_critic_trains_an_asymmetric_policy_whose_actor_runs_without_the_task(tmp_path):
+    common = ["--configs", "2", "--trials", "8", "--zoo", str(tmp_path / "zoo"), "--skip-baselines"]
+    assert main(["bench", "rl2-mdp", *common, "--steps", "800", "--envs", "16", "--task-critic",
+                 "--run-dir", str(tmp_path / "runs")]) == 0
+    card = json.loads((tmp_path / "zoo" / "mdp_n2.json").read_text())
+    assert card["config"]["network"]["critic_keys"] == ["task"] and card["command"].endswith("--task-critic")
+    out = tmp_path / "res.json"  # --eval-only builds the plain env: the exported actor needs no task key
+    assert main(["bench", "rl2-mdp", *common, "--eval-only", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["mdp_n2"]["results"]["RL2"]["se"] > 0
+
+
 @pytest.mark.parametrize("argv,field", [
     (["bench", "rl2-bandits", "--configs", "10y5"], "--configs"),
     (["bench", "rl2-mdp", "--configs", "0"], "--configs"),
@@ -35,6 +46,7 @@ def test_envs_overrides_the_recipes_parallel_trials(tmp_path):
     (["bench", "rl2-bandits", "--baselines-only", "--eval-only"], "--baselines-only"),
     (["bench", "rl2-bandits", "--envs", "0"], "--envs"),
     (["bench", "rl2-bandits", "--envs", "8", "--eval-only"], "--envs"),
+    (["bench", "rl2-mdp", "--task-critic", "--baselines-only"], "--task-critic"),
     (["bench", "rl2-bandits", "--configs", "100x10", "--envs", "13", "--steps", "10"], "--envs 13"),
 ])
 def test_user_errors_are_one_line(argv, field, capsys):
