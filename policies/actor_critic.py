@@ -71,6 +71,10 @@ class RecurrentActorCritic(nn.Module):
         """Zero hidden state for ``batch`` trials, shape (S, B, H)."""
         return torch.zeros(self.state_layers, batch, self.cfg.hidden_size)
 
+    def initial_actor_state(self, batch: int) -> torch.Tensor:
+        """Zero hidden state of the actor alone (what :meth:`actor_step` takes), shape (S_actor, B, H)."""
+        return torch.zeros(self.actor_state_layers, batch, self.cfg.hidden_size)
+
     def _rl2_inputs(self, prev_action: torch.Tensor, prev_reward: torch.Tensor,
                     prev_done: torch.Tensor) -> list[torch.Tensor]:
         if self.spec.action.discrete:

@@ -25,7 +25,7 @@ def evaluate_policy(model: RecurrentActorCritic, env: TrialVecEnv, trials_per_en
     n = env.num_envs
     act = model.spec.action
     obs = env.reset(seed=seed)
-    state = torch.zeros(model.actor_state_layers, n, model.cfg.hidden_size)
+    state = model.initial_actor_state(n)
     prev_a, prev_r, prev_d = first_prev_action(n, act), torch.zeros(n), torch.zeros(n)
     running = torch.zeros(n, dtype=torch.float64)
     done_count = torch.zeros(n, dtype=torch.long)

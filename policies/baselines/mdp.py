@@ -13,8 +13,6 @@ import torch
 
 from policies.envs.tabular_mdp import TabularMDPVecEnv, plan
 
-__all__ = ["MDPBaseline", "plan", "run_mdp_baseline"]
-
 MDPBaseline = Literal["random", "greedy", "epsilon_greedy", "psrl"]
 
 

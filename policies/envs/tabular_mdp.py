@@ -53,9 +53,8 @@ class TabularMDPVecEnv(LockstepTrialEnv):
         steps_left = self.H - self.t % self.H
         idx = torch.arange(self.num_envs)
         q_now = self._q_star[idx, steps_left - 1, self.state]
-        episode_value = self._q_star[:, -1, 0].max(-1).values.unsqueeze(1)
         n = self.num_envs
-        return torch.cat([q_now, episode_value, torch.full((n, 1), steps_left / self.H),
+        return torch.cat([q_now, self._episode_value, torch.full((n, 1), steps_left / self.H),
                           torch.full((n, 1), (self.n * self.H - self.t) / (self.n * self.H))], 1)
 
     def sample_trials(self) -> None:
@@ -69,6 +68,7 @@ class TabularMDPVecEnv(LockstepTrialEnv):
         self.t = 0
         if self.privileged:
             self._q_star = torch.stack(plan(self.transitions, self.reward_means, self.H)[1:], 1)  # (N, H, S, A)
+            self._episode_value = self._q_star[:, -1, 0].max(-1, keepdim=True).values  # (N, 1)
 
     def step(self, action: torch.Tensor) -> TrialStep:
         idx = torch.arange(self.num_envs)

@@ -9,7 +9,8 @@ import torch
 
 from policies.baselines.bandits import (bayes_optimal_value, gittins_indices, gittins_policy, gittins_table,
                                         random_policy, run_bandit_policy)
-from policies.baselines.mdp import _dirichlet, plan, run_mdp_baseline
+from policies.baselines.mdp import _dirichlet, run_mdp_baseline
+from policies.envs.tabular_mdp import plan
 
 
 @pytest.mark.parametrize("gamma,expected", [(0.9, 0.7029), (0.99, 0.8699)])
