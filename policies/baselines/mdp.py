@@ -62,24 +62,22 @@ def _dirichlet(alpha: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return g / g.sum(-1, keepdim=True)
 
 
-def run_mdp_baseline(name: MDPBaseline, n: int, num_trials: int, seed: int = 0, epsilon: float = 0.1,
-                     num_states: int = 10, num_actions: int = 5, horizon: int = 10) -> np.ndarray:
-    """Total reward of each of ``num_trials`` trials of ``n`` episodes; shape (num_trials,).
+def play_mdp_baseline(name: MDPBaseline, env: TabularMDPVecEnv, gen: torch.Generator,
+                      epsilon: float = 0.1) -> np.ndarray:
+    """Play one trial in each of ``env``'s current MDPs (just reset); returns each episode's reward (trials, n).
 
     ``greedy`` replans on the posterior-mean MDP every step; ``epsilon_greedy`` does the same but acts
     uniformly at random with probability ``epsilon``; ``psrl`` samples one MDP from the posterior at
-    each episode start and follows its optimal policy for the episode.
+    each episode start and follows its optimal policy for the episode. ``gen`` drives the baseline's own draws.
     """
     if name not in ("random", "greedy", "epsilon_greedy", "psrl"):
         raise ValueError(f"baseline: must be random, greedy, epsilon_greedy or psrl, got {name!r}")
-    env = TabularMDPVecEnv(num_trials, n, num_states, num_actions, horizon, seed=seed)
-    env.reset()
-    gen = torch.Generator().manual_seed(seed + 1)
-    post = _Posterior(num_trials, num_states, num_actions)
-    total = torch.zeros(num_trials, dtype=torch.float64)
+    num_trials, horizon, num_actions = env.num_envs, env.H, env.A
+    post = _Posterior(num_trials, env.S, num_actions)
+    episode_rewards = torch.zeros(num_trials, env.n, dtype=torch.float64)
     idx = torch.arange(num_trials)
     psrl_q: list[torch.Tensor] = []
-    for t in range(n * horizon):
+    for t in range(env.n * horizon):
         steps_left = horizon - t % horizon
         s = env.state.clone()
         if name == "random":
@@ -96,6 +94,16 @@ def run_mdp_baseline(name: MDPBaseline, n: int, num_trials: int, seed: int = 0, 
                 explore = torch.rand(num_trials, generator=gen) < epsilon
                 a = torch.where(explore, torch.randint(0, num_actions, (num_trials,), generator=gen), a)
         step = env.step(a)
-        total += step.reward.double()
+        episode_rewards[:, t // horizon] += step.reward.double()
         post.update(s, a, step.reward, env.reached_state)
-    return total.numpy()
+    return episode_rewards.numpy()
+
+
+def run_mdp_baseline(name: MDPBaseline, n: int, num_trials: int, seed: int = 0, epsilon: float = 0.1,
+                     num_states: int = 10, num_actions: int = 5, horizon: int = 10) -> np.ndarray:
+    """Total reward of each of ``num_trials`` trials of ``n`` episodes in fresh MDPs (env seed ``seed``); shape
+    (num_trials,). The baselines are described at :func:`play_mdp_baseline`."""
+    env = TabularMDPVecEnv(num_trials, n, num_states, num_actions, horizon, seed=seed)
+    env.reset()
+    gen = torch.Generator().manual_seed(seed + 1)
+    return play_mdp_baseline(name, env, gen, epsilon).sum(axis=1)

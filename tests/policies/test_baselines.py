@@ -9,8 +9,8 @@ import torch
 
 from policies.baselines.bandits import (bayes_optimal_value, gittins_indices, gittins_policy, gittins_table,
                                         random_policy, run_bandit_policy)
-from policies.baselines.mdp import _dirichlet, run_mdp_baseline
-from policies.envs.tabular_mdp import plan
+from policies.baselines.mdp import _dirichlet, play_mdp_baseline, run_mdp_baseline
+from policies.envs.tabular_mdp import TabularMDPVecEnv, plan
 
 
 @pytest.mark.parametrize("gamma,expected", [(0.9, 0.7029), (0.99, 0.8699)])
@@ -91,3 +91,17 @@ def test_mdp_baselines_beat_random():
         ret = run_mdp_baseline(name, 5, 300, seed=0)
         se = np.hypot(ret.std(), rand.std()) / np.sqrt(300)
         assert ret.mean() > rand.mean() + 4 * se, name
+
+
+def test_mdp_planners_improve_within_a_trial():
+    """Per-episode returns add up to the trial totals, and the learning planners earn more late in a trial."""
+    env = TabularMDPVecEnv(300, 5, seed=0)
+    env.reset()
+    episodes = play_mdp_baseline("greedy", env, torch.Generator().manual_seed(1))
+    assert episodes.shape == (300, 5)
+    np.testing.assert_allclose(episodes.sum(axis=1), run_mdp_baseline("greedy", 5, 300, seed=0))
+    for name in ("greedy", "psrl"):
+        env.reset(seed=0)
+        episodes = play_mdp_baseline(name, env, torch.Generator().manual_seed(1))
+        gain = episodes[:, -1] - episodes[:, 0]
+        assert gain.mean() > 4 * gain.std() / np.sqrt(len(gain)), name
