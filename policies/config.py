@@ -103,6 +103,9 @@ class RL2Config:
         checkpoint_every: iterations between checkpoints, ≥ 1.
         log_every: iterations between TensorBoard/console logs, ≥ 1.
         torch_threads: ``torch.set_num_threads`` during training, 1–256.
+        init_from: weights to start a new run from instead of a random initialisation: a zoo ``.pt`` or a
+            ``checkpoint.pt`` with the same network and observation/action spaces (e.g. a policy trained on shorter
+            trials). The optimizer starts fresh; ignored when the run resumes from its own checkpoint.
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -130,6 +133,7 @@ class RL2Config:
     checkpoint_every: int = 10
     log_every: int = 1
     torch_threads: int = 1
+    init_from: str = ""
 
     def validate(self, num_envs: int | None = None) -> None:
         """Raise :class:`ConfigError` for the first inconsistent field.
@@ -165,6 +169,8 @@ class RL2Config:
         _int_range("checkpoint_every", self.checkpoint_every, 1, 10**9)
         _int_range("log_every", self.log_every, 1, 10**9)
         _int_range("torch_threads", self.torch_threads, 1, 256)
+        if not isinstance(self.init_from, str):
+            raise ConfigError(f"init_from: expected a file path, got {self.init_from!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "RL2Config":

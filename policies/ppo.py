@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
@@ -30,9 +30,9 @@ from torch import nn
 from policies.actor_critic import RecurrentActorCritic
 from policies.checkpoint import atomic_torch_save, atomic_write_text, safe_load
 from policies.config import RL2Config
-from policies.errors import ConfigError
+from policies.errors import ConfigError, PolicyFileError
 from policies.normalization import ReturnScaler
-from policies.spaces import first_prev_action, make_spec, prev_action_input, raw_to_env_action
+from policies.spaces import PolicySpec, first_prev_action, make_spec, prev_action_input, raw_to_env_action
 from policies.trial import TrialWrapper, find_trial_wrapper
 from policies.vec import SyncTrialVecEnv, TrialVecEnv
 
@@ -253,6 +253,30 @@ def _check_resume(saved: Mapping[str, Any], cfg: RL2Config) -> None:
         raise ConfigError(f"{diff[0]}: differs from the checkpoint being resumed; use a new run_dir or the same value")
 
 
+def _load_initial_weights(model: RecurrentActorCritic, spec: PolicySpec, cfg: RL2Config) -> None:
+    """Copy ``cfg.init_from``'s weights into ``model``; :class:`ConfigError` when network or spaces differ."""
+    try:
+        data = safe_load(cfg.init_from)
+    except PolicyFileError as err:
+        raise ConfigError(f"init_from: {err}") from None
+    saved_spec = PolicySpec.from_dict(data["spec"])
+    if saved_spec != spec:
+        raise ConfigError(f"init_from: {cfg.init_from} was trained with other observation/action spaces "
+                          f"({_describe_spec(saved_spec)}; this run: {_describe_spec(spec)})")
+    saved = RL2Config.from_dict(data["config"]).network
+    diff = [f.name for f in fields(saved) if getattr(saved, f.name) != getattr(cfg.network, f.name)]
+    if diff:
+        raise ConfigError(f"init_from: {cfg.init_from} has network.{diff[0]} = {getattr(saved, diff[0])!r}, "
+                          f"this run {getattr(cfg.network, diff[0])!r}")
+    model.load_state_dict(data["model"])
+
+
+def _describe_spec(spec: PolicySpec) -> str:
+    parts = ", ".join(f"{p.key}{list(p.shape)}" for p in spec.obs_parts)
+    kind = "discrete" if spec.action.discrete else "box"
+    return f"observations {parts}, {kind} actions of size {spec.action.n}"
+
+
 def _drop_progress_after(path: Path, global_step: int) -> None:
     """On resume, drop the log lines a killed run wrote after its last checkpoint (they are re-run)."""
     if not path.is_file():
@@ -304,7 +328,6 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
     np.random.seed(cfg.seed % 2**32)
     gen = torch.Generator().manual_seed(cfg.seed)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
 
     spec = make_spec(env.observation_space, env.action_space, cfg.network.squash)
     model = RecurrentActorCritic(spec, cfg.network)
@@ -324,6 +347,9 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
         gen.manual_seed(cfg.seed + iteration)
         if hook is not None and "curriculum" in data:
             hook.load_state_dict(data["curriculum"])
+    elif cfg.init_from:
+        _load_initial_weights(model, spec, cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json.dumps(cfg.to_dict(), indent=2), run_dir / "config.json")
     writer = None
     if tensorboard:

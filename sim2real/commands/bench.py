@@ -36,6 +36,11 @@ def register(subparsers: Any) -> None:
         p.add_argument("--task-critic", action="store_true",
                        help="train with a privileged critic that also sees the true task (arm probabilities, or the "
                             "MDP's optimal Q-values) and the time left; the actor and the exported policy never do")
+        p.add_argument("--init-from", type=Path, default=None, metavar="PT",
+                       help="start training from these weights instead of from scratch, e.g. a policy trained on "
+                            "shorter trials (policies/zoo/mdp_n10.pt, which also needs --task-critic); the network "
+                            "must match the recipe's")
+        p.add_argument("--lr", type=float, default=None, help="override the recipe's initial learning rate")
         p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
         p.add_argument("--run-dir", type=Path, default=Path("runs/bench"), help="training runs (default runs/bench)")
         p.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: policies/zoo)")
@@ -72,7 +77,8 @@ def _handle(args: argparse.Namespace) -> int:
         raise UserError(f"--steps: expected an integer >= 1, got {args.steps}")
     if args.envs is not None and args.envs < 1:
         raise UserError(f"--envs: expected an integer >= 1, got {args.envs}")
-    for flag, used in (("--envs", args.envs is not None), ("--task-critic", args.task_critic)):
+    for flag, used in (("--envs", args.envs is not None), ("--task-critic", args.task_critic),
+                       ("--init-from", args.init_from is not None), ("--lr", args.lr is not None)):
         if used and (args.eval_only or args.baselines_only):
             raise UserError(f"{flag}: only applies to training (not with --eval-only or --baselines-only)")
     if args.baselines_only and (args.skip_baselines or args.eval_only):
@@ -118,8 +124,16 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                     cfg.validate()
                 except ConfigError as err:
                     raise UserError(f"--envs {args.envs}: does not fit the recipe: {err}") from None
+            if args.lr is not None:
+                cfg = dataclasses.replace(cfg, learning_rate=args.lr)
+                try:
+                    cfg.validate()
+                except ConfigError:
+                    raise UserError(f"--lr: expected a number in (0, 1), got {args.lr}") from None
             if args.task_critic:
                 cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, critic_keys=(mb.TASK_KEY,)))
+            if args.init_from is not None:
+                cfg = dataclasses.replace(cfg, init_from=str(args.init_from))
             privileged = mb.uses_task_features(cfg)
             env = mb.bandit_env(*setting, cfg.num_envs, args.seed, privileged) if bandits \
                 else mb.mdp_env(setting[0], cfg.num_envs, args.seed, privileged)
@@ -131,7 +145,8 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                                                   ret=f"trial return {s.get('trial_return_mean', float('nan')):.2f}")
                 cmd = f"sim2real bench {args.bench_kind} --configs {args.configs} --seed {args.seed}" + \
                     (f" --steps {args.steps}" if args.steps else "") + (f" --envs {args.envs}" if args.envs else "") + \
-                    (" --task-critic" if args.task_critic else "")
+                    (" --task-critic" if args.task_critic else "") + \
+                    (f" --init-from {args.init_from}" if args.init_from else "") + (f" --lr {args.lr}" if args.lr else "")
                 result = mb.train(name, cfg, env, args.run_dir, zoo, on_it, command=cmd,
                                   env_description=mb.env_description(args.bench_kind, setting))
             entry["train_wall_time_s"] = result.wall_time_s

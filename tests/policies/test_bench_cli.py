@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -37,6 +38,31 @@ def test_task_critic_trains_an_asymmetric_policy_whose_actor_runs_without_the_ta
     out = tmp_path / "res.json"  # --eval-only builds the plain env: the exported actor needs no task key
     assert main(["bench", "rl2-mdp", *common, "--eval-only", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["mdp_n2"]["results"]["RL2"]["se"] > 0
+    longer = ["--configs", "3", "--trials", "8", "--zoo", str(tmp_path / "zoo"), "--skip-baselines", "--steps", "480",
+              "--envs", "16", "--run-dir", str(tmp_path / "runs")]  # a curriculum over trial length: 2 → 3 episodes
+    warm = [*longer, "--task-critic", "--init-from", str(tmp_path / "zoo" / "mdp_n2.pt"), "--lr", "0.0005"]
+    assert main(["bench", "rl2-mdp", *warm]) == 0
+    card = json.loads((tmp_path / "zoo" / "mdp_n3.json").read_text())
+    assert card["config"]["init_from"].endswith("mdp_n2.pt") and card["config"]["learning_rate"] == 0.0005
+    assert card["command"].endswith("--task-critic --init-from " + str(tmp_path / "zoo" / "mdp_n2.pt") + " --lr 0.0005")
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], "init_from: .*observation/action spaces"),  # mdp_n2 was trained with the task critic's inputs
+    (["--task-critic", "--lr", "2"], "--lr: expected a number in (0, 1)"),
+])
+def test_init_from_errors_are_one_line(tmp_path, capsys, extra, message):
+    weights = tmp_path / "w.pt"
+    argv = ["bench", "rl2-mdp", "--configs", "2", "--steps", "160", "--envs", "16", "--skip-baselines",
+            "--run-dir", str(tmp_path / "runs"), "--zoo", str(tmp_path / "zoo"), "--init-from", str(weights)]
+    assert main(["bench", "rl2-mdp", "--configs", "2", "--steps", "160", "--envs", "16", "--task-critic",
+                 "--skip-baselines", "--run-dir", str(tmp_path / "first"), "--zoo", str(tmp_path)]) == 0
+    (tmp_path / "mdp_n2.pt").rename(weights)
+    capsys.readouterr()
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.search(message if "(" not in message else re.escape(message), err)
+    assert "\n" not in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("argv,field", [
@@ -47,6 +73,8 @@ def test_task_critic_trains_an_asymmetric_policy_whose_actor_runs_without_the_ta
     (["bench", "rl2-bandits", "--envs", "0"], "--envs"),
     (["bench", "rl2-bandits", "--envs", "8", "--eval-only"], "--envs"),
     (["bench", "rl2-mdp", "--task-critic", "--baselines-only"], "--task-critic"),
+    (["bench", "rl2-mdp", "--init-from", "w.pt", "--eval-only"], "--init-from"),
+    (["bench", "rl2-mdp", "--configs", "2", "--steps", "10", "--init-from", "/nonexistent/w.pt"], "init_from: "),
     (["bench", "rl2-bandits", "--configs", "100x10", "--envs", "13", "--steps", "10"], "--envs 13"),
 ])
 def test_user_errors_are_one_line(argv, field, capsys):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -49,6 +50,29 @@ def test_checkpoint_resume_and_config_mismatch(tmp_path):
     with pytest.raises(ConfigError, match="^gamma"):
         train_rl2(_bandit_cfg(16 * 20 * 4, gamma=0.5), None, tmp_path, vec_env=env, tensorboard=False)
     assert not list(tmp_path.glob(".checkpoint.pt.*"))  # no temp files left behind
+
+
+def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
+    """A new run copies the weights it is pointed at; other networks or spaces are refused with one line."""
+    env = BernoulliBanditVecEnv(16, k=3, n=10, seed=0)
+    trained = train_rl2(_bandit_cfg(16 * 20 * 2), None, tmp_path / "a", vec_env=env, tensorboard=False).checkpoint
+    frozen = replace(_bandit_cfg(16 * 20), learning_rate=1e-9)  # one update that moves no weight noticeably
+
+    def weights(checkpoint):
+        return {k: v for k, v in safe_load(checkpoint)["model"].items() if "norm" not in k}  # not the obs statistics
+
+    start = weights(trained)
+    warm = weights(train_rl2(replace(frozen, init_from=str(trained)), None, tmp_path / "b", vec_env=env,
+                             tensorboard=False).checkpoint)
+    cold = weights(train_rl2(frozen, None, tmp_path / "c", vec_env=env, tensorboard=False).checkpoint)
+    assert all(torch.allclose(warm[k], start[k], atol=1e-6) for k in start)
+    assert max(float((cold[k] - start[k]).abs().max()) for k in start) > 1e-2
+    other_net = replace(frozen, init_from=str(trained), network=replace(SMALL, hidden_size=16))
+    with pytest.raises(ConfigError, match=r"^init_from: .*network\.hidden_size = 32, this run 16$"):
+        train_rl2(other_net, None, tmp_path / "d", vec_env=env, tensorboard=False)
+    with pytest.raises(ConfigError, match="^init_from: .*other observation/action spaces"):
+        train_rl2(replace(frozen, init_from=str(trained)), None, tmp_path / "e",
+                  vec_env=BernoulliBanditVecEnv(16, k=4, n=10, seed=0), tensorboard=False)
 
 
 def test_resume_drops_log_lines_written_after_the_last_checkpoint(tmp_path):
