@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
         p = sub.add_parser(name, help=helptext, description=helptext)
         p.add_argument("--configs", default=default, help=f"comma-separated settings (default {default})")
         p.add_argument("--eval-only", action="store_true", help="evaluate the shipped zoo weights, no training")
+        p.add_argument("--policy-of", default=None, metavar="SETTING",
+                       help="with --eval-only: evaluate the shipped policy of another setting on these trials, e.g. "
+                            "--configs 500x5 --policy-of 100x5 (bandits need the same arms)")
         p.add_argument("--trials", type=int, default=1000, help="evaluation trials per setting (default 1000)")
         p.add_argument("--steps", type=int, default=None, help="override the recipe's training env steps")
         p.add_argument("--envs", type=int, default=None,
@@ -84,6 +87,18 @@ def _handle(args: argparse.Namespace) -> int:
     if args.baselines_only and (args.skip_baselines or args.eval_only):
         raise UserError("--baselines-only: cannot be combined with --skip-baselines or --eval-only")
     settings = _parse_settings(args.bench_kind, args.configs)
+    if args.policy_of is not None:
+        if not args.eval_only or args.baselines_only:
+            raise UserError("--policy-of: only applies to --eval-only (it evaluates shipped weights)")
+        parsed = _parse_settings(args.bench_kind, args.policy_of)
+        if len(parsed) != 1:
+            raise UserError(f"--policy-of: give one setting, got {args.policy_of!r}")
+        source = parsed[0]
+        other_arms = [s for s in settings if s[1:] != source[1:]]
+        if other_arms:
+            raise UserError(f"--policy-of {args.policy_of}: a policy for {source[1]} arms cannot play "
+                            f"{other_arms[0][1]}-armed bandits")
+        args.policy_of = source
     try:
         return _run(args, settings)
     except (ConfigError, PolicyFileError) as err:
@@ -101,7 +116,8 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
     console = Console()
     zoo = args.zoo or mb.ZOO
     bandits = args.bench_kind == "rl2-bandits"
-    names = [mb.bandit_name(*s) if bandits else mb.mdp_name(*s) for s in settings]
+    naming = mb.bandit_name if bandits else mb.mdp_name
+    names = [naming(*(args.policy_of or s)) for s in settings]
     if args.eval_only and not args.baselines_only:
         missing = [n for n in names if not (zoo / f"{n}.pt").exists()]
         if len(missing) == len(names):
@@ -114,6 +130,8 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
     results: dict[str, Any] = {}
     for setting, name in zip(settings, names):
         label = "n={},k={}".format(*setting) if bandits else f"n={setting[0]}"
+        if args.policy_of:
+            label += f" (policy of n={args.policy_of[0]})"
         entry: dict[str, Any] = {}
         if not (args.eval_only or args.baselines_only):
             cfg = mb.bandit_config(*setting, total_steps=args.steps, seed=args.seed) if bandits \
@@ -173,7 +191,9 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
         table.add_section()
         entry["results"] = {k: {"mean": m, "se": se} for k, (m, se) in ours.items()}
         entry["paper"] = paper
-        results[name] = entry
+        if args.policy_of:
+            entry["policy"] = name
+        results[naming(*setting)] = entry
     console.print(table)
     if args.json:
         from policies.checkpoint import atomic_write_text

@@ -19,6 +19,11 @@ def test_train_then_eval_only_from_the_zoo(tmp_path, capsys):
     res = json.loads(out.read_text())["bandit_n3_k2"]["results"]
     assert 0.0 <= res["RL2"]["mean"] <= 3.0 and res["RL2"]["se"] > 0
     assert "RL2" in capsys.readouterr().out
+    assert main(["bench", "rl2-bandits", *common, "--configs", "6x2", "--policy-of", "3x2", "--eval-only",
+                 "--json", str(out)]) == 0  # the 3-pull policy on 6-pull trials
+    longer = json.loads(out.read_text())["bandit_n6_k2"]
+    assert longer["policy"] == "bandit_n3_k2" and 0.0 <= longer["results"]["RL2"]["mean"] <= 6.0
+    assert "policy of n=3" in capsys.readouterr().out
 
 
 def test_envs_overrides_the_recipes_parallel_trials(tmp_path):
@@ -74,6 +79,9 @@ def test_init_from_errors_are_one_line(tmp_path, capsys, extra, message):
     (["bench", "rl2-bandits", "--envs", "8", "--eval-only"], "--envs"),
     (["bench", "rl2-mdp", "--task-critic", "--baselines-only"], "--task-critic"),
     (["bench", "rl2-mdp", "--init-from", "w.pt", "--eval-only"], "--init-from"),
+    (["bench", "rl2-bandits", "--configs", "500x5", "--policy-of", "100x5"], "--policy-of"),
+    (["bench", "rl2-bandits", "--configs", "500x5", "--policy-of", "100x10", "--eval-only"], "--policy-of 100x10"),
+    (["bench", "rl2-mdp", "--configs", "25", "--policy-of", "10,25", "--eval-only"], "--policy-of"),
     (["bench", "rl2-mdp", "--configs", "2", "--steps", "10", "--init-from", "/nonexistent/w.pt"], "init_from: "),
     (["bench", "rl2-bandits", "--configs", "100x10", "--envs", "13", "--steps", "10"], "--envs 13"),
 ])
