@@ -56,6 +56,12 @@ class RecurrentActorCritic(nn.Module):
         """True when the critic has observation keys of its own (the actor never sees them)."""
         return self.critic_encoder is not None
 
+    def critic_only_parameters(self) -> list[nn.Parameter]:
+        """Parameters only the value function uses: its head, and its own encoder, embedding and recurrence where
+        it has them (shared layers are left out, since training them changes the actor)."""
+        own = (self.critic_encoder, self.critic_embed, self.critic_core, self.critic_head)
+        return [p for module in own if module is not None for p in module.parameters()]
+
     @property
     def actor_state_layers(self) -> int:
         """First dimension of the actor's part of the hidden state (all of it with shared recurrence)."""

@@ -106,6 +106,9 @@ class RL2Config:
         init_from: weights to start a new run from instead of a random initialisation: a zoo ``.pt`` or a
             ``checkpoint.pt`` with the same network and observation/action spaces (e.g. a policy trained on shorter
             trials). The optimizer starts fresh; ignored when the run resumes from its own checkpoint.
+        critic_warmup_steps: env steps at the start of training during which only the value loss is optimised
+            (no policy loss, no entropy bonus), so that a critic facing a new task — typically after ``init_from`` —
+            is fitted before its advantages steer the actor; 0 disables.
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -134,6 +137,7 @@ class RL2Config:
     log_every: int = 1
     torch_threads: int = 1
     init_from: str = ""
+    critic_warmup_steps: int = 0
 
     def validate(self, num_envs: int | None = None) -> None:
         """Raise :class:`ConfigError` for the first inconsistent field.
@@ -169,6 +173,7 @@ class RL2Config:
         _int_range("checkpoint_every", self.checkpoint_every, 1, 10**9)
         _int_range("log_every", self.log_every, 1, 10**9)
         _int_range("torch_threads", self.torch_threads, 1, 256)
+        _int_range("critic_warmup_steps", self.critic_warmup_steps, 0, 10**13)
         if not isinstance(self.init_from, str):
             raise ConfigError(f"init_from: expected a file path, got {self.init_from!r}")
 

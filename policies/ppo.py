@@ -177,8 +177,13 @@ def _sequences(x: torch.Tensor, L: int) -> torch.Tensor:
 
 
 def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro: Rollout, adv: torch.Tensor,
-               returns: torch.Tensor, cfg: RL2Config, gen: torch.Generator) -> dict[str, float]:
-    """PPO epochs over minibatches of whole BPTT sequences; returns mean losses and diagnostics."""
+               returns: torch.Tensor, cfg: RL2Config, gen: torch.Generator,
+               train_actor: bool = True) -> dict[str, float]:
+    """PPO epochs over minibatches of whole BPTT sequences; returns mean losses and diagnostics.
+
+    With ``train_actor`` False only the value loss is optimised, and only in the critic's own parameters (critic
+    warm-up: the actor, including layers it shares with the critic, does not change).
+    """
     L = cfg.seq_len
     seq = {
         "pa": _sequences(ro.prev_action, L), "pr": _sequences(ro.prev_reward, L),
@@ -191,6 +196,8 @@ def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro
     n_seq = seq["st"].shape[1]
     mb = n_seq // cfg.num_minibatches
     log: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
+    critic_own = {id(p) for p in model.critic_only_parameters()}
+    frozen = [] if train_actor else [p for p in model.parameters() if id(p) not in critic_own]
     for _ in range(cfg.epochs):
         perm = torch.randperm(n_seq, generator=gen)
         kls = []
@@ -212,9 +219,11 @@ def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro
                 v_loss = torch.maximum(v_loss, (v_clip - ret).pow(2))
             v_loss = 0.5 * v_loss.mean()
             entropy = model.actor_head.entropy(params).mean()
-            loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+            loss = cfg.vf_coef * v_loss + ((pg_loss - cfg.ent_coef * entropy) if train_actor else 0.0)
             optimizer.zero_grad()
             loss.backward()
+            for param in frozen:
+                param.grad = None
             nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             optimizer.step()
             with torch.no_grad():
@@ -387,7 +396,8 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
                 _, last_v, _ = model.step(obs, carry.prev_action, carry.prev_reward, carry.prev_done, state)
             adv, returns = compute_gae(ro.rewards, ro.values, ro.trial_ends, last_v, cfg.gamma, cfg.gae_lambda)
             model.train()
-            stats = ppo_update(model, optimizer, ro, adv, returns, cfg, gen)
+            stats = ppo_update(model, optimizer, ro, adv, returns, cfg, gen,
+                               train_actor=global_step >= cfg.critic_warmup_steps)
             if cfg.normalize_obs:
                 model.update_normalizers({k: v.reshape(-1, *v.shape[2:]) for k, v in ro.obs.items()},
                                          ro.prev_reward.reshape(-1))

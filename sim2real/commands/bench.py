@@ -44,6 +44,8 @@ def register(subparsers: Any) -> None:
                             "shorter trials (policies/zoo/mdp_n10.pt, which also needs --task-critic); the network "
                             "must match the recipe's")
         p.add_argument("--lr", type=float, default=None, help="override the recipe's initial learning rate")
+        p.add_argument("--critic-warmup", type=int, default=None, metavar="STEPS",
+                       help="train only the critic for the first STEPS env steps (useful with --init-from)")
         p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
         p.add_argument("--run-dir", type=Path, default=Path("runs/bench"), help="training runs (default runs/bench)")
         p.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: policies/zoo)")
@@ -78,10 +80,13 @@ def _handle(args: argparse.Namespace) -> int:
         raise UserError(f"--trials: expected an integer >= 2, got {args.trials}")
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps: expected an integer >= 1, got {args.steps}")
+    if args.critic_warmup is not None and args.critic_warmup < 0:
+        raise UserError(f"--critic-warmup: expected an integer >= 0, got {args.critic_warmup}")
     if args.envs is not None and args.envs < 1:
         raise UserError(f"--envs: expected an integer >= 1, got {args.envs}")
     for flag, used in (("--envs", args.envs is not None), ("--task-critic", args.task_critic),
-                       ("--init-from", args.init_from is not None), ("--lr", args.lr is not None)):
+                       ("--init-from", args.init_from is not None), ("--lr", args.lr is not None),
+                       ("--critic-warmup", args.critic_warmup is not None)):
         if used and (args.eval_only or args.baselines_only):
             raise UserError(f"{flag}: only applies to training (not with --eval-only or --baselines-only)")
     if args.baselines_only and (args.skip_baselines or args.eval_only):
@@ -152,6 +157,8 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                 cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, critic_keys=(mb.TASK_KEY,)))
             if args.init_from is not None:
                 cfg = dataclasses.replace(cfg, init_from=str(args.init_from))
+            if args.critic_warmup is not None:
+                cfg = dataclasses.replace(cfg, critic_warmup_steps=args.critic_warmup)
             privileged = mb.uses_task_features(cfg)
             env = mb.bandit_env(*setting, cfg.num_envs, args.seed, privileged) if bandits \
                 else mb.mdp_env(setting[0], cfg.num_envs, args.seed, privileged)
@@ -164,7 +171,8 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                 cmd = f"sim2real bench {args.bench_kind} --configs {args.configs} --seed {args.seed}" + \
                     (f" --steps {args.steps}" if args.steps else "") + (f" --envs {args.envs}" if args.envs else "") + \
                     (" --task-critic" if args.task_critic else "") + \
-                    (f" --init-from {args.init_from}" if args.init_from else "") + (f" --lr {args.lr}" if args.lr else "")
+                    (f" --init-from {args.init_from}" if args.init_from else "") + (f" --lr {args.lr}" if args.lr else "") + \
+                    (f" --critic-warmup {args.critic_warmup}" if args.critic_warmup is not None else "")
                 result = mb.train(name, cfg, env, args.run_dir, zoo, on_it, command=cmd,
                                   env_description=mb.env_description(args.bench_kind, setting))
             entry["train_wall_time_s"] = result.wall_time_s

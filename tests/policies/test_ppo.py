@@ -75,6 +75,19 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
                   vec_env=BernoulliBanditVecEnv(16, k=4, n=10, seed=0), tensorboard=False)
 
 
+def test_critic_warmup_leaves_the_actor_untouched(tmp_path):
+    """During the warm-up only critic weights move; afterwards the actor trains too."""
+    env = BernoulliBanditVecEnv(16, k=3, n=10, seed=0)
+    trained = train_rl2(_bandit_cfg(16 * 20 * 2), None, tmp_path / "a", vec_env=env, tensorboard=False).checkpoint
+    start = safe_load(trained)["model"]
+    for steps, actor_moves in ((16 * 20 * 2, False), (16 * 20 * 3, True)):  # warm-up covers the first 2 iterations
+        cfg = replace(_bandit_cfg(steps), init_from=str(trained), critic_warmup_steps=16 * 20 * 2)
+        after = safe_load(train_rl2(cfg, None, tmp_path / f"b{steps}", vec_env=env, tensorboard=False).checkpoint)
+        moved = {k for k, v in after["model"].items() if "norm" not in k and not torch.equal(v, start[k])}
+        assert any(k.startswith("critic_") for k in moved)
+        assert any(not k.startswith("critic_") for k in moved) == actor_moves, sorted(moved)
+
+
 def test_resume_drops_log_lines_written_after_the_last_checkpoint(tmp_path):
     """A run killed between checkpoints logged iterations that the resumed run repeats: log each step once."""
     env = BernoulliBanditVecEnv(16, k=3, n=10, seed=0)
