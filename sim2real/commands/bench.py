@@ -44,6 +44,8 @@ def register(subparsers: Any) -> None:
                             "shorter trials (policies/zoo/mdp_n10.pt, which also needs --task-critic); the network "
                             "must match the recipe's")
         p.add_argument("--lr", type=float, default=None, help="override the recipe's initial learning rate")
+        p.add_argument("--gamma", type=float, default=None,
+                       help="override the recipe's discount per step (e.g. closer to 1 for trials longer than 100 steps)")
         p.add_argument("--critic-warmup", type=int, default=None, metavar="STEPS",
                        help="train only the critic for the first STEPS env steps (useful with --init-from)")
         p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
@@ -86,6 +88,7 @@ def _handle(args: argparse.Namespace) -> int:
         raise UserError(f"--envs: expected an integer >= 1, got {args.envs}")
     for flag, used in (("--envs", args.envs is not None), ("--task-critic", args.task_critic),
                        ("--init-from", args.init_from is not None), ("--lr", args.lr is not None),
+                       ("--gamma", args.gamma is not None),
                        ("--critic-warmup", args.critic_warmup is not None)):
         if used and (args.eval_only or args.baselines_only):
             raise UserError(f"{flag}: only applies to training (not with --eval-only or --baselines-only)")
@@ -147,12 +150,14 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                     cfg.validate()
                 except ConfigError as err:
                     raise UserError(f"--envs {args.envs}: does not fit the recipe: {err}") from None
-            if args.lr is not None:
-                cfg = dataclasses.replace(cfg, learning_rate=args.lr)
-                try:
-                    cfg.validate()
-                except ConfigError:
-                    raise UserError(f"--lr: expected a number in (0, 1), got {args.lr}") from None
+            for flag, key, value, allowed in (("--lr", "learning_rate", args.lr, "(0, 1)"),
+                                              ("--gamma", "gamma", args.gamma, "[0, 1]")):
+                if value is not None:
+                    cfg = dataclasses.replace(cfg, **{key: value})
+                    try:
+                        cfg.validate()
+                    except ConfigError:
+                        raise UserError(f"{flag}: expected a number in {allowed}, got {value}") from None
             if args.task_critic:
                 cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, critic_keys=(mb.TASK_KEY,)))
             if args.init_from is not None:
@@ -172,6 +177,7 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
                     (f" --steps {args.steps}" if args.steps else "") + (f" --envs {args.envs}" if args.envs else "") + \
                     (" --task-critic" if args.task_critic else "") + \
                     (f" --init-from {args.init_from}" if args.init_from else "") + (f" --lr {args.lr}" if args.lr else "") + \
+                    (f" --gamma {args.gamma}" if args.gamma is not None else "") + \
                     (f" --critic-warmup {args.critic_warmup}" if args.critic_warmup is not None else "")
                 result = mb.train(name, cfg, env, args.run_dir, zoo, on_it, command=cmd,
                                   env_description=mb.env_description(args.bench_kind, setting))

@@ -46,13 +46,13 @@ def test_task_critic_trains_an_asymmetric_policy_whose_actor_runs_without_the_ta
     longer = ["--configs", "3", "--trials", "8", "--zoo", str(tmp_path / "zoo"), "--skip-baselines", "--steps", "480",
               "--envs", "16", "--run-dir", str(tmp_path / "runs")]  # a curriculum over trial length: 2 → 3 episodes
     warm = [*longer, "--task-critic", "--init-from", str(tmp_path / "zoo" / "mdp_n2.pt"), "--lr", "0.0005",
-            "--critic-warmup", "240"]
+            "--critic-warmup", "240", "--gamma", "0.995"]
     assert main(["bench", "rl2-mdp", *warm]) == 0
     card = json.loads((tmp_path / "zoo" / "mdp_n3.json").read_text())
     assert card["config"]["init_from"].endswith("mdp_n2.pt") and card["config"]["learning_rate"] == 0.0005
-    assert card["config"]["critic_warmup_steps"] == 240
+    assert card["config"]["critic_warmup_steps"] == 240 and card["config"]["gamma"] == 0.995
     assert card["command"].endswith(f"--task-critic --init-from {tmp_path / 'zoo' / 'mdp_n2.pt'} --lr 0.0005 "
-                                    "--critic-warmup 240")
+                                    "--gamma 0.995 --critic-warmup 240")
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -84,6 +84,8 @@ def test_init_from_errors_are_one_line(tmp_path, capsys, extra, message):
     (["bench", "rl2-mdp", "--init-from", "w.pt", "--eval-only"], "--init-from"),
     (["bench", "rl2-bandits", "--configs", "500x5", "--policy-of", "100x5"], "--policy-of"),
     (["bench", "rl2-bandits", "--critic-warmup", "-1"], "--critic-warmup"),
+    (["bench", "rl2-bandits", "--configs", "3x2", "--steps", "10", "--gamma", "1.5"], "--gamma: expected a number in [0, 1]"),
+    (["bench", "rl2-mdp", "--gamma", "0.99", "--baselines-only"], "--gamma"),
     (["bench", "rl2-bandits", "--critic-warmup", "10", "--eval-only"], "--critic-warmup"),
     (["bench", "rl2-bandits", "--configs", "500x5", "--policy-of", "100x10", "--eval-only"], "--policy-of 100x10"),
     (["bench", "rl2-mdp", "--configs", "25", "--policy-of", "10,25", "--eval-only"], "--policy-of"),
