@@ -29,6 +29,8 @@ def test_nested_network_and_types():
     ({"num_minibatches": 3}, "num_minibatches"),
     ({"normalize_obs": "yes"}, "normalize_obs"),
     ({"epochs": 2.5}, "epochs"),
+    ({"init_from": 5}, "init_from"),
+    ({"critic_warmup_steps": -1}, "critic_warmup_steps"),
 ])
 def test_bad_values_name_the_field(data, field):
     with pytest.raises(ConfigError) as err:
