@@ -101,6 +101,8 @@ class RL2Config:
         target_kl: stop the epoch loop early when the approximate KL exceeds this (0 disables).
         seed: seeds torch, numpy and the envs.
         checkpoint_every: iterations between checkpoints, ≥ 1.
+        snapshot_every: iterations between kept weight snapshots (``snapshots/step_<env steps>.pt`` in the run
+            directory, tensors-only like zoo files; for choosing a policy on validation trials afterwards); 0 keeps none.
         log_every: iterations between TensorBoard/console logs, ≥ 1.
         torch_threads: ``torch.set_num_threads`` during training, 1–256.
         init_from: weights to start a new run from instead of a random initialisation: a zoo ``.pt`` or a
@@ -134,6 +136,7 @@ class RL2Config:
     target_kl: float = 0.0
     seed: int = 0
     checkpoint_every: int = 10
+    snapshot_every: int = 0
     log_every: int = 1
     torch_threads: int = 1
     init_from: str = ""
@@ -171,6 +174,7 @@ class RL2Config:
             _bool(name, getattr(self, name))
         _int_range("seed", self.seed, 0, 2**63 - 1)
         _int_range("checkpoint_every", self.checkpoint_every, 1, 10**9)
+        _int_range("snapshot_every", self.snapshot_every, 0, 10**9)
         _int_range("log_every", self.log_every, 1, 10**9)
         _int_range("torch_threads", self.torch_threads, 1, 256)
         _int_range("critic_warmup_steps", self.critic_warmup_steps, 0, 10**13)

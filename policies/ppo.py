@@ -37,6 +37,7 @@ from policies.trial import TrialWrapper, find_trial_wrapper
 from policies.vec import SyncTrialVecEnv, TrialVecEnv
 
 CHECKPOINT = "checkpoint.pt"
+SNAPSHOTS = "snapshots"
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, trial_ends: torch.Tensor, last_values: torch.Tensor,
@@ -419,6 +420,9 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
                     f.write(json.dumps(stats) + "\n")
             if iteration % cfg.checkpoint_every == 0 or iteration == num_iterations:
                 save()
+            if cfg.snapshot_every and iteration % cfg.snapshot_every == 0:
+                atomic_torch_save({"model": model.state_dict(), "config": cfg.to_dict(), "spec": spec.to_dict(),
+                                   "global_step": global_step}, run_dir / SNAPSHOTS / f"step_{global_step:012d}.pt")
             if on_iteration is not None:
                 on_iteration(stats)
     finally:

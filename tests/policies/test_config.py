@@ -31,6 +31,7 @@ def test_nested_network_and_types():
     ({"epochs": 2.5}, "epochs"),
     ({"init_from": 5}, "init_from"),
     ({"critic_warmup_steps": -1}, "critic_warmup_steps"),
+    ({"snapshot_every": -1}, "snapshot_every"),
 ])
 def test_bad_values_name_the_field(data, field):
     with pytest.raises(ConfigError) as err:

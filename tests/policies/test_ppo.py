@@ -88,6 +88,16 @@ def test_critic_warmup_leaves_the_actor_untouched(tmp_path):
         assert any(not k.startswith("critic_") for k in moved) == actor_moves, sorted(moved)
 
 
+def test_snapshots_keep_loadable_weights_every_k_iterations(tmp_path):
+    env = BernoulliBanditVecEnv(16, k=3, n=10, seed=0)
+    train_rl2(replace(_bandit_cfg(16 * 20 * 5), snapshot_every=2), None, tmp_path, vec_env=env, tensorboard=False)
+    snapshots = sorted((tmp_path / "snapshots").glob("*.pt"))
+    assert [p.name for p in snapshots] == ["step_000000000640.pt", "step_000000001280.pt"]
+    first, second = (load_policy(p)[0].state_dict() for p in snapshots)
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # two different points of the run
+    assert safe_load(snapshots[1])["global_step"] == 1280
+
+
 def test_resume_drops_log_lines_written_after_the_last_checkpoint(tmp_path):
     """A run killed between checkpoints logged iterations that the resumed run repeats: log each step once."""
     env = BernoulliBanditVecEnv(16, k=3, n=10, seed=0)
