@@ -5,7 +5,7 @@ and for the greedy planner and PSRL on the same MDPs: the mean return of selecte
 what the optimal policy of the true MDP earns per episode in expectation (the oracle). A meta-learner that keeps
 learning should climb towards the oracle episode by episode.
 
-    python benchmarks/rl2_mdp_behaviour.py --mdp 25 [--zoo policies/zoo] [--trials 1000]
+    python benchmarks/rl2_mdp_behaviour.py --mdp 25 [--zoo policies/zoo] [--trials 1000] [--policy policies/zoo/mdp_n10.pt]
 """
 from __future__ import annotations
 
@@ -55,12 +55,14 @@ def main() -> None:
     parser.add_argument("--mdp", type=int, default=25, metavar="N", help="episodes per trial of a shipped policy")
     parser.add_argument("--zoo", type=Path, default=mb.ZOO)
     parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--policy", type=Path, default=None,
+                        help="another policy file to play these trials (default: the zoo's mdp_n<N>.pt)")
     args = parser.parse_args()
     if args.trials < 2:
         parser.error(f"--trials: need at least 2 (for a standard error), got {args.trials}")
-    path = args.zoo / f"{mb.mdp_name(args.mdp)}.pt"
+    path = args.policy or args.zoo / f"{mb.mdp_name(args.mdp)}.pt"
     if not path.is_file():
-        parser.error(f"--mdp {args.mdp}: no shipped policy {path}")
+        parser.error(f"--mdp {args.mdp}: no policy file {path}")
     model, _ = load_policy(path)
     n = args.mdp
     reference = mb.mdp_env(n, args.trials, EVAL_SEED)
