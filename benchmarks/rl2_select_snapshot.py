@@ -34,8 +34,12 @@ def score(path: Path, make_env: Callable[[int], Any], trials: int, env_seed: int
 
 def wall_time_at(run: Path, global_step: int) -> float | None:
     """Training wall time (s) logged at ``global_step`` in ``run/progress.jsonl``, if logged."""
-    for line in (run / "progress.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    log = run / "progress.jsonl"
+    for line in log.read_text().splitlines() if log.is_file() else []:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a killed run
+            continue
         if row.get("global_step") == global_step:
             return float(row["wall_time_s"])
     return None
