@@ -128,7 +128,7 @@ def test_stop_file_is_an_estop(emulator, reach_policy, calibration_file, tmp_pat
     threading.Timer(5.0, stop.touch).start()
     log = tmp_path / "log.jsonl"
     assert _deploy(reach_policy, "feetech", em.port, calibration_file, log, "--episodes", "20",
-                   "--stop-file", str(stop)) == 4
+                   "--stop-file", str(stop), "--overrun-periods", "4") == 4  # a CI stall must not trip first
     assert _tripped(log)["kind"] == "estop"
 
 
@@ -187,7 +187,7 @@ def test_nan_and_jumps_past_the_limits_never_reach_the_servos(emulator, calibrat
     with robot:
         safety = SafetyLayer(SafetyConfig.from_spec(spec, task.layout.robot_base), robot.model, 1 / 25)
         loop = DeploymentLoop(robot, task, _JumpController(spec), _WildPolicy(), scene, GoalSource(), safety, log,
-                              LoopConfig(25.0, episodes=1, steps_per_episode=40))
+                              LoopConfig(25.0, episodes=1, steps_per_episode=40, overrun_after_s=4 / 25.0))
         result = loop.run()
     log.close()
     assert result.stopped is None and len(result.episodes) == 1
