@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from policies import meta_bench as mb
-from policies.checkpoint import atomic_torch_save, atomic_write_text, load_policy, safe_load
+from policies.checkpoint import load_policy, safe_load
 from policies.evaluate import evaluate_policy
 
 VALIDATION_SEED, TEST_SEED = 20_000, 10_000
@@ -83,18 +83,14 @@ def main() -> None:
           f"over {args.trials} trials")
     if args.export:
         data = safe_load(best)
-        atomic_torch_save({"model": data["model"], "config": data["config"], "spec": data["spec"]},
-                          args.zoo / f"{args.export}.pt")
         run = best.parent.parent
-        card = {"name": args.export, "env": description, "config": data["config"], "seed": data["config"]["seed"],
-                "env_steps": int(data["global_step"]), "train_wall_time_s": wall_time_at(run, int(data["global_step"])),
-                "machine": "2 shared CPU cores, torch threads = 1", "command": args.command,
-                "selection": {"snapshots": len(snapshots), "validation_env_seed": VALIDATION_SEED,
-                              "validation_trials": args.validation_trials,
-                              "validation_mean": validation[best][0], "chosen": f"{run.name}/{best.name}"}}
-        atomic_write_text(json.dumps(card, indent=2) + "\n", args.zoo / f"{args.export}.json")
+        steps = int(data["global_step"])
+        mb.write_zoo_entry(args.export, data, args.zoo, env=description, env_steps=steps,
+                           train_wall_time_s=wall_time_at(run, steps), command=args.command,
+                           selection={"snapshots": len(snapshots), "validation_env_seed": VALIDATION_SEED,
+                                      "validation_trials": args.validation_trials,
+                                      "validation_mean": validation[best][0], "chosen": f"{run.name}/{best.name}"})
         print(f"wrote {args.zoo / args.export}.pt and .json")
-
 
 if __name__ == "__main__":
     main()

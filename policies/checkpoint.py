@@ -74,7 +74,11 @@ def model_from_checkpoint(data: dict[str, Any]) -> tuple[RecurrentActorCritic, R
     except (ConfigError, KeyError, TypeError) as err:
         raise PolicyFileError(f"policy file: bad config or spec: {err}") from None
     model = RecurrentActorCritic(spec, cfg.network)
-    model.load_state_dict(data["model"])
+    try:
+        model.load_state_dict(data["model"])
+    except (RuntimeError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PolicyFileError(f"policy file: weights do not fit its config and spec: {first}") from None
     model.eval()
     return model, cfg
 

@@ -107,10 +107,12 @@ class RL2Config:
         torch_threads: ``torch.set_num_threads`` during training, 1–256.
         init_from: weights to start a new run from instead of a random initialisation: a zoo ``.pt`` or a
             ``checkpoint.pt`` with the same network and observation/action spaces (e.g. a policy trained on shorter
-            trials). The optimizer starts fresh; ignored when the run resumes from its own checkpoint.
-        critic_warmup_steps: env steps at the start of training during which only the value loss is optimised
-            (no policy loss, no entropy bonus), so that a critic facing a new task — typically after ``init_from`` —
-            is fitted before its advantages steer the actor; 0 disables.
+            trials). The optimizer and the reward-normalisation statistics start fresh; ignored when the run
+            resumes from its own checkpoint.
+        critic_warmup_steps: env steps at the start of training during which only the critic's own parameters are
+            optimised on the value loss and the observation/reward normalisers stay fixed, so the actor does not
+            change while a critic facing a new task (or new reward scale) — typically after ``init_from`` — is
+            fitted; 0 disables, else less than ``total_steps``.
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -178,6 +180,9 @@ class RL2Config:
         _int_range("log_every", self.log_every, 1, 10**9)
         _int_range("torch_threads", self.torch_threads, 1, 256)
         _int_range("critic_warmup_steps", self.critic_warmup_steps, 0, 10**13)
+        if self.critic_warmup_steps and self.critic_warmup_steps >= self.total_steps:
+            raise ConfigError(f"critic_warmup_steps: must be less than total_steps={self.total_steps} (the actor "
+                              f"would never train), got {self.critic_warmup_steps}")
         if not isinstance(self.init_from, str):
             raise ConfigError(f"init_from: expected a file path, got {self.init_from!r}")
 

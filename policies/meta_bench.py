@@ -92,13 +92,19 @@ def train(name: str, cfg: RL2Config, env: Any, run_dir: Path, zoo: Path = ZOO,
     torch.set_num_threads(cfg.torch_threads)
     result = train_rl2(cfg, None, run_dir / name, vec_env=env, on_iteration=on_iteration)
     data = safe_load(result.checkpoint)
-    atomic_torch_save({"model": data["model"], "config": data["config"], "spec": data["spec"]}, zoo / f"{name}.pt")
-    card = {"name": name, "env": env_description, "config": data["config"], "seed": cfg.seed, "env_steps": result.global_step,
-            "iterations": int(data["iteration"]), "train_wall_time_s": round(result.wall_time_s, 1),
-            "machine": "2 shared CPU cores, torch threads = 1", "command": command,
-            "last_train_trial_return": result.stats.get("trial_return_mean")}
-    atomic_write_text(json.dumps(card, indent=2) + "\n", zoo / f"{name}.json")
+    write_zoo_entry(name, data, zoo, env=env_description, env_steps=result.global_step,
+                    iterations=int(data["iteration"]), train_wall_time_s=round(result.wall_time_s, 1), command=command,
+                    last_train_trial_return=result.stats.get("trial_return_mean"))
     return result
+
+
+def write_zoo_entry(name: str, data: dict[str, Any], zoo: Path = ZOO, **card: Any) -> None:
+    """Write ``zoo/<name>.pt`` (the weights, config and spec of a safe-loaded checkpoint or snapshot ``data``) and its
+    model card ``zoo/<name>.json`` (name, config, seed, machine, plus ``card``'s fields)."""
+    atomic_torch_save({"model": data["model"], "config": data["config"], "spec": data["spec"]}, zoo / f"{name}.pt")
+    full = {"name": name, "env": card.pop("env", ""), "config": data["config"], "seed": data["config"]["seed"],
+            "machine": "2 shared CPU cores, torch threads = 1", **card}
+    atomic_write_text(json.dumps(full, indent=2) + "\n", zoo / f"{name}.json")
 
 
 def mean_se(x: np.ndarray) -> tuple[float, float]:

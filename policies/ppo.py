@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from policies.actor_critic import RecurrentActorCritic
-from policies.checkpoint import atomic_torch_save, atomic_write_text, safe_load
+from policies.checkpoint import atomic_torch_save, atomic_write_text, model_from_checkpoint, safe_load
 from policies.config import RL2Config
 from policies.errors import ConfigError, PolicyFileError
 from policies.normalization import ReturnScaler
@@ -256,8 +256,9 @@ def make_vec_env(cfg: RL2Config, env_fns: Sequence[Callable[[], gym.Env]]) -> Sy
 def _check_resume(saved: Mapping[str, Any], cfg: RL2Config) -> None:
     a = RL2Config.from_dict(saved).to_dict()  # fills keys added since the checkpoint was written with defaults
     b = cfg.to_dict()
-    a.pop("total_steps", None)
-    b.pop("total_steps", None)
+    for key in ("total_steps", "init_from", "snapshot_every"):  # a resumed run may change these
+        a.pop(key, None)
+        b.pop(key, None)
     diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if diff:
         raise ConfigError(f"{diff[0]}: differs from the checkpoint being resumed; use a new run_dir or the same value")
@@ -266,19 +267,18 @@ def _check_resume(saved: Mapping[str, Any], cfg: RL2Config) -> None:
 def _load_initial_weights(model: RecurrentActorCritic, spec: PolicySpec, cfg: RL2Config) -> None:
     """Copy ``cfg.init_from``'s weights into ``model``; :class:`ConfigError` when network or spaces differ."""
     try:
-        data = safe_load(cfg.init_from)
+        trained, saved_cfg = model_from_checkpoint(safe_load(cfg.init_from))
     except PolicyFileError as err:
         raise ConfigError(f"init_from: {err}") from None
-    saved_spec = PolicySpec.from_dict(data["spec"])
-    if saved_spec != spec:
+    if trained.spec != spec:
         raise ConfigError(f"init_from: {cfg.init_from} was trained with other observation/action spaces "
-                          f"({_describe_spec(saved_spec)}; this run: {_describe_spec(spec)})")
-    saved = RL2Config.from_dict(data["config"]).network
+                          f"({_describe_spec(trained.spec)}; this run: {_describe_spec(spec)})")
+    saved = saved_cfg.network
     diff = [f.name for f in fields(saved) if getattr(saved, f.name) != getattr(cfg.network, f.name)]
     if diff:
         raise ConfigError(f"init_from: {cfg.init_from} has network.{diff[0]} = {getattr(saved, diff[0])!r}, "
                           f"this run {getattr(cfg.network, diff[0])!r}")
-    model.load_state_dict(data["model"])
+    model.load_state_dict(trained.state_dict())
 
 
 def _describe_spec(spec: PolicySpec) -> str:
@@ -397,9 +397,9 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
                 _, last_v, _ = model.step(obs, carry.prev_action, carry.prev_reward, carry.prev_done, state)
             adv, returns = compute_gae(ro.rewards, ro.values, ro.trial_ends, last_v, cfg.gamma, cfg.gae_lambda)
             model.train()
-            stats = ppo_update(model, optimizer, ro, adv, returns, cfg, gen,
-                               train_actor=global_step >= cfg.critic_warmup_steps)
-            if cfg.normalize_obs:
+            train_actor = global_step >= cfg.critic_warmup_steps
+            stats = ppo_update(model, optimizer, ro, adv, returns, cfg, gen, train_actor=train_actor)
+            if cfg.normalize_obs and train_actor:  # the normalisers feed the actor too
                 model.update_normalizers({k: v.reshape(-1, *v.shape[2:]) for k, v in ro.obs.items()},
                                          ro.prev_reward.reshape(-1))
             iteration += 1

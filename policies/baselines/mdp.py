@@ -72,6 +72,8 @@ def play_mdp_baseline(name: MDPBaseline, env: TabularMDPVecEnv, gen: torch.Gener
     """
     if name not in ("random", "greedy", "epsilon_greedy", "psrl"):
         raise ValueError(f"baseline: must be random, greedy, epsilon_greedy or psrl, got {name!r}")
+    if env.t != 0:
+        raise ValueError(f"env: must be at the start of its trials (just reset), it is at step {env.t}")
     num_trials, horizon, num_actions = env.num_envs, env.H, env.A
     post = _Posterior(num_trials, env.S, num_actions)
     episode_rewards = torch.zeros(num_trials, env.n, dtype=torch.float64)

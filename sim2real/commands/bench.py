@@ -95,6 +95,8 @@ def _handle(args: argparse.Namespace) -> int:
     if args.baselines_only and (args.skip_baselines or args.eval_only):
         raise UserError("--baselines-only: cannot be combined with --skip-baselines or --eval-only")
     settings = _parse_settings(args.bench_kind, args.configs)
+    if args.init_from is not None and len(settings) > 1:
+        raise UserError("--init-from: give one setting in --configs (the weights fit one network and one set of spaces)")
     if args.policy_of is not None:
         if not args.eval_only or args.baselines_only:
             raise UserError("--policy-of: only applies to --eval-only (it evaluates shipped weights)")

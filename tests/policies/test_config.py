@@ -32,6 +32,7 @@ def test_nested_network_and_types():
     ({"init_from": 5}, "init_from"),
     ({"critic_warmup_steps": -1}, "critic_warmup_steps"),
     ({"snapshot_every": -1}, "snapshot_every"),
+    ({"critic_warmup_steps": 1000, "total_steps": 1000}, "critic_warmup_steps"),
 ])
 def test_bad_values_name_the_field(data, field):
     with pytest.raises(ConfigError) as err:

@@ -67,6 +67,10 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
     cold = weights(train_rl2(frozen, None, tmp_path / "c", vec_env=env, tensorboard=False).checkpoint)
     assert all(torch.allclose(warm[k], start[k], atol=1e-6) for k in start)
     assert max(float((cold[k] - start[k]).abs().max()) for k in start) > 1e-2
+    resumed = train_rl2(replace(frozen, total_steps=16 * 20 * 2, snapshot_every=1), None, tmp_path / "b",
+                        vec_env=env, tensorboard=False)  # its own checkpoint wins; init_from may be dropped on resume
+    assert resumed.global_step == 640 and [p.name for p in (tmp_path / "b" / "snapshots").glob("*.pt")] == [
+        "step_000000000640.pt"]
     other_net = replace(frozen, init_from=str(trained), network=replace(SMALL, hidden_size=16))
     with pytest.raises(ConfigError, match=r"^init_from: .*network\.hidden_size = 32, this run 16$"):
         train_rl2(other_net, None, tmp_path / "d", vec_env=env, tensorboard=False)
@@ -76,14 +80,15 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
 
 
 def test_critic_warmup_leaves_the_actor_untouched(tmp_path):
-    """During the warm-up only critic weights move; afterwards the actor trains too."""
+    """During the warm-up only critic weights move (normalisers frozen too); afterwards the actor trains too."""
     env = BernoulliBanditVecEnv(16, k=3, n=10, seed=0)
     trained = train_rl2(_bandit_cfg(16 * 20 * 2), None, tmp_path / "a", vec_env=env, tensorboard=False).checkpoint
     start = safe_load(trained)["model"]
-    for steps, actor_moves in ((16 * 20 * 2, False), (16 * 20 * 3, True)):  # warm-up covers the first 2 iterations
-        cfg = replace(_bandit_cfg(steps), init_from=str(trained), critic_warmup_steps=16 * 20 * 2)
-        after = safe_load(train_rl2(cfg, None, tmp_path / f"b{steps}", vec_env=env, tensorboard=False).checkpoint)
-        moved = {k for k, v in after["model"].items() if "norm" not in k and not torch.equal(v, start[k])}
+    cfg = replace(_bandit_cfg(16 * 20 * 3), init_from=str(trained), critic_warmup_steps=16 * 20 * 2, snapshot_every=1)
+    train_rl2(cfg, None, tmp_path / "b", vec_env=env, tensorboard=False)  # 2 warm-up iterations, then 1 of both
+    for snapshot, actor_moves in (("step_000000000640.pt", False), ("step_000000000960.pt", True)):
+        after = safe_load(tmp_path / "b" / "snapshots" / snapshot)["model"]
+        moved = {k for k, v in after.items() if not torch.equal(v, start[k])}  # normalisers included
         assert any(k.startswith("critic_") for k in moved)
         assert any(not k.startswith("critic_") for k in moved) == actor_moves, sorted(moved)
 
