@@ -92,5 +92,6 @@ def main() -> None:
                                       "validation_mean": validation[best][0], "chosen": f"{run.name}/{best.name}"})
         print(f"wrote {args.zoo / args.export}.pt and .json")
 
+
 if __name__ == "__main__":
     main()

@@ -197,8 +197,10 @@ def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro
     n_seq = seq["st"].shape[1]
     mb = n_seq // cfg.num_minibatches
     log: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
-    critic_own = {id(p) for p in model.critic_only_parameters()}
-    frozen = [] if train_actor else [p for p in model.parameters() if id(p) not in critic_own]
+    frozen: list[nn.Parameter] = []  # parameters whose gradients are dropped (the critic warm-up's non-critic ones)
+    if not train_actor:
+        critic_own = {id(p) for p in model.critic_only_parameters()}
+        frozen = [p for p in model.parameters() if id(p) not in critic_own]
     for _ in range(cfg.epochs):
         perm = torch.randperm(n_seq, generator=gen)
         kls = []

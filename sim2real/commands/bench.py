@@ -95,6 +95,7 @@ def _handle(args: argparse.Namespace) -> int:
     if args.baselines_only and (args.skip_baselines or args.eval_only):
         raise UserError("--baselines-only: cannot be combined with --skip-baselines or --eval-only")
     settings = _parse_settings(args.bench_kind, args.configs)
+    args.policy_setting = None  # the parsed --policy-of
     if args.init_from is not None and len(settings) > 1:
         raise UserError("--init-from: give one setting in --configs (the weights fit one network and one set of spaces)")
     if args.policy_of is not None:
@@ -108,7 +109,7 @@ def _handle(args: argparse.Namespace) -> int:
         if other_arms:
             raise UserError(f"--policy-of {args.policy_of}: a policy for {source[1]} arms cannot play "
                             f"{other_arms[0][1]}-armed bandits")
-        args.policy_of = source
+        args.policy_setting = source
     try:
         return _run(args, settings)
     except (ConfigError, PolicyFileError) as err:
@@ -127,7 +128,7 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
     zoo = args.zoo or mb.ZOO
     bandits = args.bench_kind == "rl2-bandits"
     naming = mb.bandit_name if bandits else mb.mdp_name
-    names = [naming(*(args.policy_of or s)) for s in settings]
+    names = [naming(*(args.policy_setting or s)) for s in settings]
     if args.eval_only and not args.baselines_only:
         missing = [n for n in names if not (zoo / f"{n}.pt").exists()]
         if len(missing) == len(names):
@@ -140,8 +141,8 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
     results: dict[str, Any] = {}
     for setting, name in zip(settings, names):
         label = "n={},k={}".format(*setting) if bandits else f"n={setting[0]}"
-        if args.policy_of:
-            label += f" (policy of n={args.policy_of[0]})"
+        if args.policy_setting:
+            label += f" (policy of n={args.policy_setting[0]})"
         entry: dict[str, Any] = {}
         if not (args.eval_only or args.baselines_only):
             cfg = mb.bandit_config(*setting, total_steps=args.steps, seed=args.seed) if bandits \
@@ -207,7 +208,7 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
         table.add_section()
         entry["results"] = {k: {"mean": m, "se": se} for k, (m, se) in ours.items()}
         entry["paper"] = paper
-        if args.policy_of:
+        if args.policy_setting:
             entry["policy"] = name
         results[naming(*setting)] = entry
     console.print(table)
