@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import time
 from typing import ContextManager
@@ -35,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                          "rendered around the arm)")
     parser.add_argument("--overrun-periods", type=float, default=1.0,
                         help="safe-stop when a step starts this many control periods late (default 1)")
+    parser.add_argument("--stale-periods", type=float, default=2.5,
+                        help="safe-stop when the newest state is this many control periods old (default 2.5)")
     quad = parser.add_argument_group("quadcopters (--driver crazyflie | mavlink)")
     quad.add_argument("--uri", help="cflib URI, e.g. radio://0/80/2M/E7E7E7E7E7 or udp://127.0.0.1:19850")
     quad.add_argument("--url", help="pymavlink URL, e.g. udpout:127.0.0.1:14550 or udpin:0.0.0.0:14540")
@@ -60,12 +63,14 @@ def _summarize(result, log_path: str, more=lambda episode: "") -> int:
     return 0
 
 
-def _overrun_after_s(args: argparse.Namespace, rate_hz: float) -> float:
+def _watchdog_limits(args: argparse.Namespace, rate_hz: float) -> dict[str, float]:
+    """LoopConfig's watchdog limits (s) from ``--overrun-periods`` and ``--stale-periods``."""
     from sim2real.errors import UserError
 
-    if not args.overrun_periods > 0:
-        raise UserError("--overrun-periods must be positive")
-    return args.overrun_periods / rate_hz
+    for flag, periods in (("--overrun-periods", args.overrun_periods), ("--stale-periods", args.stale_periods)):
+        if not (math.isfinite(periods) and periods > 0):
+            raise UserError(f"{flag} must be a positive number of control periods, got {periods}")
+    return {"overrun_after_s": args.overrun_periods / rate_hz, "stale_after_s": args.stale_periods / rate_hz}
 
 
 def _geofence(text: str | None, size: float):
@@ -128,7 +133,7 @@ def run_multirotor(args: argparse.Namespace) -> int:
     low, high = _geofence(args.geofence, size)
     safety = MultirotorSafetyLayer(MultirotorSafetyConfig.from_spec(spec, low, high), spec.max_rpm)
     loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
-                             overrun_after_s=_overrun_after_s(args, rate))
+                             **_watchdog_limits(args, rate))
     log_path = args.log or os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl")
     if args.driver == "crazyflie":
         from sim2real.hal.crazyflie import CrazyflieDriver
@@ -236,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
                         "with the task's sampler (--seed)")
     check_goals(goals, safety_config.workspace_low, safety_config.workspace_high)
     loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
-                             overrun_after_s=_overrun_after_s(args, rate))
+                             **_watchdog_limits(args, rate))
     log_path = args.log or os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl")
     robot = make_robot(args.driver, spec, base, args.port, args.baud, args.calibration, args.bus_watchdog,
                        args.latency_ms)
