@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 
@@ -101,29 +102,42 @@ def _held(records, settle_steps=48) -> np.ndarray:
                      and r["step"] >= settle_steps])
 
 
-def _hover(quad_emulator, tmp_path, kind: str):
+def _physics_behind_s(emulator_stderr: str) -> float:
+    """Wall-clock time (s) the emulator's physics skipped because it could not keep up, from its exit line."""
+    found = re.findall(r"'physics_behind_s': \[?([0-9.e+-]+)", emulator_stderr)
+    return float(found[-1]) if found else math.inf
+
+
+def _hover(quad_emulator, tmp_path, kind: str, flights: int = 3):
     """Fly the shipped hover policy 10 s through ``kind``'s emulator; returns (emulator, records, log path) of a flight
     that ended normally and held position after the first second's approach: at most 10 cm off, RMS under 5 cm.
 
     Emulator and loop both run against the wall clock on a shared machine, where a stretch of late steps now and then
-    shakes one flight (once in a full CI run: 21 cm off for a moment, RMS 5.8 cm, no watchdog trip). A flight that
-    misses is printed with its timing and flown once more on a fresh emulator; two misses fail."""
+    shakes a flight (a CI run once saw 21 cm off, RMS 5.8 cm; flights here beside training jobs missed 10 cm in 3 of
+    20, each with steps started 24-36 ms late). A miss counts against the policy unless the flight was disturbed by
+    the default watchdog's measure — a step started over 1 period late, a state over 2.5 periods old, or emulator
+    physics falling behind — in which case it is printed and flown again on a fresh emulator, up to ``flights``."""
+    period = 1.0 / RATE_HZ
     misses = []
-    for attempt in range(2):
+    for attempt in range(flights):
         em = quad_emulator(kind, **(LAB_CF if kind == "crazyflie" else LAB_PX4))
         log = tmp_path / f"log-{attempt}.jsonl"
         code = _deploy(["--driver", kind, *(["--uri", em.uri] if kind == "crazyflie" else ["--url", em.url])], log)
         records = _intact(log)
         held = _held(records)
-        steps = [r for r in records if r["type"] == "step" and r["phase"] == "policy"]
         rms = float(np.sqrt(np.mean(held ** 2))) if len(held) else math.inf
         if code == 0 and len(held) == 480 - 48 and held.max() < 0.10 and rms < 0.05:
             return em, records, log
+        steps = [r for r in records if r["type"] == "step"]
+        late = max((r["late"] for r in steps), default=0.0)
+        age = max((r.get("state_age", 0.0) for r in steps), default=0.0)
+        behind = _physics_behind_s(em.stop())
         misses.append(f"flight {attempt}: exit {code}, {len(held)} held steps, max {held.max(initial=0):.3f} m, "
-                      f"RMS {rms:.3f} m, latest step start {max((r['late'] for r in steps), default=0) * 1e3:.1f} ms, "
-                      f"oldest state {max((r['state_age'] for r in steps), default=0) * 1e3:.1f} ms, "
-                      f"emulator: {em.stop().strip().splitlines()[-1:]}")
+                      f"RMS {rms:.3f} m, latest step start {late * 1e3:.1f} ms, oldest state {age * 1e3:.1f} ms, "
+                      f"emulator physics behind {behind:.3f} s")
         print(misses[-1])
+        if not (late > period or age > 2.5 * period or behind > 0):
+            break  # an undisturbed flight that missed: the policy's fault
     raise AssertionError("; ".join(misses))
 
 
