@@ -115,8 +115,8 @@ def _hover(quad_emulator, tmp_path, kind: str, flights: int = 3):
     Emulator and loop both run against the wall clock on a shared machine, where a stretch of late steps now and then
     shakes a flight (a CI run once saw 21 cm off, RMS 5.8 cm; flights here beside training jobs missed 10 cm in 3 of
     20, each with steps started 24-36 ms late). A miss counts against the policy unless the flight was disturbed by
-    the default watchdog's measure — a step started over 1 period late, a state over 2.5 periods old, or emulator
-    physics falling behind — in which case it is printed and flown again on a fresh emulator, up to ``flights``."""
+    the default watchdog's measure — a step started over 1 period late, a state over 2.5 periods old, a watchdog
+    stop, or emulator physics falling behind — in which case it is printed and flown again on a fresh emulator, up to ``flights``."""
     period = 1.0 / RATE_HZ
     misses = []
     for attempt in range(flights):
@@ -132,11 +132,12 @@ def _hover(quad_emulator, tmp_path, kind: str, flights: int = 3):
         late = max((r["late"] for r in steps), default=0.0)
         age = max((r.get("state_age", 0.0) for r in steps), default=0.0)
         behind = _physics_behind_s(em.stop())
+        watchdog = [r["reason"] for r in records if r["type"] == "event" and r.get("kind") == "watchdog"]
         misses.append(f"flight {attempt}: exit {code}, {len(held)} held steps, max {held.max(initial=0):.3f} m, "
                       f"RMS {rms:.3f} m, latest step start {late * 1e3:.1f} ms, oldest state {age * 1e3:.1f} ms, "
-                      f"emulator physics behind {behind:.3f} s")
+                      f"emulator physics behind {behind:.3f} s, watchdog {watchdog}")
         print(misses[-1])
-        if not (late > period or age > 2.5 * period or behind > 0):
+        if not (late > period or age > 2.5 * period or behind > 0 or watchdog):
             break  # an undisturbed flight that missed: the policy's fault
     raise AssertionError("; ".join(misses))
 
