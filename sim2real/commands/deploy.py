@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                          "(device index such as 0, device path, video file or stream URL), or "
                                          "`render` for an emulated arm (the task's scene, objects simulated, "
                                          "rendered around the arm)")
-    parser.add_argument("--overrun-periods", type=float, default=1.0,
+    parser.add_argument("--overrun-periods", type=float,
                         help="safe-stop when a step starts this many control periods late (default 1)")
-    parser.add_argument("--stale-periods", type=float, default=2.5,
+    parser.add_argument("--stale-periods", type=float,
                         help="safe-stop when the newest state is this many control periods old (default 2.5)")
     quad = parser.add_argument_group("quadcopters (--driver crazyflie | mavlink)")
     quad.add_argument("--uri", help="cflib URI, e.g. radio://0/80/2M/E7E7E7E7E7 or udp://127.0.0.1:19850")
@@ -63,14 +63,18 @@ def _summarize(result, log_path: str, more=lambda episode: "") -> int:
     return 0
 
 
-def _watchdog_limits(args: argparse.Namespace, rate_hz: float) -> dict[str, float]:
-    """LoopConfig's watchdog limits (s) from ``--overrun-periods`` and ``--stale-periods``."""
+def _watchdog_limits(args: argparse.Namespace, rate_hz: float) -> dict[str, float | None]:
+    """LoopConfig's watchdog limits (s) from ``--overrun-periods`` and ``--stale-periods`` (None: LoopConfig's
+    default)."""
     from sim2real.errors import UserError
 
-    for flag, periods in (("--overrun-periods", args.overrun_periods), ("--stale-periods", args.stale_periods)):
-        if not (math.isfinite(periods) and periods > 0):
+    limits: dict[str, float | None] = {}
+    for flag, periods, field in (("--overrun-periods", args.overrun_periods, "overrun_after_s"),
+                                 ("--stale-periods", args.stale_periods, "stale_after_s")):
+        if periods is not None and not (math.isfinite(periods) and periods > 0):
             raise UserError(f"{flag} must be a positive number of control periods, got {periods}")
-    return {"overrun_after_s": args.overrun_periods / rate_hz, "stale_after_s": args.stale_periods / rate_hz}
+        limits[field] = None if periods is None else periods / rate_hz
+    return limits
 
 
 def _geofence(text: str | None, size: float):

@@ -117,12 +117,13 @@ def _hover(quad_emulator, tmp_path, kind: str, flights: int = 3):
     20, each with steps started 24-36 ms late). A miss counts against the policy unless the flight was disturbed by
     the default watchdog's measure — a step started over 1 period late, a state over 2.5 periods old, a watchdog
     stop, or emulator physics falling behind — in which case it is printed and flown again on a fresh emulator, up to ``flights``."""
-    period = 1.0 / RATE_HZ
+    default = LoopConfig(RATE_HZ, 1, 480)  # the limits the watchdog keeps when not told otherwise
     misses = []
     for attempt in range(flights):
-        em = quad_emulator(kind, **(LAB_CF if kind == "crazyflie" else LAB_PX4))
+        crazyflie = kind == "crazyflie"
+        em = quad_emulator(kind, **(LAB_CF if crazyflie else LAB_PX4))
         log = tmp_path / f"log-{attempt}.jsonl"
-        code = _deploy(["--driver", kind, *(["--uri", em.uri] if kind == "crazyflie" else ["--url", em.url])], log)
+        code = _deploy(["--driver", kind, *(["--uri", em.uri] if crazyflie else ["--url", em.url])], log)
         records = _intact(log)
         held = _held(records)
         rms = float(np.sqrt(np.mean(held ** 2))) if len(held) else math.inf
@@ -137,7 +138,7 @@ def _hover(quad_emulator, tmp_path, kind: str, flights: int = 3):
                       f"RMS {rms:.3f} m, latest step start {late * 1e3:.1f} ms, oldest state {age * 1e3:.1f} ms, "
                       f"emulator physics behind {behind:.3f} s, watchdog {watchdog}")
         print(misses[-1])
-        if not (late > period or age > 2.5 * period or behind > 0 or watchdog):
+        if not (late > default.overrun_limit or age > default.stale_limit or behind > 0 or watchdog):
             break  # an undisturbed flight that missed: the policy's fault
     raise AssertionError("; ".join(misses))
 
