@@ -61,9 +61,14 @@ class Calibration:
         """Goal ticks (int, clipped to each servo's range) for joint angles (rad)."""
         offset, direction = self._arrays()
         ticks = np.rint(offset + direction * np.asarray(radians, dtype=float) * self.ticks_per_turn / (2.0 * math.pi))
+        return self.clip_ticks(ticks)
+
+    def clip_ticks(self, ticks: np.ndarray) -> np.ndarray:
+        """``ticks`` (rounded to int) inside each servo's recorded range ``min_ticks..max_ticks``: the only goals
+        ever written to a servo."""
         low = np.array([j.min_ticks for j in self.joints])
         high = np.array([j.max_ticks for j in self.joints])
-        return np.clip(ticks, low, high).astype(np.int64)
+        return np.clip(np.rint(np.asarray(ticks, dtype=float)), low, high).astype(np.int64)
 
     def velocity_to_radians(self, ticks_per_second: np.ndarray) -> np.ndarray:
         """Joint velocities (rad/s) from tick rates (ticks/s)."""

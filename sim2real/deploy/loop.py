@@ -152,7 +152,6 @@ class DeploymentLoop:
     # --- phases ----------------------------------------------------------------------------------------------
     def _go_home(self, episode: int) -> None:
         home = np.asarray(self.task.spec.home, dtype=float)
-        self.safety.reset()
         for step in range(self.config.home_steps):
             deadline, lateness = self._wait()
             state = self._read(lateness)
@@ -171,7 +170,6 @@ class DeploymentLoop:
         self._go_home(episode)  # first: the way home must not sweep the objects the task is about to place
         goal = self.goals.next(episode, self.task, self.robot, self.scene, rng)
         self.log.write("episode_start", episode=episode, goal=goal)
-        self.safety.reset()
         distances, localization = [], []
         for step in range(self.config.steps_per_episode):
             deadline, lateness = self._wait()

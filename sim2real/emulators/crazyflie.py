@@ -624,7 +624,7 @@ class CrazyflieEmulator(UdpEmulatorBase):
         self.sockets: list[socket.socket] = []
         self.vehicles: list[CrazyflieFirmware] = []
         self.quads: list[EmulatedQuad] = []
-        self.faults = [LinkFaultState(reality.faults, reality.seed * 101 + i) for i in range(count)]
+        self.faults = [LinkFaultState(reality.faults, i) for i in range(count)]
         self._clients: list[tuple[str, int] | None] = [None] * count
         try:
             for i in range(count):

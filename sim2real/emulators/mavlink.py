@@ -357,7 +357,7 @@ class MavlinkEmulator(UdpEmulatorBase):
         self.vehicle = Px4Vehicle(self.quad, self._emit, self._write)
         self.parser = mavlink.MAVLink(None, srcSystem=255, srcComponent=0)
         self.parser.robust_parsing = True
-        self.faults = LinkFaultState(reality.faults, reality.seed * 101)
+        self.faults = LinkFaultState(reality.faults)
         self.client: tuple[str, int] | None = None
 
     @property

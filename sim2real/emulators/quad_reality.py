@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from robots.quadrotor import QUADROTORS, get_quadrotor_spec
-from sim2real.emulators.reality import build_section, check_number, read_profile
+from sim2real.emulators.reality import build_section, check_number, fault_seed, read_profile
 from sim2real.errors import UserError
 from sim2real.hal.multirotor import MotorRpm, MultirotorState, Setpoint
 from sim2real.quadrotor.physics import QuadPhysicsConfig
@@ -31,7 +31,9 @@ class LinkFaults:
     """Injected link faults, active from ``after_s`` s of serving on: each datagram (both directions) is dropped
     with ``drop_probability``; each outgoing one is held back ``delay_s`` with ``delay_probability``; from
     ``silent_after_s`` the link is cut for ``silent_for_s`` s (``None``: for good) — nothing in, nothing out; from
-    ``stream_pause_after_s`` the vehicle stops streaming state for ``stream_pause_s`` s but still obeys commands."""
+    ``stream_pause_after_s`` the vehicle stops streaming state for ``stream_pause_s`` s but still obeys commands.
+    ``seed`` fixes the fault sequence (reproducible tests); ``None`` (default) draws it from OS entropy, so no two
+    emulator starts lose the same datagram."""
 
     drop_probability: float = 0.0
     delay_probability: float = 0.0
@@ -41,6 +43,7 @@ class LinkFaults:
     stream_pause_after_s: float | None = None
     stream_pause_s: float = 0.0
     after_s: float = 0.0
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,6 @@ _RANGES: dict[str, tuple[float, float]] = {
     "stream_pause_after_s": (0.0, 1e6), "stream_pause_s": (0.0, 1e6), "after_s": (0.0, 1e6),
 }
 _VECTORS = {"wind": (3, -10.0, 10.0), "start": (2, -50.0, 50.0)}
-_OPTIONAL = ("silent_after_s", "silent_for_s", "stream_pause_after_s")
 
 
 def _value(where: str, key: str, value: object) -> object:
@@ -92,8 +94,6 @@ def _value(where: str, key: str, value: object) -> object:
         if value not in QUADROTORS:
             raise UserError(f"{where}: vehicle must be one of {', '.join(sorted(QUADROTORS))}, got {value!r}")
         return value
-    if value is None and key in _OPTIONAL:
-        return None
     if key in _VECTORS:
         size, low, high = _VECTORS[key]
         if (not isinstance(value, list) or len(value) != size
@@ -113,12 +113,16 @@ def load_quad_reality(path: str | None) -> QuadReality:
 
 
 class LinkFaultState:
-    """Decides per datagram what the injected faults do (seeded: same profile ⇒ same fault sequence)."""
+    """Decides per datagram what the injected faults do on the link of vehicle ``vehicle`` (index in its emulator).
 
-    def __init__(self, faults: LinkFaults, seed: int) -> None:
+    Drawn with ``stats["seed"]``: ``faults.seed`` if the profile sets one (same seed ⇒ same fault sequence), else
+    fresh OS entropy on every start (:func:`sim2real.emulators.reality.fault_seed`)."""
+
+    def __init__(self, faults: LinkFaults, vehicle: int = 0) -> None:
         self.faults = faults
-        self.rng = np.random.default_rng(seed)
-        self.stats = {"received": 0, "sent": 0, "dropped": 0, "delayed": 0, "silenced": 0}
+        seed = fault_seed(faults.seed)
+        self.rng = np.random.default_rng((seed, vehicle))
+        self.stats = {"received": 0, "sent": 0, "dropped": 0, "delayed": 0, "silenced": 0, "seed": seed}
 
     def _active(self, now: float) -> bool:
         return now >= self.faults.after_s

@@ -5,6 +5,7 @@ Unknown keys and values outside their range are user errors naming the key.
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
@@ -16,7 +17,8 @@ from sim2real.errors import UserError
 @dataclass(frozen=True)
 class Faults:
     """Injected bus faults: per-reply probabilities (from ``after_s`` s of serving on), a delay spike length (s),
-    and when the bus goes silent for good (s)."""
+    and when the bus goes silent for good (s). ``seed`` fixes the fault sequence (reproducible tests); ``None``
+    (default) draws it from OS entropy, so no two emulator starts lose the same reply."""
 
     corrupt_probability: float = 0.0
     drop_probability: float = 0.0
@@ -24,6 +26,7 @@ class Faults:
     delay_s: float = 0.0
     silent_after_s: float | None = None
     after_s: float = 0.0
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,10 @@ def check_number(where: str, key: str, value: object, integer: bool,
 def build_section(cls: type, data: dict, where: str, value: Callable[[str, str, object], object],
                   nested: dict[str, type]) -> object:
     """Dataclass ``cls`` from a profile mapping: unknown keys refused, each value checked by ``value(where, key,
-    v)``, keys in ``nested`` (e.g. ``faults``) built recursively from their own mappings."""
+    v)``, keys in ``nested`` (e.g. ``faults``) built recursively from their own mappings. A key whose default is
+    ``None`` (e.g. ``silent_after_s``, ``faults.seed``) may be set to ``null``."""
     known = {f.name for f in fields(cls)}
+    nullable = {f.name for f in fields(cls) if f.default is None}
     unknown = set(data) - known
     if unknown:
         raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(known))})")
@@ -91,6 +96,8 @@ def build_section(cls: type, data: dict, where: str, value: Callable[[str, str, 
             if not isinstance(item, dict):
                 raise UserError(f"{where}: {key} must be a mapping")
             values[key] = build_section(nested[key], item, f"{where}: {key}", value, nested)
+        elif item is None and key in nullable:
+            values[key] = None
         else:
             values[key] = value(where, key, item)
     return cls(**values)
@@ -99,9 +106,13 @@ def build_section(cls: type, data: dict, where: str, value: Callable[[str, str, 
 def _value(where: str, key: str, value: object) -> object:
     if key == "name":
         return str(value)
-    if value is None and key == "silent_after_s":
-        return None
     return check_number(where, key, value, key in ("seed", "deadband_ticks"), _RANGES)
+
+
+def fault_seed(seed: int | None) -> int:
+    """The seed of an emulator's fault generator: ``seed``, or one drawn from OS entropy (0..2³¹-1, so it can be
+    written into a profile's ``faults.seed`` to replay a run)."""
+    return secrets.randbelow(2**31) if seed is None else seed
 
 
 def load_reality(path: str) -> RealityProfile:

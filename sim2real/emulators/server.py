@@ -20,7 +20,7 @@ from robots.registry import get_robot_spec
 from sim2real.emulators import dynamixel, feetech
 from sim2real.emulators.arm import EmulatedArm
 from sim2real.emulators.bus import ServoBus
-from sim2real.emulators.reality import Faults, RealityProfile
+from sim2real.emulators.reality import Faults, RealityProfile, fault_seed
 
 PROTOCOLS = ("dynamixel", "feetech")
 _IDLE_S = 0.002  # physics keeps moving while the bus is quiet
@@ -30,6 +30,7 @@ class BusEmulator:
     """An emulated arm on a servo bus behind a pseudo-terminal.
 
     ``journal``: optional path receiving one JSON line per goal-position write (``t`` s, ``id``, ``ticks``).
+    The injected faults are drawn with ``stats["fault_seed"]`` (the profile's ``faults.seed``, else fresh entropy).
     """
 
     def __init__(self, protocol: str, reality: RealityProfile, robot: str = "so101", journal: str | None = None,
@@ -44,13 +45,14 @@ class BusEmulator:
         on_goal = self._record_goal if journal else None
         self.bus: ServoBus = (dynamixel.make_bus(self.arm, ids, [dynamixel_model] * len(ids), on_goal)
                               if protocol == "dynamixel" else feetech.make_bus(self.arm, ids, on_goal))
-        self._rng = np.random.default_rng(reality.seed + 1)
+        seed = fault_seed(reality.faults.seed)
+        self._rng = np.random.default_rng(seed)
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)  # no echo or line editing before the client configures the port
         self.port = os.ttyname(self.slave)
         self._start = time.monotonic()
         self._stop = threading.Event()
-        self.stats = {"packets": 0, "dropped": 0, "corrupted": 0, "delayed": 0}
+        self.stats = {"packets": 0, "dropped": 0, "corrupted": 0, "delayed": 0, "fault_seed": seed}
 
     def now(self) -> float:
         """Seconds since the emulator started (monotonic)."""

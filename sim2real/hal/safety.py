@@ -2,8 +2,10 @@
 
 Per step, :meth:`SafetyLayer.filter` turns the controller's joint targets into a safe command, in this order:
 non-finite guard (hold the measured pose), joint position limits (with a margin), maximum change relative to the
-measured position, rate limit on the change between consecutive commands (joint velocity limit × period),
-and a Cartesian workspace box for the end effector (the step is shortened until the tool stays inside).
+measured position, rate limit on the change between consecutive commands (joint velocity limit × period; it holds
+across the deployment's phases — going home, episodes — and the first command is limited relative to the measured
+pose, which is what a connected arm holds), and a Cartesian workspace box for the end effector (the step is
+shortened until the tool stays inside).
 Every change is recorded as an :class:`Intervention`. Angles rad, positions m, times s.
 """
 from __future__ import annotations
@@ -68,10 +70,6 @@ class SafetyLayer:
     _previous: np.ndarray | None = None
     _step: int = 0
 
-    def reset(self) -> None:
-        """Forget the previous command (new episode or after a stop)."""
-        self._previous = None
-
     def _note(self, kind: str, detail: str) -> None:
         self.interventions.append(Intervention(self._step, kind, detail))
 
@@ -107,12 +105,12 @@ class SafetyLayer:
         if np.any(limited != target):
             self._note("max_step", f"change from measured capped at {np.round(step_limit, 3).tolist()} rad")
         target = limited
-        if self._previous is not None:
-            rate = c.max_velocity * self.period
-            limited = np.clip(target, self._previous - rate, self._previous + rate)
-            if np.any(limited != target):
-                self._note("rate_limit", f"command change capped at {np.round(rate, 3).tolist()} rad/step")
-            target = np.clip(limited, c.lower, c.upper)
+        previous = measured if self._previous is None else self._previous
+        rate = c.max_velocity * self.period
+        limited = np.clip(target, previous - rate, previous + rate)
+        if np.any(limited != target):
+            self._note("rate_limit", f"command change capped at {np.round(rate, 3).tolist()} rad/step")
+        target = np.clip(limited, c.lower, c.upper)
         target = self._workspace(target, measured)
         self._previous = target
         return JointCommand(target)
@@ -172,9 +170,6 @@ class MultirotorSafetyLayer:
     max_rpm: float
     interventions: list[Intervention] = field(default_factory=list)
     _step: int = 0
-
-    def reset(self) -> None:
-        """Nothing carries over between setpoints (kept for the deployment loop's interface)."""
 
     def _note(self, kind: str, detail: str) -> None:
         self.interventions.append(Intervention(self._step, kind, detail))

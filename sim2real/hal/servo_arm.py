@@ -35,7 +35,9 @@ class ServoArm(ModelArm):
         self.models: dict[int, str] = {}
 
     def connect(self) -> None:
-        """Open the bus, check every servo answers, position mode, hold the present pose, torque on, watchdog."""
+        """Open the bus, check every servo answers, position mode, hold the present pose (clamped into the
+        calibrated range: a joint resting just outside it is driven to its edge), torque on, watchdog. Lost or
+        damaged replies are asked again (``bus.retries``)."""
         self.model = self.model or KinematicModel(self.spec, self.base_position)
         self.bus.open()
         try:
@@ -45,7 +47,7 @@ class ServoArm(ModelArm):
             self.bus.set_torque(False)
             self.bus.configure()
             reading = self.bus.read()
-            self.bus.write_goals(reading.positions)
+            self.bus.write_goals(self.calibration.clip_ticks(reading.positions))
             self.bus.set_torque(True)
             if self.bus.has_watchdog and self.bus_watchdog_s > 0:
                 self.bus.set_watchdog(self.bus_watchdog_s)
@@ -68,9 +70,11 @@ class ServoArm(ModelArm):
         return self._make_state(q, qd, efforts, time.monotonic())
 
     def read_state(self) -> RobotState:
+        """The measured state; a failed sync read is tried again ``read_retries`` times (each counted in
+        ``read_errors``), then the last good state is returned."""
         for _ in range(1 + self.read_retries):
             try:
-                return self._state(self.bus.read())
+                return self._state(self.bus.read(retries=0))
             except BusError:
                 self.read_errors += 1
         if self._last is None:

@@ -3,12 +3,21 @@
 A :class:`ServoBus` speaks raw ticks: ping, position mode, torque, one sync read of position/velocity/effort for
 every servo, one sync write of goal positions, and (where the servo has one) a bus watchdog. Any communication
 failure, including a vanished USB adapter, raises :class:`BusError`.
+
+Lossy buses: a request whose status reply is lost or damaged on the wire (timeout, bad checksum) is sent again, up
+to ``retries`` more times, and the :class:`BusError` after the last try says how many were made. Only idempotent
+requests are repeated: pings, reads, sync reads and register writes of an absolute value (operating mode, torque
+enable, lock, bus watchdog), which leave the servo in the same state however often they arrive. A status reply that
+carries a servo error is an answer and is not repeated. The goal sync write expects no reply, so a lost one cannot
+be seen and is not repeated (the next control step writes a new goal). Requests that are not idempotent — REBOOT,
+REG_WRITE + ACTION, factory reset, changing a servo's ID or baud rate — are never sent by this class.
 """
 from __future__ import annotations
 
 import abc
 import math
 import termios
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
@@ -40,7 +49,7 @@ def _port_class(base: type, latency_ms: float) -> type:
     class Port(base):  # type: ignore[misc, valid-type]
         def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
             self.packet_start_time = self.getCurrentTime()
-            self.packet_timeout = self.tx_time_per_byte * packet_length + 2.0 * latency_ms + 2.0
+            self.packet_timeout = self.tx_time_per_byte * packet_length + 2.0 * latency_ms + 2.0  # ms
 
     return Port
 
@@ -58,10 +67,14 @@ class ServoBus(abc.ABC):
     goal_length: int
     torque_address: int
 
-    def __init__(self, port: str, ids: list[int], baudrate: int = 1_000_000, latency_ms: float = 16.0) -> None:
+    def __init__(self, port: str, ids: list[int], baudrate: int = 1_000_000, latency_ms: float = 16.0,
+                 retries: int = 3) -> None:
         if baudrate not in self.baud_rates:
             raise ValueError(f"baud rate {baudrate} not supported (allowed: {', '.join(map(str, self.baud_rates))})")
-        self.port_name, self.ids, self.baudrate = port, list(ids), baudrate
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        self.port_name, self.ids, self.baudrate, self.retries = port, list(ids), baudrate, retries
+        self.reply_timeout_s = (2.0 * latency_ms + 2.0) / 1000.0  # beyond the wire time of a packet (s)
         self.port = _port_class(self.sdk.PortHandler, latency_ms)(port)
         self.packets = self.packet_handler()
         self._reader: Any = None
@@ -88,21 +101,43 @@ class ServoBus(abc.ABC):
             self.port.is_using = False
             raise BusError(f"{self.port_name}: link lost ({err})") from None
 
-    def _check(self, result: int, error: int, what: str) -> None:
+    def _lost(self, result: int) -> bool:
+        """Whether an SDK result means the reply was lost or damaged on the wire (worth asking again)."""
+        sdk = self.sdk
+        return result in (sdk.COMM_RX_TIMEOUT, sdk.COMM_RX_CORRUPT, sdk.COMM_RX_FAIL, sdk.COMM_RX_WAITING)
+
+    def _exchange(self, call: Callable[[], Any], retries: int | None = None) -> Any:
+        """Run an idempotent request/reply SDK ``call`` (see the module docstring), again after a lost or damaged
+        reply up to ``retries`` (default: the bus's) times; returns the last reply. Stale input (the rest of a
+        damaged reply, or a reply that came after its timeout) is dropped before every try, or an SDK that does not
+        (``scservo_sdk``) would take it for the answer. The SDK result is the reply itself (sync read) or its
+        second-to-last item ((result, error), (value, result, error))."""
+        tries = 1 + (self.retries if retries is None else retries)
+        for attempt in range(tries):
+            if attempt:
+                time.sleep(self.reply_timeout_s)  # a late reply to the last try lands now, and is dropped
+            self._guard(self.port.ser.reset_input_buffer)
+            reply = self._guard(call)
+            if attempt == tries - 1 or not self._lost(reply if isinstance(reply, int) else reply[-2]):
+                return reply
+
+    def _check(self, result: int, error: int, what: str, retries: int | None = None) -> None:
         if result != self.sdk.COMM_SUCCESS:
-            raise BusError(f"{what}: {self.packets.getTxRxResult(result)}")
+            tries = 1 + (self.retries if retries is None else retries)
+            suffix = f" ({tries} tries)" if self._lost(result) and tries > 1 else ""
+            raise BusError(f"{what}: {self.packets.getTxRxResult(result)}{suffix}")
         if error:
             raise BusError(f"{what}: {self.packets.getRxPacketError(error)} (error byte {error})")
 
     def write_register(self, servo_id: int, address: int, size: int, value: int) -> None:
-        """Write one item and check the status reply."""
+        """Write one item (an absolute value: repeated when the status reply is lost) and check the reply."""
         method = {1: self.packets.write1ByteTxRx, 2: self.packets.write2ByteTxRx, 4: self.packets.write4ByteTxRx}[size]
-        result, error = self._guard(lambda: method(self.port, servo_id, address, value))
+        result, error = self._exchange(lambda: method(self.port, servo_id, address, value))
         self._check(result, error, f"servo {servo_id} write @{address}")
 
     def read_register(self, servo_id: int, address: int, size: int) -> int:
         method = {1: self.packets.read1ByteTxRx, 2: self.packets.read2ByteTxRx, 4: self.packets.read4ByteTxRx}[size]
-        value, result, error = self._guard(lambda: method(self.port, servo_id, address))
+        value, result, error = self._exchange(lambda: method(self.port, servo_id, address))
         self._check(result, error, f"servo {servo_id} read @{address}")
         return int(value)
 
@@ -131,13 +166,14 @@ class ServoBus(abc.ABC):
         """Model name of every servo; :class:`BusError` names the ones that do not answer."""
         found, missing = {}, []
         for servo_id in self.ids:
-            model, result, _ = self._guard(lambda i=servo_id: self.packets.ping(self.port, i))
+            model, result, _ = self._exchange(lambda i=servo_id: self.packets.ping(self.port, i))
             if result != self.sdk.COMM_SUCCESS:
                 missing.append(servo_id)
             else:
                 found[servo_id] = self.model_numbers.get(model, f"model {model}")
         if missing:
-            raise BusError(f"{self.port_name}: no answer from servo id(s) {missing} at {self.baudrate} baud")
+            raise BusError(f"{self.port_name}: no answer from servo id(s) {missing} at {self.baudrate} baud "
+                           f"({1 + self.retries} tries each)")
         return found
 
     def set_torque(self, enabled: bool) -> None:
@@ -148,17 +184,17 @@ class ServoBus(abc.ABC):
         """Arm the servos' own communication watchdog (buses that have one); 0 disables and clears it."""
         raise BusError(f"{type(self).__name__} servos have no bus watchdog")
 
-    def read(self) -> BusReading:
-        """Sync-read position, velocity and effort of every servo."""
-        result = self._guard(self._reader.txRxPacket)
-        if result != self.sdk.COMM_SUCCESS:
-            raise BusError(f"sync read: {self.packets.getTxRxResult(result)}")
+    def read(self, retries: int | None = None) -> BusReading:
+        """Sync-read position, velocity and effort of every servo, asked again after a lost or damaged reply up to
+        ``retries`` (default: the bus's) times."""
+        result = self._exchange(self._reader.txRxPacket, retries)
+        self._check(result, 0, "sync read", retries)
         values = [self.decode(servo_id) for servo_id in self.ids]
         positions, velocities, efforts = (np.array(v, dtype=float) for v in zip(*values))
         return BusReading(positions, velocities, efforts)
 
     def write_goals(self, ticks: np.ndarray) -> None:
-        """Sync-write goal positions (ticks, bus id order); no reply is expected."""
+        """Sync-write goal positions (ticks, bus id order); no reply is expected, so nothing is repeated."""
         self._writer.clearParam()
         for servo_id, value in zip(self.ids, ticks):
             self._writer.addParam(servo_id, list(int(value).to_bytes(self.goal_length, "little")))
