@@ -8,7 +8,10 @@ Shapes (B = batch): ``obs_<key>`` (B, *shape) float32 in ``spec.obs_parts`` orde
 (B, A_in) (discrete: the index as float, −1 at a trial start; Box: the action in [−1, 1]);
 ``prev_reward`` (B,); ``prev_done`` (B,) ∈ {0, 1}; ``hidden`` (S, B, H). ``dist_params`` are logits
 (discrete) or cat(mean, log_std) of the raw Gaussian. Observation/reward normalisation is inside.
-A ``policy.json`` next to the graphs holds the spec and shapes (no pickles anywhere).
+A ``policy.json`` next to the graphs holds the spec and shapes (no pickles anywhere), and ``policy.pt`` the
+weights as a tensors-only checkpoint (:mod:`policies.checkpoint`): what :class:`~policies.runner.PolicyRunner` loads
+by default, because a TorchScript archive is a program (PyTorch's security policy: treat it as code) and runs only
+when asked for.
 
 An asymmetric actor-critic (``network.critic_keys``) is exported as its actor alone::
 
@@ -29,12 +32,14 @@ import torch
 from torch import nn
 
 from policies.actor_critic import RecurrentActorCritic
-from policies.checkpoint import atomic_write_text
+from policies.checkpoint import atomic_torch_save, atomic_write_text
+from policies.config import RL2Config
 from policies.spaces import PolicySpec
 
 FORMAT_VERSION = 1
 META_FILE = "policy.json"
 TORCHSCRIPT_FILE = "policy.ts"
+WEIGHTS_FILE = "policy.pt"  # tensors-only checkpoint (model state dict + config + spec)
 ONNX_FILE = "policy.onnx"
 
 
@@ -90,7 +95,8 @@ def example_inputs(model: RecurrentActorCritic, batch: int = 1) -> tuple[torch.T
 
 def export_policy(model: RecurrentActorCritic, out_dir: str | Path,
                   formats: Sequence[str] = ("torchscript", "onnx")) -> Path:
-    """Write ``policy.json`` and the requested graphs (``policy.ts``, ``policy.onnx``) into ``out_dir``."""
+    """Write ``policy.json``, the tensors-only ``policy.pt`` and the requested graphs (``policy.ts``,
+    ``policy.onnx``) into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     unknown = set(formats) - {"torchscript", "onnx"}
@@ -100,7 +106,9 @@ def export_policy(model: RecurrentActorCritic, out_dir: str | Path,
     graph = StepGraph(model).eval()
     inputs = example_inputs(model)
     names = input_names(model)
-    files: dict[str, str] = {}
+    atomic_torch_save({"model": model.state_dict(), "config": RL2Config(network=model.cfg).to_dict(),
+                       "spec": model.spec.to_dict()}, out_dir / WEIGHTS_FILE)
+    files: dict[str, str] = {"torch": WEIGHTS_FILE}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer / legacy-exporter chatter; inputs carry the hidden state
         if "torchscript" in formats:

@@ -6,9 +6,11 @@ It owns the hidden state and the RL² inputs (previous action, reward and done f
     action = runner.act(obs)             # obs: array, or dict of arrays, without batch dimension
     runner.observe(reward, episode_done) # what that action earned; episode_done=True at inner-episode ends
 
-Loading never unpickles arbitrary objects: backends are ``torch`` (a tensors-only checkpoint read with
-``torch.load(weights_only=True)``), ``torchscript`` (``policy.ts``) and ``onnx`` (``policy.onnx``, needs
-onnxruntime), the latter two with their ``policy.json``.
+Loading never unpickles arbitrary objects: backends are ``torch`` (a tensors-only checkpoint, ``.pt`` or an export
+folder's ``policy.pt``, read with ``torch.load(weights_only=True)``; the default), ``torchscript`` (``policy.ts``)
+and ``onnx`` (``policy.onnx``, needs onnxruntime), the latter two with their ``policy.json`` and only when asked for.
+A TorchScript archive is a program, not data (PyTorch's security policy says to treat it as code): load it only
+from a maker you trust.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import torch
 
 from policies.checkpoint import load_policy
 from policies.errors import PolicyFileError
-from policies.export import META_FILE, ONNX_FILE, TORCHSCRIPT_FILE
+from policies.export import META_FILE, ONNX_FILE, TORCHSCRIPT_FILE, WEIGHTS_FILE
 from policies.spaces import OBS_KEY, PolicySpec, first_prev_action, prev_action_input, raw_to_env_action
 
 Backend = Literal["torch", "torchscript", "onnx"]
@@ -55,8 +57,9 @@ class PolicyRunner:
     def load(cls, path: str | Path, backend: Backend | None = None, **kwargs: Any) -> "PolicyRunner":
         """Load from a checkpoint file (``.pt``) or an export folder (``policy.json`` + graphs).
 
-        ``backend`` defaults to ``torch`` for a ``.pt`` file and to ``torchscript`` for a folder.
-        Raises :class:`PolicyFileError` for anything that cannot be loaded safely.
+        ``backend`` defaults to ``torch`` (the tensors-only checkpoint: the file, or the folder's ``policy.pt``);
+        ``torchscript`` and ``onnx`` run the folder's graphs. Raises :class:`PolicyFileError` for anything that
+        cannot be loaded safely.
         """
         path = Path(path)
         if path.is_file() and path.name != META_FILE:
@@ -73,13 +76,19 @@ class PolicyRunner:
             hidden_shape = (int(meta["hidden_shape"][0]), int(meta["hidden_shape"][1]))
         except (ValueError, KeyError, TypeError) as err:
             raise PolicyFileError(f"policy: {meta_path} is not a valid policy description: {err}") from None
-        backend = backend or "torchscript"
+        backend = backend or "torch"
+        if backend == "torch":
+            if not (folder / WEIGHTS_FILE).is_file():
+                raise PolicyFileError(f"policy: {folder} has no {WEIGHTS_FILE} (tensors-only weights; export it "
+                                      f"again); its graphs are programs and run only with backend='torchscript' "
+                                      f"or 'onnx'")
+            return cls.load(folder / WEIGHTS_FILE, **kwargs)
         if backend == "torchscript":
             step = _torchscript_step(folder / TORCHSCRIPT_FILE)
         elif backend == "onnx":
             step = _onnx_step(folder / ONNX_FILE)
         else:
-            raise PolicyFileError(f"backend: an export folder runs on torchscript or onnx, not {backend!r}")
+            raise PolicyFileError(f"backend: an export folder runs on torch, torchscript or onnx, not {backend!r}")
         return cls(step, spec, hidden_shape, backend, **kwargs)
 
     @classmethod

@@ -28,6 +28,7 @@ import numpy as np
 from sim2real.errors import UserError
 from sim2real.io import append_jsonl, atomic_write_json, atomic_write_text
 from sim2real.launch import dump, resolve
+from sim2real.sb3_safe_load import algo_class, load_sb3_model, policy_settings, replay_buffer_settings
 
 CHECKPOINTS = "checkpoints"
 
@@ -99,43 +100,21 @@ def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):
     return vec
 
 
-def _algo_class(name: str):
-    from stable_baselines3 import PPO, SAC, TD3
-
-    return {"ppo": PPO, "sac": SAC, "td3": TD3}[name]
-
-
 def build_model(config: dict[str, Any], env, tensorboard_dir: str | None):
     """Instantiate the launch file's algorithm on ``env``."""
     algo = config["algo"]
+    policy, policy_kwargs = policy_settings(config, env.observation_space)
     common = dict(learning_rate=algo["learning_rate"], gamma=algo["gamma"], batch_size=algo["batch_size"],
-                  policy_kwargs={"net_arch": list(algo["net_arch"])}, tensorboard_log=tensorboard_dir,
+                  policy_kwargs=policy_kwargs, tensorboard_log=tensorboard_dir,
                   seed=config["seed"], device=config["device"], verbose=0)
     if algo["name"] == "ppo":
         extra = dict(n_steps=algo["n_steps"], n_epochs=algo["n_epochs"], gae_lambda=algo["gae_lambda"],
                      clip_range=algo["clip_range"], ent_coef=algo["ent_coef"])
     else:
         extra = dict(buffer_size=algo["buffer_size"], learning_starts=algo["learning_starts"], tau=algo["tau"],
-                     train_freq=algo["train_freq"], gradient_steps=algo["gradient_steps"])
-        if algo["her"] and _is_goal_env(env):
-            from stable_baselines3 import HerReplayBuffer
-
-            extra.update(replay_buffer_class=HerReplayBuffer,
-                         replay_buffer_kwargs={"n_sampled_goal": algo["her_n_sampled_goal"],
-                                               "goal_selection_strategy": "future"})
-    policy: Any = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
-    if config.get("asymmetric_critic"):  # validated: PPO on camera observations plus the privileged `state`
-        from sim2real.envs.privileged import STATE_KEY
-        from sim2real.sb3_asymmetric import AsymmetricActorCriticPolicy
-
-        policy = AsymmetricActorCriticPolicy
-        common["policy_kwargs"]["critic_keys"] = (STATE_KEY,)
-    return _algo_class(algo["name"])(policy, env, **common, **extra)
-
-
-def _is_goal_env(env) -> bool:
-    space = env.observation_space
-    return isinstance(space, gym.spaces.Dict) and {"achieved_goal", "desired_goal"} <= set(space.spaces)
+                     train_freq=algo["train_freq"], gradient_steps=algo["gradient_steps"],
+                     **replay_buffer_settings(config, env.observation_space))
+    return algo_class(algo["name"])(policy, env, **common, **extra)
 
 
 # --- evaluation ------------------------------------------------------------------------------------------------
@@ -299,8 +278,7 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
             raise UserError(f"{run_dir}: no complete checkpoint to resume from")
         tb_dir = os.path.join(run_dir, "tb")
         if checkpoint is not None:
-            model = _algo_class(config["algo"]["name"]).load(os.path.join(checkpoint, "model.zip"), env=env,
-                                                             device=config["device"], tensorboard_log=tb_dir)
+            model = load_sb3_model(config, os.path.join(checkpoint, "model.zip"), env, tensorboard_log=tb_dir)
             buffer = os.path.join(checkpoint, "replay_buffer.pkl")
             if os.path.isfile(buffer):
                 model.load_replay_buffer(buffer)
@@ -400,8 +378,9 @@ def run_model_path(run_dir: str) -> tuple[dict[str, Any], str]:
 
 
 def load_model(config: dict[str, Any], path: str, env: gym.Env):
-    """Load a trained SB3 model bound to ``env`` (HER models need one)."""
-    return _algo_class(config["algo"]["name"]).load(path, env=env, device=config["device"])
+    """Load a trained SB3 model bound to ``env`` (HER models need one); nothing in the file is unpickled
+    (:func:`sim2real.sb3_safe_load.load_sb3_model`)."""
+    return load_sb3_model(config, path, env)
 
 
 def evaluate_run(run_dir: str, episodes: int, seed: int | None = None) -> EvalResult:

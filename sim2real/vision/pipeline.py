@@ -1,11 +1,14 @@
 """Perception → state policy: a Reach or Push policy trained on state observations, driven from camera images.
 
 A pipeline folder holds ``pipeline.json`` (``{"perception": DIR, "state_policy": RUN_DIR, "goal_filter": F}``,
-paths relative to the folder or absolute), the perception files and ``launch.yaml`` (the camera env: ``obs_mode:
-rgb``). Each step the CNN localizes the goal (and, for Push, the cube) in the image; the state policy gets the
-robot part of the observation (``proprio``), then for Push the perceived cube position, as ``observation``; the EE
-position (Reach) or the perceived cube (Push) as achieved goal; the perceived goal as desired goal — the layout of
-:meth:`sim2real.tasks.base.ArmTask.goal_observation` (Push with ``object_state="position"``).
+paths relative to the folder), the perception files and ``launch.yaml`` (the camera env: ``obs_mode: rgb``). A
+pipeline is confined to its folder: every file it reads must lie inside it once symlinks are resolved (absolute
+paths and ``..`` escapes are refused), and its state policy's model zip loads without unpickling
+(:mod:`sim2real.sb3_safe_load`). Each step the CNN localizes the goal (and, for Push, the cube) in the image; the
+state policy gets the robot part of the observation (``proprio``), then for Push the perceived cube position, as
+``observation``; the EE position (Reach) or the perceived cube (Push) as achieved goal; the perceived goal as
+desired goal — the layout of :meth:`sim2real.tasks.base.ArmTask.goal_observation` (Push with
+``object_state="position"``).
 
 A goal does not move during an episode, so the per-frame estimates can be fused (``goal_filter``): ``none``
 uses each frame's own estimate, ``first`` holds the estimate of the episode's first frame (the arm is at home and
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any
 
 import numpy as np
@@ -26,6 +30,7 @@ from sim2real.io import atomic_write_json
 from sim2real.vision.model import Perception
 
 PIPELINE = "pipeline.json"
+STATE_DIR = "state"  # where write_pipeline puts the state policy run (launch.yaml + final/model.zip)
 GOAL_FILTERS = ("none", "first", "median")
 
 
@@ -79,18 +84,45 @@ class VisionPipeline:
 
 def write_pipeline(out_dir: str, perception_dir: str, state_policy: str, config: dict[str, Any],
                    goal_filter: str = "none") -> str:
-    """Write ``pipeline.json`` + ``launch.yaml`` into ``out_dir``; returns the pipeline.json path."""
+    """Write a self-contained pipeline folder ``out_dir``: ``pipeline.json`` + ``launch.yaml``, the perception
+    files (copied unless already there) and the state policy run's launch file and model (copied to ``state/``).
+    Returns the pipeline.json path."""
     if goal_filter not in GOAL_FILTERS:
         raise UserError(f"goal filter must be one of {', '.join(GOAL_FILTERS)}, got {goal_filter!r}")
     from sim2real.launch import dump
+    from sim2real.train import run_model_path
+    from sim2real.vision.training import META, WEIGHTS
 
-    os.makedirs(out_dir, exist_ok=True)
+    _, model_path = run_model_path(state_policy)
+    os.makedirs(os.path.join(out_dir, STATE_DIR, "final"), exist_ok=True)
+    copies = [(os.path.join(perception_dir, name), os.path.join(out_dir, name)) for name in (META, WEIGHTS)]
+    copies += [(os.path.join(state_policy, "launch.yaml"), os.path.join(out_dir, STATE_DIR, "launch.yaml")),
+               (model_path, os.path.join(out_dir, STATE_DIR, "final", "model.zip"))]
+    for source, target in copies:
+        if not os.path.exists(target) or not os.path.samefile(source, target):
+            shutil.copyfile(source, target)
     dump(config, os.path.join(out_dir, "launch.yaml"))
-    rel = lambda p: os.path.relpath(os.path.abspath(p), os.path.abspath(out_dir))  # noqa: E731
     path = os.path.join(out_dir, PIPELINE)
-    atomic_write_json(path, {"perception": rel(perception_dir), "state_policy": rel(state_policy),
-                             "goal_filter": goal_filter})
+    atomic_write_json(path, {"perception": ".", "state_policy": STATE_DIR, "goal_filter": goal_filter})
     return path
+
+
+def _inside(folder: str, reference: str) -> str:
+    """A path ``pipeline.json`` gives (relative to the pipeline ``folder``), symlinks resolved; a
+    :class:`UserError` when it is absolute or leads outside the folder."""
+    if os.path.isabs(reference):
+        raise UserError(f"{folder}: {reference} is refused: a pipeline may only reference files inside its own "
+                        "folder (give a path relative to it)")
+    return _confined(folder, os.path.join(folder, reference))
+
+
+def _confined(folder: str, path: str) -> str:
+    """``path`` with symlinks resolved; a :class:`UserError` unless it lies inside the pipeline ``folder``."""
+    root, resolved = os.path.realpath(folder), os.path.realpath(path)
+    if os.path.commonpath([root, resolved]) != root:
+        raise UserError(f"{folder}: {path} is refused: it leads outside the pipeline folder (to {resolved}); a "
+                        "pipeline may only reference files inside its own folder")
+    return resolved
 
 
 def _check_state_policy(path: str, state_policy: EvalPolicy, env_id: str) -> None:
@@ -116,19 +148,25 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
     from sim2real.envs import ARM_ENVS
     from sim2real.evaluation.policy import load_eval_policy
     from sim2real.launch import resolve
+    from sim2real.train import run_model_path
     from sim2real.vision.dataset import target_names
-    from sim2real.vision.training import load
+    from sim2real.vision.training import META, WEIGHTS, load
 
     try:
         with open(os.path.join(path, PIPELINE), encoding="utf-8") as handle:
             spec = json.load(handle)
-        where = lambda p: p if os.path.isabs(p) else os.path.join(path, p)  # noqa: E731
-        perception = load(where(spec["perception"]))
-        state_path = where(spec["state_policy"])
+        perception_dir = _inside(path, spec["perception"])
+        for name in (META, WEIGHTS):
+            _confined(path, os.path.join(perception_dir, name))
+        perception = load(perception_dir)
+        state_path = _inside(path, spec["state_policy"])
         goal_filter = spec.get("goal_filter", "none")
-    except (OSError, KeyError, json.JSONDecodeError) as err:
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
         raise UserError(f"{path}: not a usable vision pipeline ({err})") from None
-    config = config or resolve(os.path.join(path, "launch.yaml"))
+    _confined(path, os.path.join(state_path, "launch.yaml"))
+    state_config, model_path = run_model_path(state_path)  # a run directory: launch.yaml + a model zip
+    _confined(path, model_path)
+    config = config or resolve(_inside(path, "launch.yaml"))
     env_id = config["env"]["id"]
     if config["env"]["obs_mode"] != "rgb" or env_id not in ARM_ENVS or ARM_ENVS[env_id][1] not in ("reach", "push"):
         raise UserError(f"{path}: a vision pipeline runs an arm Reach or Push env with obs_mode rgb, not {env_id} "
@@ -136,7 +174,7 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
     if tuple(perception.meta.targets) != target_names(ARM_ENVS[env_id][1]):
         raise UserError(f"{path}: its perception locates {', '.join(perception.meta.targets)}, and {env_id} needs "
                         f"{', '.join(target_names(ARM_ENVS[env_id][1]))}")
-    state_policy, _ = load_eval_policy(state_path, None)
+    state_policy, _ = load_eval_policy(model_path, state_config)
     _check_state_policy(path, state_policy, env_id)
     try:
         return VisionPipeline(perception, state_policy, goal_filter), config

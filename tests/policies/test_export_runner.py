@@ -127,9 +127,34 @@ def test_broken_exports_are_refused(tmp_path):
     export_policy(_model(obs_space, act_space, cfg), tmp_path / "ok", formats=("torchscript",))
     (tmp_path / "ok" / "policy.ts").write_bytes(b"garbage")
     with pytest.raises(PolicyFileError, match="TorchScript"):
-        PolicyRunner.load(tmp_path / "ok")
+        PolicyRunner.load(tmp_path / "ok", backend="torchscript")
     with pytest.raises(PolicyFileError, match="does not exist"):
         PolicyRunner.load(tmp_path / "ok", backend="onnx")
+
+
+def test_an_export_folder_loads_its_tensors_only_weights_and_never_its_torchscript_program(tmp_path):
+    """A TorchScript archive is a program: the default load reads ``policy.pt`` (weights only) and leaves
+    ``policy.ts`` alone; without ``policy.pt`` the folder is refused unless a graph backend is asked for."""
+    obs_space, act_space, cfg = CASES["lstm-box-tanh"]
+    model = _model(obs_space, act_space, cfg)
+    export_policy(model, tmp_path, formats=("torchscript",))
+    (tmp_path / "policy.ts").write_bytes(b"not a program to run")
+    runner = PolicyRunner.load(tmp_path)
+    assert runner.backend == "torch"
+    np.testing.assert_array_equal(_rollout(runner, obs_space), _rollout(PolicyRunner.from_model(model), obs_space))
+    (tmp_path / "policy.pt").unlink()
+    with pytest.raises(PolicyFileError, match="no policy.pt"):
+        PolicyRunner.load(tmp_path)
+
+
+def test_an_export_folder_whose_weights_carry_pickled_objects_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    export_policy(_model(*CASES["gru-discrete"]), tmp_path / "export", formats=("torchscript",))
+    (tmp_path / "export" / "policy.pt").write_bytes(pickle.dumps({"model": _Exploit(str(marker)), "config": {},
+                                                                  "spec": {}}))
+    with pytest.raises(PolicyFileError, match="refused"):
+        PolicyRunner.load(tmp_path / "export")
+    assert not marker.exists()
 
 
 def test_shipped_bandit_policy_is_near_bayes_optimal():
