@@ -49,6 +49,11 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> None:
     _atomic_write(path, "w", lambda f: f.write(text))
 
 
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    """Write bytes atomically (temp file + ``os.replace``)."""
+    _atomic_write(path, "wb", lambda f: f.write(data))
+
+
 def safe_load(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint without unpickling arbitrary objects; raise :class:`PolicyFileError` otherwise."""
     path = Path(path)
@@ -88,4 +93,5 @@ def load_policy(path: str | os.PathLike) -> tuple[RecurrentActorCritic, RL2Confi
     return model_from_checkpoint(safe_load(path))
 
 
-__all__ = ["atomic_torch_save", "atomic_write_text", "safe_load", "model_from_checkpoint", "load_policy"]
+__all__ = ["atomic_torch_save", "atomic_write_text", "atomic_write_bytes", "safe_load", "model_from_checkpoint",
+           "load_policy"]

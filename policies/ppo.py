@@ -32,12 +32,14 @@ from policies.checkpoint import atomic_torch_save, atomic_write_text, model_from
 from policies.config import RL2Config
 from policies.errors import ConfigError, PolicyFileError
 from policies.normalization import ReturnScaler
+from policies.run_files import drop_jsonl_after, drop_tensorboard_after, remove_temp_files
 from policies.spaces import PolicySpec, first_prev_action, make_spec, prev_action_input, raw_to_env_action
 from policies.trial import TrialWrapper, find_trial_wrapper
 from policies.vec import SyncTrialVecEnv, TrialVecEnv
 
 CHECKPOINT = "checkpoint.pt"
 SNAPSHOTS = "snapshots"
+PROGRESS = "progress.jsonl"
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, trial_ends: torch.Tensor, last_values: torch.Tensor,
@@ -289,22 +291,14 @@ def _describe_spec(spec: PolicySpec) -> str:
     return f"observations {parts}, {kind} actions of size {spec.action.n}"
 
 
-def _drop_progress_after(path: Path, global_step: int) -> None:
-    """On resume, drop the log lines a killed run wrote after its last checkpoint (they are re-run)."""
-    if not path.is_file():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [line for line in lines if _logged_step(line) <= global_step]
-    if len(kept) < len(lines):
-        atomic_write_text("".join(line + "\n" for line in kept), path)
-
-
-def _logged_step(line: str) -> float:
-    """``global_step`` of one progress line; a line cut short by a crash counts as after every checkpoint."""
-    try:
-        return float(json.loads(line)["global_step"])
-    except (ValueError, KeyError, TypeError):
-        return math.inf
+def _rewind_run_files(run_dir: Path, global_step: int) -> None:
+    """On resume, drop what a killed run wrote after its last checkpoint (progress lines and TensorBoard points
+    past ``global_step``: they are re-run) and the temp files of the writes it was killed in."""
+    drop_jsonl_after(run_dir / PROGRESS, global_step, key="global_step")
+    drop_tensorboard_after(run_dir / "tb", global_step)
+    remove_temp_files(run_dir, [f".{CHECKPOINT}.*", ".config.json.*", f".{PROGRESS}.*"])
+    if (run_dir / SNAPSHOTS).is_dir():
+        remove_temp_files(run_dir / SNAPSHOTS, [".step_*.pt.*"])
 
 
 def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[[], gym.Env]] | None,
@@ -322,7 +316,9 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
             ``config.json``, ``progress.jsonl`` and TensorBoard events go.
         vec_env: alternative to ``env_fns``: any :class:`~policies.vec.TrialVecEnv` (e.g. the torch
             bandit env, or :class:`~policies.vec.SB3TrialVecEnv`).
-        resume: continue from ``run_dir/checkpoint.pt`` if present (envs restart with fresh trials).
+        resume: continue from ``run_dir/checkpoint.pt`` if present (envs restart with fresh trials; progress lines,
+            TensorBoard points past its step and temp files of interrupted writes are dropped first); a finished
+            run returns at once and writes nothing; without a checkpoint the run starts over from step 0.
         on_iteration: called after every iteration with the logged stats (for progress displays).
         tensorboard: write TensorBoard scalars.
         curriculum: builds a :class:`TrialHook` for the vec env; it pins each trial's randomization values,
@@ -347,29 +343,36 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
     scaler = ReturnScaler(env.num_envs, cfg.gamma) if cfg.normalize_reward else None
     iteration, global_step, wall_prev = 0, 0, 0.0
     ckpt_path = run_dir / CHECKPOINT
+    batch = cfg.rollout_steps * env.num_envs
+    num_iterations = math.ceil(cfg.total_steps / batch)
     if resume and ckpt_path.exists():
         data = safe_load(ckpt_path)
         _check_resume(data["config"], cfg)
+        iteration, global_step, wall_prev = int(data["iteration"]), int(data["global_step"]), float(data["wall_time_s"])
+        _rewind_run_files(run_dir, global_step)
+        if iteration >= num_iterations:  # a finished run: nothing to do, nothing rewritten
+            if vec_env is None:
+                env.close()
+            return TrainResult(ckpt_path, global_step, wall_prev, {})
         model.load_state_dict(data["model"])
         optimizer.load_state_dict(data["optimizer"])
         if scaler is not None and "return_scaler" in data:
             scaler.load_state_dict(data["return_scaler"])
-        iteration, global_step, wall_prev = int(data["iteration"]), int(data["global_step"]), float(data["wall_time_s"])
-        _drop_progress_after(run_dir / "progress.jsonl", global_step)
         gen.manual_seed(cfg.seed + iteration)
         if hook is not None and "curriculum" in data:
             hook.load_state_dict(data["curriculum"])
-    elif cfg.init_from:
-        _load_initial_weights(model, spec, cfg)
+    else:
+        if resume:  # no checkpoint yet (e.g. killed before its first one): the run starts over
+            _rewind_run_files(run_dir, 0)
+        if cfg.init_from:
+            _load_initial_weights(model, spec, cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json.dumps(cfg.to_dict(), indent=2), run_dir / "config.json")
     writer = None
     if tensorboard:
         from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(run_dir / "tb"), purge_step=global_step or None)
+        writer = SummaryWriter(str(run_dir / "tb"))
 
-    batch = cfg.rollout_steps * env.num_envs
-    num_iterations = math.ceil(cfg.total_steps / batch)
     reset = lambda: env.reset(seed=cfg.seed + iteration)  # noqa: E731
     obs = hook.start(reset, num_envs=env.num_envs) if hook is not None else reset()
     carry = _Carry(model, env.num_envs)
@@ -418,7 +421,7 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
                 if writer is not None:
                     for k, v in stats.items():
                         writer.add_scalar(f"rl2/{k}", v, global_step)
-                with open(run_dir / "progress.jsonl", "a", encoding="utf-8") as f:
+                with open(run_dir / PROGRESS, "a", encoding="utf-8") as f:
                     f.write(json.dumps(stats) + "\n")
             if iteration % cfg.checkpoint_every == 0 or iteration == num_iterations:
                 save()

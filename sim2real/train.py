@@ -6,7 +6,8 @@ Run directory layout::
     RUN_DIR/versions.json        package versions
     RUN_DIR/tb/                  TensorBoard logs
     RUN_DIR/checkpoints/LATEST   name of the newest complete checkpoint directory (written atomically)
-    RUN_DIR/checkpoints/step-N/  model.zip (+ replay_buffer.pkl for off-policy) + launch.yaml + versions.json
+    RUN_DIR/checkpoints/step-N/  model.zip (+ replay_buffer.npz/.json for off-policy) + launch.yaml + versions.json
+                                 + state.json, manifest.json last (:mod:`sim2real.checkpoints`)
     RUN_DIR/evaluations.jsonl    one line per periodic evaluation
     RUN_DIR/final/model.zip      the model at the end of the budget
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -25,12 +25,14 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
+from sim2real.checkpoints import (
+    checkpoint_step, clear_logs, newest_checkpoint, recover, rewind_logs, write_checkpoint,
+)
 from sim2real.errors import UserError
-from sim2real.io import append_jsonl, atomic_write_json, atomic_write_text
+from sim2real.io import append_jsonl, atomic_write_json
 from sim2real.launch import dump, resolve
+from sim2real.replay_buffers import resume_replay_buffer, save_replay_buffer
 from sim2real.sb3_safe_load import algo_class, load_sb3_model, policy_settings, replay_buffer_settings
-
-CHECKPOINTS = "checkpoints"
 
 
 def package_versions() -> dict[str, str]:
@@ -147,38 +149,23 @@ def evaluate(model, env: gym.Env, episodes: int, seed: int) -> EvalResult:
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------------
-def latest_checkpoint(run_dir: str) -> str | None:
-    pointer = os.path.join(run_dir, CHECKPOINTS, "LATEST")
-    if not os.path.isfile(pointer):
-        return None
-    with open(pointer, encoding="utf-8") as handle:
-        name = handle.read().strip()
-    path = os.path.join(run_dir, CHECKPOINTS, name)
-    return path if os.path.isfile(os.path.join(path, "model.zip")) else None
+latest_checkpoint = newest_checkpoint  # the run's newest complete checkpoint folder (the name callers use)
 
 
 def save_checkpoint(model, run_dir: str, config: dict[str, Any], keep: int = 2, curriculum=None) -> str:
-    """Write a complete checkpoint directory, then point LATEST at it (atomic); prune older ones."""
-    root = os.path.join(run_dir, CHECKPOINTS)
-    name = f"step-{model.num_timesteps}"
-    final, staging = os.path.join(root, name), os.path.join(root, f".staging-{name}")
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
-    model.save(os.path.join(staging, "model.zip"))
-    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
-        model.save_replay_buffer(os.path.join(staging, "replay_buffer.pkl"))
-    dump(config, os.path.join(staging, "launch.yaml"))
-    atomic_write_json(os.path.join(staging, "versions.json"), package_versions())
-    atomic_write_json(os.path.join(staging, "state.json"), {"num_timesteps": int(model.num_timesteps)})
-    if curriculum is not None:
-        curriculum.save(staging)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(staging, final)
-    atomic_write_text(os.path.join(root, "LATEST"), name + "\n")
-    checkpoints = sorted((d for d in os.listdir(root) if d.startswith("step-")), key=lambda d: int(d[5:]))
-    for old in checkpoints[:-keep]:
-        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
-    return final
+    """Checkpoint ``model`` at its step (:func:`sim2real.checkpoints.write_checkpoint`: complete before published):
+    model.zip, the replay buffer as arrays (off-policy), launch.yaml, versions.json, state.json, curriculum.json."""
+    def fill(folder: str) -> None:
+        model.save(os.path.join(folder, "model.zip"))
+        if getattr(model, "replay_buffer", None) is not None:
+            save_replay_buffer(model.replay_buffer, folder)
+        dump(config, os.path.join(folder, "launch.yaml"))
+        atomic_write_json(os.path.join(folder, "versions.json"), package_versions())
+        atomic_write_json(os.path.join(folder, "state.json"), {"num_timesteps": int(model.num_timesteps)})
+        if curriculum is not None:
+            curriculum.save(folder)
+
+    return write_checkpoint(run_dir, model.num_timesteps, fill, keep)
 
 
 def _curriculum_callback(config: dict[str, Any], env, model, run_dir: str):
@@ -228,7 +215,8 @@ def _training_callback(config: dict[str, Any], run_dir: str, eval_env: gym.Env, 
                       flush=True)
             if steps >= self.next_ckpt:
                 self.next_ckpt += config["checkpoint"]["every_steps"]
-                save_checkpoint(self.model, run_dir, config, curriculum=curriculum)
+                if steps < config["budget"]["total_timesteps"]:  # train() checkpoints the end of the budget
+                    save_checkpoint(self.model, run_dir, config, curriculum=curriculum)
             return True
 
     return PeriodicEvalAndCheckpoint()
@@ -270,18 +258,18 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
         atomic_write_json(os.path.join(run_dir, "versions.json"), package_versions())
     if config["policy"] == "rl2":
         return _train_rl2(config, run_dir, resume)
+    if resume and _finished(config, run_dir):
+        print(f"{run_dir} already finished its budget of {config['budget']['total_timesteps']} steps; "
+              f"nothing to do", flush=True)
+        return run_dir
+    checkpoint = _resume_point(run_dir) if resume else None
     env = make_vec_env(config, config["n_envs"])
     eval_env = make_env_fn(config, rank=0, seed_offset=100_000)()
     try:
-        checkpoint = latest_checkpoint(run_dir) if resume else None
-        if resume and checkpoint is None:
-            raise UserError(f"{run_dir}: no complete checkpoint to resume from")
         tb_dir = os.path.join(run_dir, "tb")
         if checkpoint is not None:
             model = load_sb3_model(config, os.path.join(checkpoint, "model.zip"), env, tensorboard_log=tb_dir)
-            buffer = os.path.join(checkpoint, "replay_buffer.pkl")
-            if os.path.isfile(buffer):
-                model.load_replay_buffer(buffer)
+            resume_replay_buffer(model, checkpoint, config["algo"].get("learning_starts", 0))
             print(f"resuming {run_dir} from {os.path.basename(checkpoint)}", flush=True)
         else:
             model = build_model(config, env, tb_dir)
@@ -298,7 +286,8 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
             show = sys.stdout.isatty() if progress is None else progress
             model.learn(remaining, callback=callback, reset_num_timesteps=checkpoint is None, tb_log_name="train",
                         progress_bar=show)
-        save_checkpoint(model, run_dir, config, curriculum=curriculum)
+        if checkpoint_step(newest_checkpoint(run_dir) or "") != model.num_timesteps:
+            save_checkpoint(model, run_dir, config, curriculum=curriculum)
         os.makedirs(os.path.join(run_dir, "final"), exist_ok=True)
         model.save(os.path.join(run_dir, "final", ".model.tmp.zip"))
         os.replace(os.path.join(run_dir, "final", ".model.tmp.zip"), os.path.join(run_dir, "final", "model.zip"))
@@ -306,6 +295,25 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
         env.close()
         eval_env.close()
     return run_dir
+
+
+def _finished(config: dict[str, Any], run_dir: str) -> bool:
+    """True when the run has its final model and a checkpoint at the end of its budget (reads only)."""
+    newest = newest_checkpoint(run_dir)
+    return os.path.isfile(os.path.join(run_dir, "final", "model.zip")) and newest is not None \
+        and (checkpoint_step(newest) or 0) >= config["budget"]["total_timesteps"]
+
+
+def _resume_point(run_dir: str) -> str | None:
+    """Recover a killed run's files (:func:`sim2real.checkpoints.recover`) and rewind its logs to the checkpoint
+    it continues from; without a complete checkpoint the run starts over (its logs are cleared)."""
+    checkpoint = recover(run_dir)
+    if checkpoint is None:
+        print(f"{run_dir} has no complete checkpoint yet: training it from the start", flush=True)
+        clear_logs(run_dir)
+    else:
+        rewind_logs(run_dir, checkpoint_step(checkpoint) or 0)
+    return checkpoint
 
 
 RL2_CHECKPOINT = "checkpoint.pt"
@@ -340,11 +348,10 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool) -> str:
 
     from sim2real.launch.loader import rl2_settings
 
-    checkpoint = os.path.join(run_dir, RL2_CHECKPOINT)
-    if resume and not os.path.isfile(checkpoint):
-        raise UserError(f"{run_dir}: no RL² checkpoint ({RL2_CHECKPOINT}) to resume from")
-    if resume:
+    if resume and os.path.isfile(os.path.join(run_dir, RL2_CHECKPOINT)):
         print(f"resuming {run_dir} from {RL2_CHECKPOINT}", flush=True)
+    elif resume:
+        print(f"{run_dir} has no {RL2_CHECKPOINT} yet: training it from the start", flush=True)
     log_every = max(1, config["eval"]["every_steps"])
     next_log = [log_every]
 
