@@ -130,8 +130,9 @@ def load_sb3_model(config: dict[str, Any], path: str, env: gym.Env, **kwargs: An
     (e.g. ``tensorboard_log``). A file that does not fit the launch file's model is one :class:`UserError` line.
     """
     data = read_model_data(path)
-    custom_objects = safe_custom_objects(data, rebuilt_entries(config, env))
     cls = algo_class(config["algo"]["name"])
+    env = cls._wrap_env(env)  # as SB3's load wraps it (a VecEnv; images channel-first): the spaces the model has
+    custom_objects = safe_custom_objects(data, rebuilt_entries(config, env))
     try:
         return cls.load(path, env=env, device=config["device"], custom_objects=custom_objects, **kwargs)
     except (KeyError, ValueError, RuntimeError, AssertionError) as err:  # names or shapes of another model

@@ -22,7 +22,8 @@ import yaml
 
 from sim2real.cli import main
 
-PAYLOAD_KEYS = ("lr_schedule", "policy_class", "observation_space")
+PAYLOAD_KEYS = ("lr_schedule", "policy_class", "observation_space", "action_space", "train_freq",
+                "replay_buffer_class", "_last_obs", "an_entry_sb3_never_wrote")
 ZOO_VISION = "policies/zoo/so101_reach_vision"
 
 
@@ -190,6 +191,32 @@ def test_a_safe_load_keeps_what_a_resume_needs(tiny_run):
         assert mine["param_groups"] == theirs["param_groups"]
         for key, state in theirs["state"].items():
             assert all(torch.equal(mine["state"][key][k], v) for k, v in state.items())
+
+
+@pytest.mark.parametrize("algo", ["ppo", "td3"])
+def test_ppo_and_td3_zips_load_without_their_payloads_and_act_as_stable_baselines3_loads_them(algo, tmp_path,
+                                                                                             marker):
+    from sim2real.launch import resolve
+    from sim2real.sb3_safe_load import load_sb3_model
+    from sim2real.train import build_model, make_vec_env
+
+    settings = {"ppo": "{name: ppo, net_arch: [16, 16], n_steps: 64, batch_size: 32}",
+                "td3": "{name: td3, net_arch: [16, 16], her: true}"}[algo]
+    launch = tmp_path / "launch.yaml"
+    launch.write_text(f"name: t\nenv: {{id: sim2real/SO101Reach-v0}}\nalgo: {settings}\noutput_dir: {tmp_path}\n")
+    config = resolve(str(launch))
+    env = make_vec_env(config, 1)
+    try:
+        build_model(config, env, None).save(tmp_path / "clean.zip")
+        shutil.copy(tmp_path / "clean.zip", tmp_path / "payload.zip")
+        _poison_data(tmp_path / "payload.zip", marker, PAYLOAD_KEYS + ("clip_range", "action_noise"))
+        model = load_sb3_model(config, str(tmp_path / "payload.zip"), env)
+    finally:
+        env.close()
+    observations = _observations(config)
+    actions = np.stack([model.predict(o, deterministic=True)[0] for o in observations])
+    assert np.array_equal(actions, _sb3_actions(config, str(tmp_path / "clean.zip"), observations))
+    assert not marker.exists()
 
 
 def test_a_pth_entry_with_pickled_objects_is_refused_in_one_line(tiny_run, tmp_path, marker, capsys):
