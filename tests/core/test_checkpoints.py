@@ -44,13 +44,13 @@ def _killed_after_step_200(run_dir) -> None:
     (run_dir / "checkpoints" / "LATEST").write_text("step-200\n")
 
 
-def _resume_and_evaluate(run_dir, capsys) -> str:
+def _resume_and_evaluate(run_dir, capsys, budget: int = 300) -> str:
     """Resume with the CLI (must finish the budget), then evaluate; returns the resume's stdout."""
     capsys.readouterr()
     assert main(["train", "--resume", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert (run_dir / "final" / "model.zip").is_file()
-    assert json.load(open(os.path.join(latest_checkpoint(str(run_dir)), "state.json")))["num_timesteps"] == 300
+    assert json.load(open(os.path.join(latest_checkpoint(str(run_dir)), "state.json")))["num_timesteps"] == budget
     assert main(["eval", str(run_dir), "--episodes", "1"]) == 0
     return out
 
@@ -182,3 +182,129 @@ def test_a_resumed_off_policy_run_continues_with_its_replay_buffer(run):
     resumed = np.load(run / "checkpoints" / "step-300" / "replay_buffer.npz", allow_pickle=False)
     for name in ("observations/observation", "actions", "rewards", "ep_start"):
         np.testing.assert_array_equal(resumed[name][:saved_pos], saved[name][:saved_pos])
+
+
+# --- every crash window of one checkpoint write, without training ------------------------------------------------
+class _Killed(BaseException):
+    """Stands for kill -9: nothing after it runs, no cleanup (a BaseException passes every ``except Exception``)."""
+
+
+class _KillAt:
+    """Counts the file-system steps a checkpoint write takes (rename, rmtree, atomic writes); dies at step ``at``."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.done = at, 0
+
+    def step(self, real):
+        def run(*args, **kwargs):
+            if self.done == self.at:
+                raise _Killed
+            self.done += 1
+            return real(*args, **kwargs)
+        return run
+
+
+def _write_with_kill(monkeypatch, run_dir, step: int, version: str, at: int) -> bool:
+    """Write checkpoint ``step`` holding ``version``, killed at file-system step ``at``; True if it completed."""
+    import types
+
+    from sim2real import checkpoints
+
+    kill = _KillAt(at)
+    fake_os = types.SimpleNamespace(**{k: getattr(os, k) for k in dir(os) if not k.startswith("__")})
+    fake_os.rename = kill.step(os.rename)
+    fake_shutil = types.SimpleNamespace(rmtree=kill.step(shutil.rmtree))
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoints, "os", fake_os)
+        patch.setattr(checkpoints, "shutil", fake_shutil)
+        for name in ("atomic_write_json", "atomic_write_text"):
+            patch.setattr(checkpoints, name, kill.step(getattr(checkpoints, name)))
+
+        def fill(folder: str) -> None:
+            (open(os.path.join(folder, "model.zip"), "w")).write(version)
+            if at == -1:
+                raise _Killed  # killed while the files are being written
+            (open(os.path.join(folder, "state.json"), "w")).write(json.dumps({"num_timesteps": step}))
+
+        try:
+            checkpoints.write_checkpoint(str(run_dir), step, fill, keep=2)
+            return True
+        except _Killed:
+            return False
+
+
+def _versions(run_dir) -> dict[str, str]:
+    from sim2real.checkpoints import is_complete
+
+    root = run_dir / "checkpoints"
+    return {p.name: (p / "model.zip").read_text() for p in sorted(root.glob("step-*")) if is_complete(str(p))}
+
+
+@pytest.mark.parametrize("step,previous", [(200, "old"), (300, None)])  # a rewrite of the newest step; a new one
+def test_a_kill_at_any_step_of_a_checkpoint_write_leaves_a_complete_checkpoint(monkeypatch, tmp_path, step, previous):
+    from sim2real.checkpoints import newest_checkpoint, recover
+
+    outcomes = set()
+    for at in range(-1, 20):
+        run_dir = tmp_path / f"at{at}"
+        _write_with_kill(monkeypatch, run_dir, 100, "old", at=99)
+        _write_with_kill(monkeypatch, run_dir, 200, "old", at=99)
+        completed = _write_with_kill(monkeypatch, run_dir, step, "new", at=at)
+        assert newest_checkpoint(str(run_dir)) is not None  # what eval reads, before any repair
+        newest = recover(str(run_dir))  # what a resume continues from
+        assert newest == newest_checkpoint(str(run_dir)) and os.path.basename(newest) in ("step-200", f"step-{step}")
+        versions = _versions(run_dir)
+        assert versions[os.path.basename(newest)] in ("old", "new")
+        if previous is None:  # a new step never replaces the older ones before it is complete
+            assert versions["step-200"] == "old" or versions.get(f"step-{step}") == "new"
+        left = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+        assert left == ["LATEST", *sorted(versions)]  # no staging, retired or temp files after a repair
+        assert (run_dir / "checkpoints" / "LATEST").read_text().strip() == os.path.basename(newest)
+        outcomes.add((completed, versions[os.path.basename(newest)]))
+        if completed:
+            break
+    assert (True, "new") in outcomes and (False, "old") in outcomes  # every window up to completion was hit
+
+
+# --- real kill -9 (smoke; benchmarks/kill_resume.py does >= 30) ---------------------------------------------------
+def _train_in_child(config, run_dir, die_in: str | None = None) -> int:
+    """Fork (imports already done) and train there; with ``die_in`` the child kill -9s itself on entering that
+    function of :mod:`sim2real.checkpoints` / :mod:`sim2real.train`."""
+    import signal
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (child)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            if die_in is not None:
+                import sim2real.checkpoints
+                import sim2real.train
+
+                module = sim2real.train if hasattr(sim2real.train, die_in) else sim2real.checkpoints
+                setattr(module, die_in, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
+            train(config, run_dir=str(run_dir), progress=False)
+        finally:
+            os._exit(0)
+    return pid
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("kill", ["after 2 s", "save_replay_buffer", "_publish"])
+def test_kill_9_then_resume_finishes_and_evaluates(tmp_path, capsys, kill):
+    """Killed at a moment in the run, or inside a checkpoint write (half-written staging folder, complete staging
+    folder not yet published): the resume finishes the budget and the run evaluates."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    config = resolve("launch/so101_reach.yaml", [*TINY, "budget.total_timesteps=200"])
+    timed = kill.startswith("after")
+    pid = _train_in_child(config, run_dir, None if timed else kill)
+    if timed:
+        time.sleep(float(kill.split()[1]))
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    assert not timed or os.WIFSIGNALED(status) or (run_dir / "final" / "model.zip").is_file()
+    _resume_and_evaluate(run_dir, capsys, budget=200)
