@@ -27,6 +27,7 @@ import os
 import tempfile
 import threading
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -38,6 +39,8 @@ PWM_MAX = 65535
 PWM_LIMIT = 60000  # cflib's documented maximum commander thrust
 LAND_CUTOFF_Z = 0.12  # m: below this (and still) a landing ends with motors off
 SILENT_LINK_S = 1.0  # s without state while landing: the link is given up
+CONNECT_ATTEMPTS = 3  # whole connect handshakes tried before giving up
+CONNECT_STALL_S = 1.0  # s without any packet from the vehicle: this connect attempt is stuck
 HOLD_BEFORE_LAND_S = 0.4  # s of position hold that end a CTBR/attitude setpoint before landing
 _BLOCKS = {
     "pose": ("stateEstimate.x", "stateEstimate.y", "stateEstimate.z", "stateEstimate.vx", "stateEstimate.vy",
@@ -73,6 +76,7 @@ class CrazyflieDriver(FlightVehicle):
         self._lost: str | None = None
         self._connected = threading.Event()
         self._failed: str | None = None
+        self._heard = 0.0  # monotonic s of the last packet from the vehicle
         self._last_sent = 0.0
         self._low_level = False
         self._landing = False
@@ -83,36 +87,72 @@ class CrazyflieDriver(FlightVehicle):
 
     # --- link ----------------------------------------------------------------------------------------------------
     def connect(self) -> None:
-        """Open the link, download the TOCs and parameters, set the flight mode, start the log blocks."""
+        """Open the link, download the TOCs and parameters, set the flight mode, start the log blocks.
+
+        A Crazyradio acknowledges and retransmits every packet; UDP does not, so on ``udp://`` links cflib's own
+        resending of unanswered requests is switched on (TOC, parameter and log-block requests: all idempotent, as
+        on a radio without safelink). An attempt that hears nothing for ``CONNECT_STALL_S`` (a lost request that
+        cflib does not resend) or outlasts ``connect_timeout_s`` is closed and the whole handshake is tried again,
+        ``CONNECT_ATTEMPTS`` times in all, then ``LinkError`` names the last failure in one line. The handshake
+        never moves the vehicle (no setpoint, no arming), so repeating it is safe.
+        """
         import cflib.crtp
-        from cflib.crazyflie import Crazyflie
 
         cflib.crtp.init_drivers()
+        for _ in range(CONNECT_ATTEMPTS):
+            try:
+                self._connect_once()
+                break
+            except LinkError as err:
+                self.disconnect()
+                failure = str(err)
+        else:
+            raise LinkError(f"{self.uri}: connect failed {CONNECT_ATTEMPTS} times (last: {failure})")
+        self._stop_guard.clear()
+        self._guard = threading.Thread(target=self._guard_loop, name="crazyflie-guard", daemon=True)
+        self._guard.start()
+
+    def _connect_once(self) -> None:
+        """One connect handshake; ``LinkError`` (without the URI) when it fails, stalls or times out."""
+        from cflib.crazyflie import Crazyflie
+
         cache = os.path.join(tempfile.gettempdir(), "sim2real-cflib-cache")
         os.makedirs(cache, exist_ok=True)
+        self._connected.clear()
+        self._failed = self._lost = None
+        with self._lock:
+            self._latest.clear()
+        self._heard = time.monotonic()
         self.cf = cf = Crazyflie(rw_cache=cache)
         cf.fully_connected.add_callback(lambda uri: self._connected.set())
         cf.connection_failed.add_callback(self._on_failed)
         cf.connection_lost.add_callback(self._on_lost)
+        cf.packet_received.add_callback(self._on_packet)
+        if self.uri.startswith("udp://"):  # called before any TOC request is sent
+            cf.link_established.add_callback(lambda uri: setattr(cf.link, "needs_resending", True))
         cf.open_link(self.uri)
-        if not wait_until(lambda: self._connected.is_set() or self._failed is not None, self.connect_timeout_s):
-            self.disconnect()
-            raise LinkError(f"{self.uri}: no answer within {self.connect_timeout_s:g} s")
+        self._await(lambda: self._connected.is_set() or self._failed is not None, "the TOC and parameter download",
+                    self.connect_timeout_s)
         if self._failed is not None:
-            self.disconnect()
-            raise LinkError(f"{self.uri}: connection failed: {self._failed.splitlines()[0]}")
+            raise LinkError(f"connection failed: {self._failed.splitlines()[0]}")
         rate_mode = "0" if self.action_mode == "ctbr" else "1"
-        for name in ("flightmode.stabModeRoll", "flightmode.stabModePitch"):
+        modes = ("flightmode.stabModeRoll", "flightmode.stabModePitch")
+        for name in modes:
             cf.param.set_value(name, rate_mode)
-        if not wait_until(lambda: all(cf.param.get_value(n) == rate_mode for n in
-                                      ("flightmode.stabModeRoll", "flightmode.stabModePitch")), 2.0):
-            raise LinkError(f"{self.uri}: flight-mode parameters were not confirmed")
+        self._await(lambda: all(cf.param.get_value(n) == rate_mode for n in modes), "the flight-mode parameters", 2.0)
         self._start_logs()
-        if not wait_until(lambda: len(self._latest) == len(_BLOCKS), 2.0):
-            raise LinkError(f"{self.uri}: log blocks {sorted(set(_BLOCKS) - set(self._latest))} send no data")
-        self._stop_guard.clear()
-        self._guard = threading.Thread(target=self._guard_loop, name="crazyflie-guard", daemon=True)
-        self._guard.start()
+        self._await(lambda: len(self._latest) == len(_BLOCKS), "the first log data", 2.0)
+
+    def _await(self, done: Callable[[], bool], what: str, limit_s: float) -> None:
+        """Wait for ``done()``; ``LinkError`` if nothing arrives for ``CONNECT_STALL_S`` or ``limit_s`` (s) pass."""
+        stalled = lambda: time.monotonic() - self._heard > CONNECT_STALL_S  # noqa: E731
+        if not wait_until(lambda: done() or stalled(), limit_s):
+            raise LinkError(f"{what} not done within {limit_s:g} s")
+        if not done():
+            raise LinkError(f"no answer for {CONNECT_STALL_S:g} s during {what}")
+
+    def _on_packet(self, packet) -> None:
+        self._heard = time.monotonic()
 
     def _on_failed(self, uri: str, message: str) -> None:
         self._failed = message or "link error"
