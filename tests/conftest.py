@@ -1,10 +1,23 @@
-"""Shared test settings: single-threaded torch and headless, seeded runs."""
+"""Shared test settings (single-threaded torch and headless, seeded runs) and fixtures used across test folders."""
 import os
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> str:
+    """A tiny SO-101 Reach run (SAC + HER, 300 steps); quality does not matter where it is used."""
+    from sim2real.launch import resolve
+    from sim2real.train import train
+
+    root = tmp_path_factory.mktemp("eval_run")
+    config = resolve("launch/demo_so101_reach.yaml", [f"output_dir={root}", "budget.total_timesteps=300",
+                                                      "eval.every_steps=300", "eval.episodes=2",
+                                                      "checkpoint.every_steps=300", "algo.learning_starts=100"])
+    return train(config, run_dir=str(root / "run"), progress=False)
 
 
 @pytest.fixture

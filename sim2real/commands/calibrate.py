@@ -5,13 +5,15 @@ import argparse
 import select
 import sys
 
+from sim2real.arguments import output_file
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("calibrate", help="write a servo calibration file for a robot",
                             description="Interactive on hardware (--driver, --port): zero pose, directions, ranges. "
                                         "--from-spec writes the nominal calibration the emulators implement.")
     parser.add_argument("--robot", default="so101", help="robot spec (default so101)")
-    parser.add_argument("--out", required=True, help="calibration file to write (JSON)")
+    parser.add_argument("--out", required=True, type=output_file, help="calibration file to write (JSON)")
     parser.add_argument("--from-spec", action="store_true", help="nominal calibration (tick 2048 = zero)")
     parser.add_argument("--driver", choices=("dynamixel", "feetech"), help="servo bus (interactive mode)")
     parser.add_argument("--port", help="serial port (interactive mode)")

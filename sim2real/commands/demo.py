@@ -11,6 +11,8 @@ import argparse
 import os
 import time
 
+from sim2real.arguments import output_dir
+
 DEMO_LAUNCH = os.path.join(os.path.dirname(__file__), "..", "..", "launch", "demo_so101_reach.yaml")
 CONDITIONS = ["train", "heldout-textures", "heldout-dynamics", "emulated"]
 
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--episodes", type=int, default=30, help="episodes per simulated condition (default 30)")
     parser.add_argument("--emulated-episodes", type=int, default=10, help="episodes on the emulator (default 10)")
     parser.add_argument("--videos", type=int, default=2, help="videos per simulated condition (default 2)")
-    parser.add_argument("--out", default=None, help="output directory (default runs/demo-TIME)")
+    parser.add_argument("--out", type=output_dir, default=None, help="output directory (default runs/demo-TIME)")
     parser.set_defaults(handler=run)
 
 

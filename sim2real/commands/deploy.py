@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import time
 from typing import ContextManager
+
+from sim2real.arguments import nonnegative_float, output_file, positive_float, positive_int, seed
+from sim2real.hal.drivers import DRIVERS as ARM_DRIVERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,34 +18,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("policy", help="run directory, SB3 model .zip, RL² .pt checkpoint, export folder or vision "
                                        "pipeline folder")
     parser.add_argument("--launch", help="launch file the policy was trained with (default: the run's own)")
-    parser.add_argument("--driver", required=True, help="dynamixel, feetech, ros2, crazyflie or mavlink")
+    parser.add_argument("--driver", required=True, choices=(*ARM_DRIVERS, *QUAD_DRIVERS),
+                        help="dynamixel, feetech, ros2, crazyflie or mavlink")
     parser.add_argument("--port", help="serial port of the servo bus, e.g. /dev/ttyUSB0")
     parser.add_argument("--baud", type=int, default=1_000_000, help="bus baud rate (default 1000000)")
     parser.add_argument("--calibration", help="calibration file from `sim2real calibrate` (servo buses)")
-    parser.add_argument("--episodes", type=int, default=1, help="episodes to run (default 1)")
-    parser.add_argument("--steps", type=int, help="control steps per episode (default: the launch file's)")
-    parser.add_argument("--rate-hz", type=float, help="control rate (default: the robot's training rate)")
+    parser.add_argument("--episodes", type=positive_int, default=1, help="episodes to run (default 1)")
+    parser.add_argument("--steps", type=positive_int, help="control steps per episode (default: the launch file's)")
+    parser.add_argument("--rate-hz", type=positive_float, help="control rate (default: the robot's training rate)")
     parser.add_argument("--goal", action="append", help="reach goal x,y,z in m, world frame (repeatable)")
     parser.add_argument("--goals-file", help="JSON list of [x, y, z] goals")
-    parser.add_argument("--log", help="deployment log (default runs/deploy-TIME/log.jsonl)")
+    parser.add_argument("--log", type=output_file, help="deployment log (default runs/deploy-TIME/log.jsonl)")
     parser.add_argument("--stop-file", help="stop as soon as this file exists")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the task's goal sampler (default 0)")
-    parser.add_argument("--bus-watchdog", type=float, default=0.1, help="servo bus watchdog, s (Dynamixel)")
-    parser.add_argument("--latency-ms", type=float, default=16.0, help="USB adapter latency timer, ms")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the task's goal sampler (default 0)")
+    parser.add_argument("--bus-watchdog", type=nonnegative_float, default=0.1,
+                        help="servo bus watchdog, s (Dynamixel; default 0.1, 0 turns it off)")
+    parser.add_argument("--latency-ms", type=positive_float, default=16.0, help="USB adapter latency timer, ms")
     parser.add_argument("--camera", help="camera policies (obs_mode rgb, vision pipelines): an OpenCV camera "
                                          "(device index such as 0, device path, video file or stream URL), or "
                                          "`render` for an emulated arm (the task's scene, objects simulated, "
                                          "rendered around the arm)")
-    parser.add_argument("--overrun-periods", type=float,
+    parser.add_argument("--overrun-periods", type=positive_float,
                         help="safe-stop when a step starts this many control periods late (default 1)")
-    parser.add_argument("--stale-periods", type=float,
+    parser.add_argument("--stale-periods", type=positive_float,
                         help="safe-stop when the newest state is this many control periods old (default 2.5)")
     quad = parser.add_argument_group("quadcopters (--driver crazyflie | mavlink)")
     quad.add_argument("--uri", help="cflib URI, e.g. radio://0/80/2M/E7E7E7E7E7 or udp://127.0.0.1:19850")
     quad.add_argument("--url", help="pymavlink URL, e.g. udpout:127.0.0.1:14550 or udpin:0.0.0.0:14540")
     quad.add_argument("--geofence", help="box x0,y0,z0,x1,y1,z1 in m, world ENU (default: 1.5 m × vehicle size "
                                          "around the origin, -0.1..2 m × size high)")
-    quad.add_argument("--tolerance", type=float, default=0.1, help="episode success radius, m (default 0.1)")
+    quad.add_argument("--tolerance", type=positive_float, default=0.1, help="episode success radius, m (default 0.1)")
     parser.set_defaults(handler=run)
 
 
@@ -65,16 +69,22 @@ def _summarize(result, log_path: str, more=lambda episode: "") -> int:
 
 def _watchdog_limits(args: argparse.Namespace, rate_hz: float) -> dict[str, float | None]:
     """LoopConfig's watchdog limits (s) from ``--overrun-periods`` and ``--stale-periods`` (None: LoopConfig's
-    default)."""
-    from sim2real.errors import UserError
-
+    default; the flags' type refuses values that are not finite and positive)."""
     limits: dict[str, float | None] = {}
-    for flag, periods, field in (("--overrun-periods", args.overrun_periods, "overrun_after_s"),
-                                 ("--stale-periods", args.stale_periods, "stale_after_s")):
-        if periods is not None and not (math.isfinite(periods) and periods > 0):
-            raise UserError(f"{flag} must be a positive number of control periods, got {periods}")
+    for periods, field in ((args.overrun_periods, "overrun_after_s"), (args.stale_periods, "stale_after_s")):
         limits[field] = None if periods is None else periods / rate_hz
     return limits
+
+
+def _log_path(args: argparse.Namespace) -> str:
+    """``--log`` (checked when parsed), or ``runs/deploy-TIME/log.jsonl`` when it can be written: before
+    anything connects to the robot."""
+    from sim2real.arguments import check_writable
+
+    if args.log:
+        return args.log
+    return check_writable(os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl"),
+                          "default --log", directory=False)
 
 
 def _geofence(text: str | None, size: float):
@@ -91,6 +101,19 @@ def _geofence(text: str | None, size: float):
     if values.shape != (6,) or not np.all(np.isfinite(values)) or np.any(values[:3] >= values[3:]):
         raise UserError(f"--geofence {text}: six numbers x0,y0,z0,x1,y1,z1 (m) with each low below its high")
     return values[:3], values[3:]
+
+
+def _check_flight_mode(driver: str, action_mode: str, policy: str) -> None:
+    """A one-line error unless the flight ``driver`` can carry the policy's ``action_mode`` (before connecting)."""
+    from sim2real.errors import UserError
+
+    if driver == "crazyflie":
+        from sim2real.hal.crazyflie import CrazyflieDriver as Driver
+    else:
+        from sim2real.hal.mavlink import MavlinkDriver as Driver
+    if action_mode not in Driver.ACTION_MODES:
+        raise UserError(f"--driver {driver} flies policies with env.control_mode {', '.join(Driver.ACTION_MODES)}; "
+                        f"{policy} was trained with {action_mode}")
 
 
 def run_multirotor(args: argparse.Namespace) -> int:
@@ -110,8 +133,6 @@ def run_multirotor(args: argparse.Namespace) -> int:
     from sim2real.quadrotor.physics import QuadPhysicsConfig
     from sim2real.quadrotor.tasks import TASKS
 
-    if args.episodes < 1:
-        raise UserError("--episodes must be at least 1")
     if args.driver == "crazyflie" and not args.uri:
         raise UserError("--uri is required for the crazyflie driver (e.g. udp://127.0.0.1:19850)")
     if args.driver == "mavlink" and not args.url:
@@ -129,6 +150,7 @@ def run_multirotor(args: argparse.Namespace) -> int:
     action_mode = config["env"]["control_mode"] or control_modes(env_id)[0]
     if action_mode not in control_modes(env_id):
         raise UserError(f"env.control_mode {action_mode!r} is not a mode of {env_id} ({', '.join(control_modes(env_id))})")
+    _check_flight_mode(args.driver, action_mode, args.policy)
     size = vehicle_size(vehicle)
     task = TASKS[task_name](size=size, altitude=size)
     rate = args.rate_hz or QuadPhysicsConfig().control_hz
@@ -138,7 +160,7 @@ def run_multirotor(args: argparse.Namespace) -> int:
     safety = MultirotorSafetyLayer(MultirotorSafetyConfig.from_spec(spec, low, high), spec.max_rpm)
     loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
                              **_watchdog_limits(args, rate))
-    log_path = args.log or os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl")
+    log_path = _log_path(args)
     if args.driver == "crazyflie":
         from sim2real.hal.crazyflie import CrazyflieDriver
 
@@ -217,8 +239,6 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)  # one observation per control period: a second thread only adds latency spikes
     if args.driver in QUAD_DRIVERS:
         return run_multirotor(args)
-    if args.episodes < 1:
-        raise UserError("--episodes must be at least 1")
     if args.driver == "ros2":
         from sim2real.hal.ros2 import require_rclpy
 
@@ -246,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     check_goals(goals, safety_config.workspace_low, safety_config.workspace_high)
     loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
                              **_watchdog_limits(args, rate))
-    log_path = args.log or os.path.join("runs", f"deploy-{time.strftime('%Y%m%d-%H%M%S')}", "log.jsonl")
+    log_path = _log_path(args)
     robot = make_robot(args.driver, spec, base, args.port, args.baud, args.calibration, args.bus_watchdog,
                        args.latency_ms)
     with _scene(args, task) as scene:  # an emulated workspace is closed on every way out

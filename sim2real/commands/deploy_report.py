@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 
+from sim2real.arguments import output_file
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("deploy-report", help="plot a deployment log")
     parser.add_argument("log", help="log.jsonl written by `sim2real deploy`")
-    parser.add_argument("--out", required=True, help="PNG to write")
+    parser.add_argument("--out", required=True, type=output_file, help="PNG to write")
     parser.set_defaults(handler=run)
 
 

@@ -6,6 +6,8 @@ import os
 import signal
 import sys
 
+from sim2real.arguments import output_file
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("emulate", help="serve an emulated servo bus or quadcopter",
@@ -17,15 +19,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="bus protocol or vehicle link")
     parser.add_argument("--port", type=int, default=None,
                         help="UDP port (crazyflie default 19850, mavlink default 14550)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1; any other address lets other machines command "
+                             "the emulator, and a warning says so)")
     parser.add_argument("--count", type=int, default=1,
                         help="crazyflie: vehicles on consecutive ports from --port (default 1)")
     parser.add_argument("--reality", default=None, help="reality profile YAML (default: the nominal arm)")
     parser.add_argument("--robot", default="so101", help="robot spec (default so101)")
-    parser.add_argument("--journal", default=None, help="append every goal-position write here (JSON lines)")
-    parser.add_argument("--link", default=None, help="also expose the port as this symlink (e.g. /tmp/ttyARM)")
+    parser.add_argument("--journal", type=output_file, default=None, help="append every goal-position write here (JSON lines)")
+    parser.add_argument("--link", type=output_file, default=None, help="also expose the port as this symlink (e.g. /tmp/ttyARM)")
     parser.add_argument("--model", default="XL330-M288", help="Dynamixel model to emulate (default XL330-M288)")
     parser.set_defaults(handler=run)
+
+
+def _warn_if_reachable(host: str) -> None:
+    """One warning line on stderr when ``host`` is not a loopback address: the emulator has no authentication, so
+    anyone who reaches that address can command it."""
+    import ipaddress
+
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        loopback = host == "localhost"
+    if not loopback:
+        print(f"sim2real: warning: --host {host} is not a loopback address: other machines on the network can "
+              "connect to this emulator and command it (no authentication)", file=sys.stderr, flush=True)
 
 
 def run_quadcopter(args: argparse.Namespace) -> int:
@@ -39,6 +57,7 @@ def run_quadcopter(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be 0..65535 and --count 1..10, got {port} and {args.count}")
     if args.protocol == "mavlink" and args.count != 1:
         raise UserError("--count: the mavlink emulator serves one vehicle per port (start one per vehicle)")
+    _warn_if_reachable(args.host)
     try:
         if args.protocol == "crazyflie":
             from sim2real.emulators.crazyflie import CrazyflieEmulator

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from sim2real.arguments import output_dir, positive_float, positive_int, seed
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="evaluate a trained run, or its transfer gap across conditions")
@@ -17,22 +19,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--conditions", help="comma-separated: train, heldout-textures, heldout-dynamics, emulated")
     parser.add_argument("--textures", help="held-out textures from this image directory (png/jpg)")
     parser.add_argument("--reality", help="reality profile of the emulator (default launch/realities/lab.yaml)")
-    parser.add_argument("--episodes", type=int, default=50, help="episodes per condition (default 50)")
-    parser.add_argument("--emulated-episodes", type=int, help="emulated episodes (real time; default min(N, 10))")
+    parser.add_argument("--episodes", type=positive_int, default=50, help="episodes per condition (default 50)")
+    parser.add_argument("--emulated-episodes", type=positive_int, help="emulated episodes (real time; default min(N, 10))")
     parser.add_argument("--videos", type=int, default=2, help="videos per simulated condition (default 2)")
-    parser.add_argument("--n-envs", type=int, default=4, help="environments stepped together (default 4)")
-    parser.add_argument("--watchdog-periods", type=float, default=5.0,
+    parser.add_argument("--n-envs", type=positive_int, default=4, help="environments stepped together (default 4)")
+    parser.add_argument("--watchdog-periods", type=positive_float, default=5.0,
                         help="emulated: state age / step lateness allowed, in control periods (default 5)")
-    parser.add_argument("--seed", type=int, default=None, help="first episode seed")
-    parser.add_argument("--out", help="report directory (default runs/eval-TIME)")
+    parser.add_argument("--seed", type=seed, default=None, help="first episode seed")
+    parser.add_argument("--out", type=output_dir, help="report directory (default runs/eval-TIME)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sim2real.errors import UserError
 
-    if args.episodes < 1:
-        raise UserError("--episodes must be at least 1")
     if args.conditions is None:
         if len(args.policy) != 1 or args.launch or args.textures or args.reality or args.out:
             raise UserError("--launch, --textures, --reality, --out and several policies need --conditions")
@@ -47,18 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.report import summary_table
     from sim2real.evaluation.run import EvalSettings
 
-    for flag in ("emulated_episodes", "n_envs"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.videos < 0:
         raise UserError("--videos must be 0 or more")
     settings = EvalSettings(parse_conditions(args.conditions), args.episodes,
                             1_000_000 if args.seed is None else args.seed, args.n_envs, args.videos,
                             args.emulated_episodes, args.textures, args.reality,
                             watchdog_periods=args.watchdog_periods)
-    if args.watchdog_periods <= 0:
-        raise UserError("--watchdog-periods must be positive")
     out_dir, summary = run_eval(args.policy, args.launch, settings, args.out)
     print(summary_table(summary))
     print(f"report: {out_dir}/report.html")

@@ -15,15 +15,17 @@ import argparse
 import os
 import time
 
+from sim2real.arguments import output_dir, positive_int, seed
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("perception", help="train localization CNNs (goal, object) on randomized renders")
     actions = parser.add_subparsers(dest="action", required=True)
     train = actions.add_parser("train", help="render randomized images and train the CNN")
     train.add_argument("launch", help="launch file of a camera env (obs_mode: rgb), e.g. launch/so101_reach_vision.yaml")
-    train.add_argument("--images", type=int, default=3000, help="training images (default 3000)")
-    train.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    train.add_argument("--test-images", type=int, default=300, help="held-out-texture test images (default 300)")
+    train.add_argument("--images", type=positive_int, default=3000, help="training images (default 3000)")
+    train.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30)")
+    train.add_argument("--test-images", type=positive_int, default=300, help="held-out-texture test images (default 300)")
     train.add_argument("--no-visual", action="store_true", help="disable the visual randomizer (ablation)")
     train.add_argument("--n-unique", type=int, help="override the number of unique training textures")
     train.add_argument("--policy", help="state policy run directory of the same task: also write a vision pipeline "
@@ -31,16 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--goal-filter", choices=("none", "first", "median"), default="first",
                        help="how the pipeline fuses goal estimates within an episode (default first: hold the "
                             "first frame's, when the arm hides nothing)")
-    train.add_argument("--seed", type=int, default=0, help="seed of renders and weights (default 0)")
-    train.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
+    train.add_argument("--seed", type=seed, default=0, help="seed of renders and weights (default 0)")
+    train.add_argument("--workers", type=positive_int, default=1, help="rendering processes (default 1)")
     train.add_argument("--arm-poses", type=float, default=0.0,
                        help="fraction of training images with the arm moved toward the goal (Push: the cube moved "
                             "toward the goal, the arm behind it) (default 0: at home)")
     train.add_argument("--init", help="perception folder to continue training from (fine-tuning)")
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, cosine-decayed (default 1e-3)")
-    train.add_argument("--threads", type=int, default=2, help="torch threads for training (default 2)")
-    train.add_argument("--cache", help="folder of rendered sets (npz, named by config, count and seed) to reuse")
-    train.add_argument("--out", help="output directory (default runs/perception-TIME)")
+    train.add_argument("--threads", type=positive_int, default=2, help="torch threads for training (default 2)")
+    train.add_argument("--cache", type=output_dir, help="folder of rendered sets (npz, named by config, count and seed) to reuse")
+    train.add_argument("--out", type=output_dir, help="output directory (default runs/perception-TIME)")
     parser.set_defaults(handler=run)
 
 
@@ -57,6 +59,17 @@ def _variant(config: dict, no_visual: bool, n_unique: int | None) -> dict:
     return {**config, "randomizers": entries}
 
 
+def _check_state_policy_run(path: str) -> None:
+    """A one-line error naming ``--policy`` unless ``path`` is a run directory with a model."""
+    from sim2real.errors import UserError
+    from sim2real.train import run_model_path
+
+    try:
+        run_model_path(path)
+    except UserError as err:
+        raise UserError(f"--policy {err}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -69,12 +82,11 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.vision.dataset import cached_dataset, target_names
     from sim2real.vision.training import axis_errors, fit, load, localization_error, save, target_errors
 
-    for flag in ("images", "epochs", "test_images", "workers", "threads"):
-        if getattr(args, flag) < 1:
-            raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
     if not 0.0 <= args.arm_poses <= 1.0:
         raise UserError(f"--arm-poses must be in [0, 1], got {args.arm_poses}")
     config = resolve(args.launch)
+    if args.policy:  # before minutes of rendering and training
+        _check_state_policy_run(args.policy)
     if config["env"]["obs_mode"] != "rgb" or config["env"]["id"] not in ARM_ENVS:
         raise UserError(f"{args.launch}: perception needs an arm env with env.obs_mode rgb (got {config['env']['id']}, "
                         f"{config['env']['obs_mode']})")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2real.arguments import output_file
 from sim2real.errors import UserError
 
 
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     preview.add_argument("launch", help="launch file (YAML)")
     preview.add_argument("overrides", nargs="*", help="dotted overrides key.subkey=value")
     preview.add_argument("--n", type=int, default=16, help="number of randomized episodes to show (default 16)")
-    preview.add_argument("--out", default="randomization_preview.png", help="PNG to write")
+    preview.add_argument("--out", type=output_file, default="randomization_preview.png", help="PNG to write")
     preview.add_argument("--scale", type=int, default=2, help="pixel upscaling of each image (default 2)")
     preview.set_defaults(handler=preview_grid)
     parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from typing import Any
 
+from sim2real.arguments import check_writable, output_dir
 from sim2real.errors import UserError
 
 
@@ -13,8 +16,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("launch", nargs="?", help="launch file (YAML)")
     parser.add_argument("overrides", nargs="*", help="dotted overrides key.subkey=value")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
-    parser.add_argument("--run-dir", help="write the run here instead of OUTPUT_DIR/NAME-TIME-sSEED")
+    parser.add_argument("--run-dir", type=output_dir, help="write the run here instead of OUTPUT_DIR/NAME-TIME-sSEED")
     parser.set_defaults(handler=run)
+
+
+def _device_warning(config: dict[str, Any]) -> str | None:
+    """Why training will not run on the launch file's ``device`` (it then runs on the CPU), or None."""
+    if config["device"] == "cpu":
+        return None
+    if config["policy"] == "rl2":
+        return f"device: {config['device']} is not used by policy: rl2, which trains on the cpu"
+    import torch
+
+    if config["device"] == "cuda" and not torch.cuda.is_available():
+        return "device: cuda, but CUDA is not available here: training on the cpu"
+    return None
+
+
+def _start(config: dict[str, Any]) -> dict[str, Any]:
+    """``config``, after one warning line on stderr when its device will not be used."""
+    warning = _device_warning(config)
+    if warning:
+        print(f"sim2real: warning: {warning}", file=sys.stderr, flush=True)
+    return config
+
+
+def _new_run_dir(config: dict[str, Any], run_dir: str | None) -> str:
+    """``--run-dir`` (checked when parsed), else ``output_dir``/NAME-TIME-sSEED when it can be written."""
+    from sim2real.train import new_run_dir
+
+    return run_dir or check_writable(new_run_dir(config), "output_dir", directory=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
         launch = os.path.join(args.resume, "launch.yaml")
         if not os.path.isfile(launch):
             raise UserError(f"{args.resume}: not a run directory (no launch.yaml)")
-        run_dir = train(resolve(launch), run_dir=args.resume, resume=True)
+        run_dir = train(_start(resolve(launch)), run_dir=args.resume, resume=True)
     else:
         if not args.launch:
             raise UserError("give a launch file (e.g. launch/panda_reach.yaml) or --resume RUN_DIR")
-        run_dir = train(resolve(args.launch, args.overrides), run_dir=args.run_dir)
+        config = _start(resolve(args.launch, args.overrides))
+        run_dir = train(config, run_dir=_new_run_dir(config, args.run_dir))
     print(f"run written to {run_dir}")
     return 0

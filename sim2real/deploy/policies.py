@@ -116,14 +116,18 @@ def load_policy(path: str, config: dict[str, Any] | None) -> tuple[DeployPolicy,
             return RecurrentPolicy(PolicyRunner.load(path)), config
         except PolicyFileError as err:
             raise UserError(str(err)) from None
+    from sim2real.launch import recorded_launch, resolve, same_env
     from sim2real.train import load_model, make_env_fn, run_model_path
 
     if os.path.isdir(path):
         run_config, model_path = run_model_path(path)
-        config = config or run_config
+        config = same_env(path, run_config, config)
     elif path.endswith(".zip") and os.path.isfile(path):
         if config is None:
             raise UserError(f"{path}: a model file needs --launch (the launch file it was trained with)")
+        recorded = recorded_launch(path)
+        if recorded is not None:
+            config = same_env(path, resolve(recorded), config)
         model_path = path
     else:
         raise UserError(f"{path}: not a run directory, SB3 .zip, .pt checkpoint or export folder")

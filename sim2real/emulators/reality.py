@@ -9,9 +9,8 @@ import secrets
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
-import yaml
-
 from sim2real.errors import UserError
+from sim2real.yaml_files import read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -122,13 +121,4 @@ def load_reality(path: str) -> RealityProfile:
 
 def read_profile(path: str) -> dict:
     """The mapping in a reality profile YAML; unreadable files and bad YAML are one-line :class:`UserError` s."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle) or {}
-    except OSError as err:
-        raise UserError(f"{path}: cannot read reality profile ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: a reality profile is a mapping of keys to values")
-    return data
+    return read_yaml_mapping(path, "reality profile")

@@ -63,10 +63,12 @@ def n_to_pwm(thrust: float, max_thrust: float) -> int:
 class CrazyflieDriver(FlightVehicle):
     """See the module docstring. ``action_mode`` (``ctbr`` or ``attitude``) picks the commander's flight mode."""
 
+    ACTION_MODES = ("ctbr", "attitude", "velocity")  # policy action modes it can fly (not rpm: no motor commands)
+
     def __init__(self, spec: QuadrotorSpec, uri: str, action_mode: str = "ctbr", log_period_ms: int = 10,
                  connect_timeout_s: float = 10.0, setpoint_timeout_s: float = 0.3, land_speed: float = 0.4) -> None:
-        if action_mode not in ("ctbr", "attitude", "velocity"):
-            raise ValueError(f"the Crazyflie driver flies ctbr, attitude or velocity actions, not {action_mode!r}")
+        if action_mode not in self.ACTION_MODES:
+            raise ValueError(f"the Crazyflie driver flies {', '.join(self.ACTION_MODES)} actions, not {action_mode!r}")
         self.spec, self.uri, self.action_mode = spec, uri, action_mode
         self.log_period_ms, self.connect_timeout_s = log_period_ms, connect_timeout_s
         self.setpoint_timeout_s, self.land_speed = setpoint_timeout_s, land_speed

@@ -61,6 +61,8 @@ def normalized_to_thrust(value: float, max_thrust: float) -> float:
 class MavlinkDriver(FlightVehicle):
     """See the module docstring."""
 
+    ACTION_MODES = ("ctbr", "attitude", "velocity")  # policy action modes offboard setpoints carry (not rpm)
+
     def __init__(self, spec: QuadrotorSpec, url: str, state_rate_hz: float = 100.0,
                  heartbeat_timeout_s: float = 10.0, command_timeout_s: float = 0.5, command_retries: int = 4) -> None:
         self.spec, self.url, self.state_rate_hz = spec, url, state_rate_hz

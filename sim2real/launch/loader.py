@@ -9,27 +9,14 @@ import yaml
 
 from sim2real.errors import UserError
 from sim2real.launch.schema import SCHEMA, Field, defaults
+from sim2real.yaml_files import read_yaml_mapping
 
 
 def read_yaml(path: str) -> dict[str, Any]:
-    """Parse a YAML mapping from ``path`` (missing file, bad YAML or non-mapping → UserError)."""
+    """Parse a YAML mapping from ``path`` (missing file, bad YAML, too deep or non-mapping → UserError)."""
     if not os.path.isfile(path):
         raise UserError(f"launch file not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = " ".join(str(getattr(err, "problem", None) or err).split())  # one line, always
-        raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: cannot read launch file: {err}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: a launch file must be a mapping of keys to values, got {type(data).__name__}")
-    return data
+    return read_yaml_mapping(path, "launch file")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -41,6 +28,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    except RecursionError:
+        raise UserError(f"override {key}: value nested too deeply") from None
     return key.split("."), value
 
 
@@ -129,11 +118,14 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
             raise UserError(f"env.control_mode: {config['env']['control_mode']!r} is not a mode of "
                             f"{config['env']['id']} (choose from: {', '.join(allowed)})")
         config["env"]["control_mode"] = config["env"]["control_mode"] or allowed[0]  # resolved: what runs
+        _check_name(config["name"])
         _check_policy(config, explicit)
         _check_privileged_critic(config)
         _check_demonstrations(config)
+        _check_curriculum_options(config)
         if config["policy"] == "rl2":
             del config["algo"]  # the resolved experiment lists only what runs
+            _check_visual_randomizers(config)
             return
         algo = config["algo"]["name"]
         for key, spec in SCHEMA["algo"].items():
@@ -142,9 +134,57 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
             if f"algo.{key}" in explicit:
                 raise UserError(f"algo.{key} does not apply to {algo} (it applies to: {', '.join(spec.algos)})")
             del config["algo"][key]  # the resolved experiment lists only what the algorithm uses
+        _check_learning_starts(config)
         from sim2real.launch.randomizers import validate_randomizers
 
         validate_randomizers(config)
+        _check_visual_randomizers(config)  # after the entries' own checks, which say more about a bad entry
+
+
+def _check_name(name: str) -> None:
+    """``name`` names the run directory inside ``output_dir``: a plain name, never a path that leads elsewhere."""
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise UserError(f"name: {_show(name)} is not a plain name (no '/', '\\' or leading '.'): it names the run "
+                        "directory inside output_dir")
+
+
+def _check_curriculum_options(config: dict[str, Any]) -> None:
+    """``curriculum_options`` configure a curriculum: without ``curriculum`` nothing would read them."""
+    if config["curriculum_options"] is not None and config["curriculum"] is None:
+        raise UserError("curriculum_options: set without a curriculum (set curriculum: uniform, schedule, adr, "
+                        "alp_gmm, plr or robust_plr, or remove them)")
+
+
+def _check_visual_randomizers(config: dict[str, Any]) -> None:
+    """A ``visual`` randomizer changes only what cameras see: with ``env.obs_mode: state`` no policy would see it."""
+    if config["env"]["obs_mode"] == "rgb":
+        return
+    for index, entry in enumerate(config["randomizers"]):
+        if isinstance(entry, dict) and entry.get("group") == "visual" and entry.get("enabled", True) is not False:
+            raise UserError(f"randomizers[{index}] (visual): changes only camera images, and env.obs_mode is "
+                            f"{config['env']['obs_mode']} (use obs_mode: rgb, or remove the entry)")
+
+
+def _check_learning_starts(config: dict[str, Any]) -> None:
+    """Off-policy training must update the policy within the budget, and with HER (goal-conditioned arm envs with
+    state observations, :func:`sim2real.envs.arm_env.make_arm_env`) only once an episode has finished: the replay
+    buffer samples finished episodes only, and all ``n_envs`` finish their first one together at
+    ``env.max_episode_steps``."""
+    algo = config["algo"]
+    if "learning_starts" not in algo:
+        return
+    from sim2real.envs import ARM_ENVS
+
+    starts, budget = algo["learning_starts"], config["budget"]["total_timesteps"]
+    if starts >= budget and not algo.get("bc_steps"):
+        raise UserError(f"algo.learning_starts: {starts} is not below budget.total_timesteps {budget}: training "
+                        "would never update the policy")
+    her = algo.get("her") and config["env"]["id"] in ARM_ENVS and config["env"]["obs_mode"] == "state"
+    needed = config["n_envs"] * (config["env"]["max_episode_steps"] - 1)
+    if her and starts < needed:
+        raise UserError(f"algo.learning_starts: {starts} is too early for HER: it learns from finished episodes, and "
+                        f"the first end after n_envs {config['n_envs']} x env.max_episode_steps "
+                        f"{config['env']['max_episode_steps']} steps (set at least {needed})")
 
 
 def rl2_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +293,33 @@ def resolve(path: str | None = None, overrides: Iterable[str] = ()) -> dict[str,
         explicit.add(".".join(keys))
     validate(config, explicit)
     return config
+
+
+ENV_IDENTITY = ("id", "obs_mode", "control_mode")  # what a trained policy is bound to: robot + task, inputs, actions
+
+
+def recorded_launch(model_path: str) -> str | None:
+    """The launch file recorded beside an SB3 model file: ``launch.yaml`` in its folder (checkpoints, zoo folders)
+    or, for ``RUN/final/model.zip``, the run's; None when there is none."""
+    folder = os.path.dirname(os.path.abspath(model_path))
+    candidates = [folder] + ([os.path.dirname(folder)] if os.path.basename(folder) == "final" else [])
+    return next((os.path.join(c, "launch.yaml") for c in candidates if os.path.isfile(os.path.join(c, "launch.yaml"))),
+                None)
+
+
+def same_env(policy: str, trained: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
+    """``given`` (a ``--launch`` file, resolved) or, without one, ``trained`` (the policy's recorded launch file); a
+    :class:`UserError` when ``given`` runs another env than the policy was trained on (robot and task, observation
+    or control mode): its scores would describe nothing."""
+    if given is None:
+        return trained
+    differ = [key for key in ENV_IDENTITY if trained["env"][key] != given["env"][key]]
+    if differ:
+        def show(config: dict[str, Any]) -> str:
+            return ", ".join(f"env.{key} {config['env'][key]}" for key in differ)
+
+        raise UserError(f"--launch: {show(given)}, but {policy} was trained with {show(trained)}")
+    return given
 
 
 def dump(config: dict[str, Any], path: str) -> None:

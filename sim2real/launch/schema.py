@@ -37,7 +37,8 @@ def _env_ids() -> tuple[str, ...]:
 
 _OFF = ("sac", "td3")
 SCHEMA: dict[str, Any] = {
-    "name": Field(str, "panda_reach", "experiment name, used in the run directory name"),
+    "name": Field(str, "panda_reach", "experiment name, used in the run directory name (a plain name: no '/', "
+                  "'\\' or leading '.')"),
     "env": {
         "id": Field(str, "sim2real/PandaReach-v0", "registered environment id", choices=_env_ids),
         "obs_mode": Field(str, "state", "observation mode", choices=("state", "rgb")),
@@ -94,7 +95,8 @@ SCHEMA: dict[str, Any] = {
     "checkpoint": {"every_steps": Field(int, 5000, "environment steps between checkpoints", low=1, high=10**10)},
     "seed": Field(int, 0, "random seed (environments, networks, evaluation)", low=0, high=2**31 - 1),
     "output_dir": Field(str, "runs", "directory that receives the run directory"),
-    "device": Field(str, "cpu", "torch device", choices=("cpu", "cuda", "auto")),
+    "device": Field(str, "cpu", "torch device of stable-baselines3 training (cuda without CUDA, and any device with "
+                    "policy rl2, train on the cpu after a warning)", choices=("cpu", "cuda", "auto")),
 }
 
 

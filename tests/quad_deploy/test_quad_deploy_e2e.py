@@ -150,7 +150,7 @@ def test_watchdog_limits_are_checked_before_connecting(flag, value, tmp_path, ca
     code = main(["deploy", os.path.join(HOVER_POLICY, "model.zip"), "--launch", os.path.join(HOVER_POLICY, "launch.yaml"),
                  "--driver", "crazyflie", "--uri", "udp://127.0.0.1:9", "--log", str(log), flag, value])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and f"{flag} must be a positive number of control periods" in err
+    assert code == 2 and err.count("\n") == 1 and f"argument {flag}: must be a" in err  # finite number > 0
     assert not log.exists()
 
 
