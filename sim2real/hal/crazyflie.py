@@ -131,7 +131,7 @@ class CrazyflieDriver(FlightVehicle):
         cf.connection_lost.add_callback(self._on_lost)
         cf.packet_received.add_callback(self._on_packet)
         if self.uri.startswith("udp://"):  # called before any TOC request is sent
-            cf.link_established.add_callback(lambda uri: setattr(cf.link, "needs_resending", True))
+            cf.link_established.add_callback(lambda uri: self._resend_unanswered(cf))
         cf.open_link(self.uri)
         self._await(lambda: self._connected.is_set() or self._failed is not None, "the TOC and parameter download",
                     self.connect_timeout_s)
@@ -155,6 +155,13 @@ class CrazyflieDriver(FlightVehicle):
 
     def _on_packet(self, packet) -> None:
         self._heard = time.monotonic()
+
+    @staticmethod
+    def _resend_unanswered(cf) -> None:
+        """Have cflib resend requests that get no answer (as it does on a Crazyradio without safelink)."""
+        link = cf.link
+        if link is not None:  # None: this attempt's link was closed meanwhile
+            link.needs_resending = True
 
     def _on_failed(self, uri: str, message: str) -> None:
         self._failed = message or "link error"
