@@ -93,7 +93,7 @@ class Calibration:
             data = json.loads(text)
             joints = tuple(JointCalibration(**j) for j in data["joints"])
             return cls(str(data["robot"]), joints, int(data.get("ticks_per_turn", TICKS_PER_TURN)))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+        except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as err:  # RecursionError: nested too deep
             raise ValueError(f"not a calibration file ({err})") from None
 
 

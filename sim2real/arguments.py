@@ -51,6 +51,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (optional counts: videos)."""
+    value = int(_number(text, int))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
 def seed(text: str) -> int:
     """A random seed: an integer in [0, 2**31 - 1]."""
     value = int(_number(text, int))

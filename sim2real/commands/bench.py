@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from sim2real.arguments import seed
 from sim2real.errors import UserError
 
 BANDIT_DEFAULT = "10x5,10x10,10x50,100x5,100x10,100x50"
@@ -48,7 +49,7 @@ def register(subparsers: Any) -> None:
                        help="override the recipe's discount per step (e.g. closer to 1 for trials longer than 100 steps)")
         p.add_argument("--critic-warmup", type=int, default=None, metavar="STEPS",
                        help="train only the critic for the first STEPS env steps (useful with --init-from)")
-        p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+        p.add_argument("--seed", type=seed, default=0, help="training seed (default 0)")
         p.add_argument("--run-dir", type=Path, default=Path("runs/bench"), help="training runs (default runs/bench)")
         p.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: policies/zoo)")
         p.add_argument("--skip-baselines", action="store_true", help="only evaluate RL²")

@@ -11,7 +11,7 @@ import argparse
 import os
 import time
 
-from sim2real.arguments import output_dir
+from sim2real.arguments import nonnegative_int, output_dir, positive_int
 
 DEMO_LAUNCH = os.path.join(os.path.dirname(__file__), "..", "..", "launch", "demo_so101_reach.yaml")
 CONDITIONS = ["train", "heldout-textures", "heldout-dynamics", "emulated"]
@@ -19,30 +19,24 @@ CONDITIONS = ["train", "heldout-textures", "heldout-dynamics", "emulated"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="train SO-101 Reach with randomization and report its transfer gap")
-    parser.add_argument("--timesteps", type=int, default=None, help="training steps (default: the launch file's)")
-    parser.add_argument("--episodes", type=int, default=30, help="episodes per simulated condition (default 30)")
-    parser.add_argument("--emulated-episodes", type=int, default=10, help="episodes on the emulator (default 10)")
-    parser.add_argument("--videos", type=int, default=2, help="videos per simulated condition (default 2)")
+    parser.add_argument("--timesteps", type=positive_int, default=None, help="training steps (default: the launch file's)")
+    parser.add_argument("--episodes", type=positive_int, default=30, help="episodes per simulated condition (default 30)")
+    parser.add_argument("--emulated-episodes", type=positive_int, default=10, help="episodes on the emulator (default 10)")
+    parser.add_argument("--videos", type=nonnegative_int, default=2, help="videos per simulated condition (default 2)")
     parser.add_argument("--out", type=output_dir, default=None, help="output directory (default runs/demo-TIME)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim2real.errors import UserError
     from sim2real.evaluation.command import run_eval
     from sim2real.evaluation.report import summary_table
     from sim2real.evaluation.run import EvalSettings
     from sim2real.launch import resolve
     from sim2real.train import train
 
-    for flag in ("episodes", "emulated_episodes"):
-        if getattr(args, flag) < 1:
-            raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
     out = args.out or os.path.join("runs", f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
     overrides = [f"output_dir={out}"]
     if args.timesteps is not None:
-        if args.timesteps < 1:
-            raise UserError("--timesteps must be at least 1")
         step = max(1, args.timesteps)
         overrides += [f"budget.total_timesteps={args.timesteps}", f"eval.every_steps={step}",
                       f"checkpoint.every_steps={step}", "algo.learning_starts=" + str(min(200, step // 2))]

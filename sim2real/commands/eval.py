@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from sim2real.arguments import output_dir, positive_float, positive_int, seed
+from sim2real.arguments import nonnegative_int, output_dir, positive_float, positive_int, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--reality", help="reality profile of the emulator (default launch/realities/lab.yaml)")
     parser.add_argument("--episodes", type=positive_int, default=50, help="episodes per condition (default 50)")
     parser.add_argument("--emulated-episodes", type=positive_int, help="emulated episodes (real time; default min(N, 10))")
-    parser.add_argument("--videos", type=int, default=2, help="videos per simulated condition (default 2)")
+    parser.add_argument("--videos", type=nonnegative_int, default=2, help="videos per simulated condition (default 2)")
     parser.add_argument("--n-envs", type=positive_int, default=4, help="environments stepped together (default 4)")
     parser.add_argument("--watchdog-periods", type=positive_float, default=5.0,
                         help="emulated: state age / step lateness allowed, in control periods (default 5)")
@@ -47,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.report import summary_table
     from sim2real.evaluation.run import EvalSettings
 
-    if args.videos < 0:
-        raise UserError("--videos must be 0 or more")
     settings = EvalSettings(parse_conditions(args.conditions), args.episodes,
                             1_000_000 if args.seed is None else args.seed, args.n_envs, args.videos,
                             args.emulated_episodes, args.textures, args.reality,

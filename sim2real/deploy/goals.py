@@ -1,14 +1,13 @@
 """Where reaching goals come from: the task's own seeded sampler, a file, or the command line (m, world frame)."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from sim2real.errors import UserError
 from sim2real.hal.robot import Robot
 from sim2real.hal.scene import Scene
 from sim2real.tasks.base import ArmTask
+from sim2real.user_files import read_json
 
 
 class GoalSource:
@@ -42,13 +41,7 @@ def parse_goal(text: str) -> np.ndarray:
 
 def load_goals(path: str) -> list[np.ndarray]:
     """A JSON list of [x, y, z] goals (m, world frame)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except OSError as err:
-        raise UserError(f"{path}: cannot read goals ({err.strerror})") from None
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: not JSON ({err.msg}, line {err.lineno})") from None
+    data = read_json(path, "goals file")
     if not isinstance(data, list) or not data:
         raise UserError(f"{path}: expected a non-empty JSON list of [x, y, z] goals")
     return [_point(g, f"{path}: goal {i}") for i, g in enumerate(data)]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from sim2real.errors import UserError
-from sim2real.yaml_files import read_yaml_mapping
+from sim2real.user_files import read_yaml_mapping
 
 
 @dataclass(frozen=True)

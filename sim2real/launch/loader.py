@@ -9,7 +9,7 @@ import yaml
 
 from sim2real.errors import UserError
 from sim2real.launch.schema import SCHEMA, Field, defaults
-from sim2real.yaml_files import read_yaml_mapping
+from sim2real.user_files import read_yaml_mapping
 
 
 def read_yaml(path: str) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def files(tmp_path, tiny_run, rpm_run, calibration) -> dict[str, str]:
     (tmp_path / "file").write_text("a regular file")
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "nested.yaml").write_text("rl2: " + "[" * 3000 + "]" * 3000 + "\n")
+    (tmp_path / "nested.json").write_text("[" * 100_000 + "]" * 100_000)
     out = tmp_path / "out"
     launches = {
         "name_escape": TINY + f"output_dir: {out}/a/b\nname: ../../escaped\n",
@@ -108,6 +109,10 @@ CASES = {
     "emulate-crazyflie-reality-binary": (
         lambda f: ["emulate", "crazyflie", "--port", "0", "--reality", f"{f['tmp']}/binary.yaml"],
         "reality profile: not UTF-8"),
+    "deploy-goals-file-nested": (lambda f: _deploy(f, "--goals-file", f"{f['tmp']}/nested.json"), "goals file"),
+    "deploy-goals-file-binary": (lambda f: _deploy(f, "--goals-file", f"{f['tmp']}/binary.yaml"), "goals file"),
+    "deploy-calibration-nested": (lambda f: _deploy(f)[:-4] + ["--calibration", f"{f['tmp']}/nested.json", "--log", f["log"]],
+                                  "nested.json: not a calibration file"),
     "eval-seed-negative": (lambda f: _eval(f, "--seed", "-1"), "argument --seed"),
     "deploy-seed-negative": (lambda f: _deploy(f, "--seed", "-1"), "argument --seed"),
     "deploy-rate-zero": (lambda f: _deploy(f, "--rate-hz", "0"), "argument --rate-hz"),

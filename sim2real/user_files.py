@@ -1,7 +1,8 @@
-"""Reading the YAML files users write (launch files, reality profiles): every way a file can be unusable is one
-:class:`UserError` line naming the file."""
+"""Reading the files users write (launch files and reality profiles in YAML, goal lists in JSON): every way a file
+can be unusable is one :class:`UserError` line naming the file."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -29,6 +30,30 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _unreadable(path: str, what: str, err: OSError | UnicodeDecodeError) -> UserError:
+    if isinstance(err, UnicodeDecodeError):
+        return UserError(f"{path}: cannot read {what}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                         f"{err.start})")
+    return UserError(f"{path}: cannot read {what} ({err.strerror or err})")
+
+
+def read_json(path: str, what: str) -> Any:
+    """The JSON value in ``path``; ``what`` names the kind of file in errors (unreadable, not UTF-8, not JSON,
+    nested deeper than :data:`MAX_DEPTH`)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: {what} is not JSON ({err.msg}, line {err.lineno})") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid {what}: nested deeper than {MAX_DEPTH} levels") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise _unreadable(path, what, err) from None
+    if _depth(data) > MAX_DEPTH:
+        raise UserError(f"{path}: invalid {what}: nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
 def read_yaml_mapping(path: str, what: str) -> dict[str, Any]:
     """The mapping in the YAML file ``path`` (empty file: ``{}``); ``what`` names the kind of file in errors.
 
@@ -44,11 +69,8 @@ def read_yaml_mapping(path: str, what: str) -> dict[str, Any]:
         raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
     except RecursionError:
         raise UserError(f"{path}: invalid {what}: nested deeper than {MAX_DEPTH} levels") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: cannot read {what}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at "
-                        f"offset {err.start})") from None
-    except OSError as err:
-        raise UserError(f"{path}: cannot read {what} ({err.strerror or err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise _unreadable(path, what, err) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
