@@ -16,7 +16,8 @@ BATCH = 16 * 20  # envs x rollout steps: the steps of one iteration
 
 def _cfg(iterations: int) -> RL2Config:
     return RL2Config(network=NetworkConfig(hidden_size=16, embed_size=8, encoder_sizes=()),
-                     total_steps=BATCH * iterations, rollout_steps=20, seq_len=10, num_minibatches=2, checkpoint_every=2)
+                     total_steps=BATCH * iterations, rollout_steps=20, seq_len=10, num_minibatches=2,
+                     checkpoint_every=2)
 
 
 def _train(run_dir, iterations: int):
