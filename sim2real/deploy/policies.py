@@ -98,6 +98,20 @@ def is_exported(path: str) -> bool:
     return path.endswith(".pt") or os.path.isfile(os.path.join(path, "policy.json"))
 
 
+def _check_algo(model_path: str, config: dict[str, Any]) -> None:
+    """A one-line error when the model zip was trained by another algorithm than the launch file's ``algo.name``
+    (read from the policy class module the zip records as text, e.g. ``stable_baselines3.sac.policies``)."""
+    from sim2real.launch.schema import ALGOS
+    from sim2real.sb3_safe_load import read_model_data
+
+    policy_class = read_model_data(model_path).get("policy_class")
+    module = policy_class.get("__module__", "") if isinstance(policy_class, dict) else ""
+    trained = next((name for name in ALGOS if module.startswith(f"stable_baselines3.{name}.")), None)
+    given = f"algo.name {config['algo']['name']}" if config["policy"] == "mlp" else f"policy {config['policy']}"
+    if trained is not None and given != f"algo.name {trained}":
+        raise UserError(f"--launch: {given}, but {model_path} is a stable-baselines3 {trained} model")
+
+
 def load_policy(path: str, config: dict[str, Any] | None) -> tuple[DeployPolicy, dict[str, Any]]:
     """(policy, resolved launch config) for a run directory, an SB3 ``.zip`` (needs ``config``), an export or a
     vision pipeline folder."""
@@ -131,6 +145,7 @@ def load_policy(path: str, config: dict[str, Any] | None) -> tuple[DeployPolicy,
         model_path = path
     else:
         raise UserError(f"{path}: not a run directory, SB3 .zip, .pt checkpoint or export folder")
+    _check_algo(model_path, config)
     env = make_env_fn(config, rank=0)()  # HER models bind to an env with the training spaces
     try:
         return Sb3Policy(load_model(config, model_path, env)), config

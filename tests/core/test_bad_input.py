@@ -2,6 +2,7 @@
 launch field, nothing written where it must not be. The issue 18 "bad input" list, one case each."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,8 @@ def files(tmp_path, tiny_run, rpm_run, calibration) -> dict[str, str]:
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "nested.yaml").write_text("rl2: " + "[" * 3000 + "]" * 3000 + "\n")
     (tmp_path / "nested.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "bare").mkdir()
+    shutil.copyfile(Path(tiny_run) / "final" / "model.zip", tmp_path / "bare" / "model.zip")  # no launch.yaml beside
     out = tmp_path / "out"
     launches = {
         "name_escape": TINY + f"output_dir: {out}/a/b\nname: ../../escaped\n",
@@ -134,6 +137,9 @@ CASES = {
     "eval-zip-with-another-robots-launch": (
         lambda f: ["eval", f"{f['run']}/final/model.zip", *_eval(f)[2:], "--launch", "launch/panda_reach.yaml"],
         "--launch"),
+    "eval-bare-zip-with-another-algorithms-launch": (
+        lambda f: ["eval", f"{f['tmp']}/bare/model.zip", *_eval(f)[2:], "--launch", "launch/crazyflie_hover.yaml"],
+        "--launch: algo.name ppo"),
     "deploy-with-another-robots-launch": (lambda f: _deploy(f, "--launch", "launch/panda_reach.yaml"), "--launch"),
     "deploy-unknown-driver": (lambda f: _deploy(f)[:2] + ["--driver", "crazyfly"], "argument --driver"),
     "deploy-crazyflie-rpm-policy": (
