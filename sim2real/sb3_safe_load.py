@@ -21,6 +21,9 @@ from sim2real.errors import UserError
 
 SERIALIZED = ":serialized:"  # SB3's marker of a cloudpickle payload in a model zip's ``data``
 ALWAYS_REBUILT = ("policy_class", "observation_space", "action_space")  # a model needs them; JSON cannot hold them
+# The tensor entries SB3 2.9 writes for PPO, SAC and TD3 (SB3 looks each name up as an attribute path of the model)
+TENSOR_ENTRIES = frozenset(f"{name}.pth" for name in ("policy", "policy.optimizer", "actor.optimizer",
+                                                      "critic.optimizer", "ent_coef_optimizer", "pytorch_variables"))
 
 
 def algo_class(name: str) -> type:
@@ -99,6 +102,9 @@ def read_model_data(path: str) -> dict[str, Any]:
             if "data" not in names:
                 raise UserError(f"{path}: not a stable-baselines3 model (no 'data' entry)")
             for name in names:
+                if name.endswith(".pth") and name not in TENSOR_ENTRIES:
+                    raise UserError(f"{path}: its entry {name} is refused: a model zip holds only "
+                                    f"{', '.join(sorted(TENSOR_ENTRIES))}")
                 if name.endswith(".pth"):
                     _check_tensors_only(path, archive, name)
             data = json.loads(archive.read("data").decode("utf-8"))

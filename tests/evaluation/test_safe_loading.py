@@ -230,6 +230,23 @@ def test_a_pth_entry_with_pickled_objects_is_refused_in_one_line(tiny_run, tmp_p
     assert not marker.exists()
 
 
+def test_a_tensor_entry_sb3_never_writes_is_refused(tiny_run, tmp_path, capsys):
+    """SB3 looks each ``.pth`` name up as an attribute path of the model: only its own names are accepted."""
+    import io
+
+    zip_path = tmp_path / "model.zip"
+    buffer = io.BytesIO()
+    torch.save({}, buffer)
+    with zipfile.ZipFile(Path(tiny_run) / "final" / "model.zip") as clean, zipfile.ZipFile(zip_path, "w") as out:
+        for name in clean.namelist():
+            out.writestr(name, clean.read(name))
+        out.writestr("env.pth", buffer.getvalue())
+    code = main(["eval", str(zip_path), "--launch", os.path.join(tiny_run, "launch.yaml"), "--conditions", "train",
+                 "--episodes", "1", "--videos", "0", "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "env.pth" in err and "refused" in err
+
+
 def _vision_pipeline(dst: Path) -> Path:
     shutil.copytree(ZOO_VISION, dst)
     return dst
