@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="dynamixel, feetech, ros2, crazyflie or mavlink")
     parser.add_argument("--port", help="serial port of the servo bus, e.g. /dev/ttyUSB0")
     parser.add_argument("--baud", type=int, default=1_000_000, help="bus baud rate (default 1000000)")
-    parser.add_argument("--calibration", help="calibration file from `sim2real calibrate` (servo buses)")
+    parser.add_argument("--calibration", help="calibration file from `sim2real calibrate` (servo buses); for "
+                                              "--driver crazyflie a YAML thrust_map: {quadratic, linear, offset} "
+                                              "(N per motor vs PWM; default the Crazyflie 2.x fit)")
     parser.add_argument("--episodes", type=positive_int, default=1, help="episodes to run (default 1)")
     parser.add_argument("--steps", type=positive_int, help="control steps per episode (default: the launch file's)")
     parser.add_argument("--rate-hz", type=positive_float, help="control rate (default: the robot's training rate)")
@@ -163,8 +165,10 @@ def run_multirotor(args: argparse.Namespace) -> int:
     log_path = _log_path(args)
     if args.driver == "crazyflie":
         from sim2real.hal.crazyflie import CrazyflieDriver
+        from sim2real.hal.thrust_map import load_thrust_map
 
-        robot = CrazyflieDriver(spec, args.uri, action_mode)
+        thrust_map = load_thrust_map(args.calibration) if args.calibration else None
+        robot = CrazyflieDriver(spec, args.uri, action_mode, thrust_map=thrust_map)
     else:
         from sim2real.hal.mavlink import MavlinkDriver
 

@@ -28,7 +28,11 @@ generic-setpoint types):
 * firmware watchdog: a low-level setpoint older than 0.5 s is replaced by a level attitude (thrust or altitude
   kept), older than 2 s by motors off; a body z axis below the horizon for 0.2 s stops the motors (tumbled).
 
-Thrust: uint16 PWM maps linearly to collective thrust, ``thrust_n = pwm / 65535 · max_thrust`` (:func:`pwm_to_n`).
+Thrust: the commander's uint16 PWM drives the motors through the vehicle's own quadratic PWM ↔ thrust curve
+(:func:`sim2real.hal.thrust_map.thrust_map_for`: the Crazyflie 2.x's published fit, 0 N at pwm 0) — the vehicle's
+physics, not the driver's calibration; ``motor.mN`` logs the PWM that makes each rotor's present thrust on that curve.
+Time: physics, firmware timers, log timestamps and the battery (drained by the motors' load only) run on the
+emulator's clock (``clock``, default ``time.monotonic``).
 Frames: world ENU, body FLU, angles right-handed (pitch positive nose down) after the sign flips above.
 """
 from __future__ import annotations
@@ -46,7 +50,7 @@ import numpy as np
 
 from sim2real.emulators.quad_reality import EmulatedQuad, LinkFaultState, QuadReality, UdpEmulatorBase
 from sim2real.frames import quaternion_to_euler
-from sim2real.hal.crazyflie import PWM_MAX, n_to_pwm, pwm_to_n  # one thrust map, shared with the driver
+from sim2real.hal.thrust_map import PWM_MAX, thrust_map_for
 from sim2real.hal.multirotor import AttitudeThrust, Ctbr, Position, Setpoint, Velocity
 
 PROTOCOL_VERSION = 12
@@ -160,6 +164,7 @@ class CrazyflieFirmware:
     def __init__(self, quad: EmulatedQuad, index: int, send: Callable[[bytes], None],
                  journal: Callable[[dict], None]) -> None:
         self.quad, self.index, self._send, self._journal = quad, index, send, journal
+        self.thrust_map = thrust_map_for(quad.spec)  # the motors' physics (not the driver's calibration)
         self.params = {f"{g}.{n}": float(d) for g, n, _, _, d in PARAM_TOC}
         gains = quad.sim.controller.gains
         self.params["pid_rate.roll_kp"], self.params["pid_rate.yaw_kp"] = gains.rate_p, gains.yaw_rate_p
@@ -174,7 +179,6 @@ class CrazyflieFirmware:
         self.watchdog = "ok"  # ok | level | stopped
         self._level_z: float | None = None
         self._tipped_since: float | None = None
-        self._boot = time.monotonic()
         self.now = 0.0
 
     # --- output helpers ---------------------------------------------------------------------------------------
@@ -297,9 +301,10 @@ class CrazyflieFirmware:
         roll, pitch, yaw = np.degrees(quaternion_to_euler(state.quaternion))
         rates = np.degrees(state.body_rates)
         p, v, q = state.position, state.velocity, state.quaternion
-        sp = quad.setpoint  # motor.mN: the PWM command, 0 with the motors off (rotor speed as a fraction of max)
-        pwm = np.clip(state.motor_rpm / quad.spec.max_rpm * PWM_MAX, 0, PWM_MAX) if sp is not None else np.zeros(4)
-        thrust = n_to_pwm(sp.thrust, quad.spec.max_thrust) if isinstance(sp, (Ctbr, AttitudeThrust)) else 0
+        sp, pwm = quad.setpoint, np.zeros(4)  # motor.mN: the PWM of each rotor's thrust, 0 with the motors off
+        if sp is not None:
+            pwm = [min(self.thrust_map.pwm(4 * quad.spec.kf * rpm ** 2), PWM_MAX) for rpm in state.motor_rpm]
+        thrust = min(self.thrust_map.pwm(sp.thrust), PWM_MAX) if isinstance(sp, (Ctbr, AttitudeThrust)) else 0
         values = {"stateEstimate.x": p[0], "stateEstimate.y": p[1], "stateEstimate.z": p[2],
                   "stateEstimate.vx": v[0], "stateEstimate.vy": v[1], "stateEstimate.vz": v[2],
                   "stateEstimate.qx": q[0], "stateEstimate.qy": q[1], "stateEstimate.qz": q[2],
@@ -318,7 +323,7 @@ class CrazyflieFirmware:
         if not due:
             return []
         values = self.snapshot()
-        stamp = int((time.monotonic() - self._boot) * 1000) & 0xFFFFFF
+        stamp = int(now * 1000) & 0xFFFFFF  # ms on the emulator's clock
         packets = []
         for block_id, block in due:
             data = bytearray([header(PORT_LOG, 2), block_id]) + stamp.to_bytes(3, "little")
@@ -598,8 +603,8 @@ class CrazyflieFirmware:
                         math.radians(low["yawrate"]))
 
     def _low_thrust(self, low: dict, kind: str) -> float:
-        """Thrust (N) of an rpyt or manual setpoint (both carry uint16 PWM on the wire)."""
-        return pwm_to_n(low["thrust"], self.quad.spec.max_thrust)
+        """Thrust (N) of an rpyt or manual setpoint (both carry uint16 PWM on the wire; the motors' curve)."""
+        return self.thrust_map.thrust(low["thrust"])
 
     def _level_thrust(self, kind: str, kin) -> float:
         """Thrust (N) while levelled: the last commanded thrust, or for altitude-holding setpoints a PD hold of
@@ -618,9 +623,9 @@ class CrazyflieEmulator(UdpEmulatorBase):
     thread_name = "crazyflie-emulator"
 
     def __init__(self, reality: QuadReality, port: int = 19850, host: str = "127.0.0.1", count: int = 1,
-                 journal: str | None = None) -> None:
+                 journal: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.reality, self.host = reality, host
-        self._init_base(journal)
+        self._init_base(journal, clock)
         self.sockets: list[socket.socket] = []
         self.vehicles: list[CrazyflieFirmware] = []
         self.quads: list[EmulatedQuad] = []

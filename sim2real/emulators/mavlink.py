@@ -11,12 +11,21 @@ PX4 onboard (companion) link. System 1, component 1 (autopilot).
   DO_SET_MODE (176), NAV_TAKEOFF (22, param 7 = height above the start, m), NAV_LAND (21); others UNSUPPORTED. SET_MODE
   (#11) as DO_SET_MODE. Manual modes are denied (no RC in the emulation).
 * OFFBOARD is accepted only after setpoints have come at > 2 Hz (no gap over 0.5 s) for at least 1 s; in OFFBOARD,
-  no setpoint for ``COM_OF_LOSS_T`` = 1 s is the offboard-loss failsafe: AUTO.LAND in the air, AUTO.LOITER on the
-  ground, announced by STATUSTEXT.
+  no setpoint for ``COM_OF_LOSS_T`` s (default 1) is the offboard-loss failsafe: AUTO.LAND in the air, AUTO.LOITER on
+  the ground, announced by STATUSTEXT.
+* Parameters (:data:`PX4_PARAMS`, the ones the emulation models, PX4's names and meanings): PARAM_REQUEST_LIST,
+  PARAM_REQUEST_READ (by name or index) and PARAM_SET are answered with PARAM_VALUE (param_count, param_index, type
+  REAL32 or INT32; INT32 values travel bytewise in the float field, as PX4 sends them). A set takes effect at once;
+  a value of the wrong type, non-finite or outside the parameter's range is refused (the PARAM_VALUE carries the
+  value kept, a STATUSTEXT says why); an unknown name or index gets a STATUSTEXT and no PARAM_VALUE.
+* AUTOPILOT_VERSION (capabilities: MAVLink 2, bytewise parameters, SET_ATTITUDE_TARGET, SET_POSITION_TARGET_LOCAL_NED)
+  on REQUEST_MESSAGE (512, param1 148) or REQUEST_AUTOPILOT_CAPABILITIES (520); HOME_POSITION (the position where the
+  vehicle last armed, before that where it stands; global position from :data:`HOME_ORIGIN`) on REQUEST_MESSAGE
+  (param1 242) or GET_HOME_POSITION (410), and whenever arming sets it.
 * Setpoints: SET_POSITION_TARGET_LOCAL_NED (#84, MAV_FRAME_LOCAL_NED; position, or velocity, with yaw or yaw rate)
   and SET_ATTITUDE_TARGET (#82; body rates + thrust, or attitude + thrust; thrust normalized 0..1 of the maximum).
   Non-finite setpoints are dropped; thrust is clamped to 0..1 as PX4 does. Every setpoint is journaled.
-* AUTO.LAND descends at 0.5 m/s and disarms 2 s after touchdown (COM_DISARM_LAND).
+* AUTO.LAND descends at 0.5 m/s and disarms ``COM_DISARM_LAND`` s (default 2; <= 0: never) after touchdown.
 
 Frames on the wire: world NED, body FRD; inside: world ENU, body FLU (:mod:`sim2real.frames` converts).
 """
@@ -25,6 +34,9 @@ from __future__ import annotations
 import math
 import select
 import socket
+import struct
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -45,13 +57,62 @@ DEFAULT_RATES_HZ = {  # PX4-like onboard-link defaults (message id: Hz)
 }
 OFFBOARD_MIN_RATE_GAP_S = 0.5  # > 2 Hz
 OFFBOARD_MIN_STREAM_S = 1.0
-OFFBOARD_LOSS_S = 1.0  # COM_OF_LOSS_T
 LAND_SPEED = 0.5  # m/s
-DISARM_AFTER_LAND_S = 2.0  # COM_DISARM_LAND
 FORCE_DISARM = 21196
+_REAL32, _INT32 = mavlink.MAV_PARAM_TYPE_REAL32, mavlink.MAV_PARAM_TYPE_INT32
+CAPABILITIES = (mavlink.MAV_PROTOCOL_CAPABILITY_MAVLINK2 | mavlink.MAV_PROTOCOL_CAPABILITY_PARAM_ENCODE_BYTEWISE
+                | mavlink.MAV_PROTOCOL_CAPABILITY_SET_ATTITUDE_TARGET
+                | mavlink.MAV_PROTOCOL_CAPABILITY_SET_POSITION_TARGET_LOCAL_NED)
+FLIGHT_SW_VERSION = (1 << 24) | (14 << 16) | (0 << 8) | 255  # PX4's encoding: v1.14.0, release
+HOME_ORIGIN = (47.397742, 8.545594, 488.0)  # lat, lon (deg), altitude AMSL (m) of local (0, 0, 0): PX4 SITL's default
+EARTH_RADIUS = 6371000.0  # m
+
+
+@dataclass(frozen=True)
+class Px4Param:
+    """A PX4 parameter the emulation models: MAV_PARAM_TYPE ``kind``, ``default`` and accepted ``low``..``high``."""
+
+    name: str
+    kind: int
+    default: float
+    low: float
+    high: float
+
+
+PX4_PARAMS = (  # sorted by name, as PX4 lists them
+    # 1: arming allowed without GPS; 0: arming needs a GPS fix (the emulation has none)
+    Px4Param("COM_ARM_WO_GPS", _INT32, 1, 0, 1),
+    # s on the ground after a landing before the vehicle disarms itself; <= 0: never
+    Px4Param("COM_DISARM_LAND", _REAL32, 2.0, -1.0, 20.0),
+    # s without offboard setpoints before the offboard-loss failsafe
+    Px4Param("COM_OF_LOSS_T", _REAL32, 1.0, 0.0, 60.0),
+)
+
+
+def param_to_wire(kind: int, value: float) -> float:
+    """A parameter value as PARAM_VALUE / PARAM_SET carry it: REAL32 as is, INT32 bytewise in the float field."""
+    if kind == _INT32:
+        return struct.unpack("<f", struct.pack("<i", int(value)))[0]
+    return float(value)
+
+
+def param_from_wire(kind: int, value: float) -> float:
+    """Inverse of :func:`param_to_wire`."""
+    if kind == _INT32:
+        return float(struct.unpack("<i", struct.pack("<f", value))[0])
+    return float(value)
 _IDLE_S = 0.002
 _POSITION_IGNORE, _VELOCITY_IGNORE, _YAW_IGNORE, _YAW_RATE_IGNORE = 0b111, 0b111000, 1024, 2048
 _RATES_IGNORE, _THRUST_IGNORE, _ATTITUDE_IGNORE = 0b111, 64, 128
+
+
+def global_position(enu: np.ndarray) -> tuple[int, int, int]:
+    """(latitude, longitude in 1e-7 deg, altitude AMSL in mm) of a local ENU position (m) around
+    :data:`HOME_ORIGIN` (flat-earth approximation, as PX4's local projection near its origin)."""
+    lat0, lon0, alt0 = HOME_ORIGIN
+    lat = lat0 + math.degrees(float(enu[1]) / EARTH_RADIUS)
+    lon = lon0 + math.degrees(float(enu[0]) / (EARTH_RADIUS * math.cos(math.radians(lat0))))
+    return int(round(lat * 1e7)), int(round(lon * 1e7)), int(round((alt0 + float(enu[2])) * 1000))
 
 
 def _wrap(angle: float) -> float:
@@ -76,6 +137,8 @@ class Px4Vehicle:
         self.rates = dict(DEFAULT_RATES_HZ)
         self.next_due = {msg_id: 0.0 for msg_id in self.rates}
         self._previous_velocity: tuple[float, np.ndarray] | None = None
+        self.params = {p.name: float(p.default) for p in PX4_PARAMS}
+        self.home = np.array(quad.state().position)  # m, ENU: where it stands; set again at each arming
         self.now = 0.0
 
     @property
@@ -104,6 +167,9 @@ class Px4Vehicle:
             self._position_target(msg)
         elif kind == "SET_ATTITUDE_TARGET":
             self._attitude_target(msg)
+        elif kind in ("PARAM_REQUEST_LIST", "PARAM_REQUEST_READ", "PARAM_SET") and msg.target_system in (0, 1):
+            {"PARAM_REQUEST_LIST": self._param_list, "PARAM_REQUEST_READ": self._param_read,
+             "PARAM_SET": self._param_set}[kind](msg)
 
     def _ack(self, command: int, result: int) -> None:
         self._send(self.mav.command_ack_encode(command, result, 0, 0, 0, 0))
@@ -128,9 +194,16 @@ class Px4Vehicle:
             result = self._interval(int(msg.param1), msg.param2)
         elif c == mavlink.MAV_CMD_REQUEST_MESSAGE:
             result = mavlink.MAV_RESULT_DENIED
-            if int(msg.param1) in DEFAULT_RATES_HZ:
+            if int(msg.param1) in (*DEFAULT_RATES_HZ, mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION,
+                                   mavlink.MAVLINK_MSG_ID_HOME_POSITION):
                 self._emit_stream(int(msg.param1))
                 result = mavlink.MAV_RESULT_ACCEPTED
+        elif c == mavlink.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES:
+            self._emit_stream(mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
+            result = mavlink.MAV_RESULT_ACCEPTED
+        elif c == mavlink.MAV_CMD_GET_HOME_POSITION:
+            self._emit_stream(mavlink.MAVLINK_MSG_ID_HOME_POSITION)
+            result = mavlink.MAV_RESULT_ACCEPTED
         self._note("command", command=int(c), result=int(result))
         self._ack(c, result)
 
@@ -153,9 +226,14 @@ class Px4Vehicle:
             if self.airborne or (self.main_mode == PX4_OFFBOARD and not self._offboard_ok()):
                 self.status(mavlink.MAV_SEVERITY_CRITICAL, "Arming denied: offboard signal not valid")
                 return mavlink.MAV_RESULT_TEMPORARILY_REJECTED
+            if not self.params["COM_ARM_WO_GPS"]:
+                self.status(mavlink.MAV_SEVERITY_CRITICAL, "Arming denied: no GPS fix (COM_ARM_WO_GPS 0)")
+                return mavlink.MAV_RESULT_DENIED
             self.armed, self.touchdown = True, None
             self.hold = np.array(self.quad.state().position)
+            self.home = self.hold.copy()
             self._note("armed")
+            self._emit_stream(mavlink.MAVLINK_MSG_ID_HOME_POSITION)
             return mavlink.MAV_RESULT_ACCEPTED
         if self.armed and self.airborne and not force:
             self.status(mavlink.MAV_SEVERITY_CRITICAL, "Disarming denied: not landed")
@@ -242,6 +320,45 @@ class Px4Vehicle:
                 setpoint = AttitudeThrust(thrust, float(roll), float(pitch), yaw_rate)
         self._setpoint_received(setpoint, record)
 
+    # --- parameters -------------------------------------------------------------------------------------------
+    def _param_value(self, index: int) -> None:
+        p = PX4_PARAMS[index]
+        self._send(self.mav.param_value_encode(p.name.encode(), param_to_wire(p.kind, self.params[p.name]), p.kind,
+                                               len(PX4_PARAMS), index))
+
+    def _param_index(self, param_id: str | bytes, index: int) -> int | None:
+        """Index into :data:`PX4_PARAMS` of a request (by ``index`` unless it is -1, then by name); None: unknown."""
+        if index >= 0:
+            return index if index < len(PX4_PARAMS) else None
+        name = param_id.decode("ascii", "replace") if isinstance(param_id, bytes) else str(param_id)
+        name = name.rstrip("\0")
+        return next((i for i, p in enumerate(PX4_PARAMS) if p.name == name), None)
+
+    def _param_list(self, msg) -> None:
+        for index in range(len(PX4_PARAMS)):
+            self._param_value(index)
+
+    def _param_read(self, msg) -> None:
+        index = self._param_index(msg.param_id, msg.param_index)
+        if index is None:
+            self.status(mavlink.MAV_SEVERITY_WARNING, f"unknown parameter {msg.param_id!s:.16} #{msg.param_index}")
+            return
+        self._param_value(index)
+
+    def _param_set(self, msg) -> None:
+        index = self._param_index(msg.param_id, -1)
+        if index is None:
+            self.status(mavlink.MAV_SEVERITY_WARNING, f"unknown parameter {msg.param_id!s:.16}")
+            return
+        p = PX4_PARAMS[index]
+        value = param_from_wire(p.kind, msg.param_value) if msg.param_type == p.kind else math.nan
+        if msg.param_type != p.kind or not (math.isfinite(value) and p.low <= value <= p.high):
+            self.status(mavlink.MAV_SEVERITY_WARNING, f"{p.name}: refused (type {p.kind}, {p.low:g}..{p.high:g})")
+        else:
+            self.params[p.name] = value
+            self._note("param", name=p.name, value=value)
+        self._param_value(index)
+
     # --- per physics step ---------------------------------------------------------------------------------------
     def physics_step(self, quad: EmulatedQuad) -> None:
         self.now = max(self.now, quad.time + quad.behind_s)
@@ -254,7 +371,7 @@ class Px4Vehicle:
         if self.armed and not self.airborne and z > quad.home[2] + 0.05:
             self.airborne = True
         if self.main_mode == PX4_OFFBOARD and (self.last_setpoint is None or now - self.last_setpoint
-                                               > OFFBOARD_LOSS_S):
+                                               > self.params["COM_OF_LOSS_T"]):
             if self.airborne:
                 self._enter(PX4_AUTO, PX4_AUTO_LAND)
                 self.status(mavlink.MAV_SEVERITY_CRITICAL, "Failsafe: offboard signal lost, landing")
@@ -273,7 +390,8 @@ class Px4Vehicle:
             if quad.on_ground():
                 self.touchdown = self.touchdown if self.touchdown is not None else now
                 self.airborne = False
-                if now - self.touchdown >= DISARM_AFTER_LAND_S:
+                disarm_after = self.params["COM_DISARM_LAND"]
+                if disarm_after > 0 and now - self.touchdown >= disarm_after:
                     self._disarm("landed")
                     return None
             gain = quad.sim.controller.gains.position_p
@@ -309,6 +427,14 @@ class Px4Vehicle:
             remaining = int(max(min((quad.battery_voltage - 3.0) / 1.2, 1.0), 0.0) * 100)
             self._send(mav.sys_status_encode(0, 0, 0, 0, voltage, -1, remaining, 0, 0, 0, 0, 0, 0, 0, 0, 0))
             return
+        if msg_id == mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION:
+            self._send(mav.autopilot_version_encode(CAPABILITIES, FLIGHT_SW_VERSION, 0, 0, 0, [0] * 8, [0] * 8, [0] * 8,
+                                                    0, 0, 0))
+            return
+        if msg_id == mavlink.MAVLINK_MSG_ID_HOME_POSITION:
+            self._send(mav.home_position_encode(*global_position(self.home), *enu_to_ned(self.home), [1.0, 0, 0, 0],
+                                                0.0, 0.0, 0.0, int(self.now * 1e6)))
+            return
         if msg_id == mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE:
             landed = (mavlink.MAV_LANDED_STATE_LANDING if self.sub_mode == PX4_AUTO_LAND and self.airborne
                       else mavlink.MAV_LANDED_STATE_IN_AIR if self.airborne else mavlink.MAV_LANDED_STATE_ON_GROUND)
@@ -342,9 +468,9 @@ class MavlinkEmulator(UdpEmulatorBase):
     thread_name = "mavlink-emulator"
 
     def __init__(self, reality: QuadReality, port: int = 14550, host: str = "127.0.0.1",
-                 journal: str | None = None) -> None:
+                 journal: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.reality, self.host = reality, host
-        self._init_base(journal)
+        self._init_base(journal, clock)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.sock.bind((host, port))

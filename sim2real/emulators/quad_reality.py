@@ -15,6 +15,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -236,7 +237,8 @@ class EmulatedQuad:
 
     @property
     def battery_voltage(self) -> float:
-        """1S LiPo voltage (V) from the battery-sag thrust factor: 4.2 V full, 3.0 V at the model's floor (0.5)."""
+        """1S LiPo voltage (V) from the battery-sag thrust factor: 4.2 V full, 3.0 V at the model's floor (0.5); it
+        falls only while the motors draw power (:class:`sim2real.quadrotor.physics.QuadrotorPhysics`)."""
         return 4.2 - 2.4 * (1.0 - self.sim.physics.battery_factor)
 
     @property
@@ -259,16 +261,19 @@ class UdpEmulatorBase:
 
     thread_name = "udp-emulator"
 
-    def _init_base(self, journal: str | None) -> None:
+    def _init_base(self, journal: str | None, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock``: the emulator's time source (s, monotonic); physics, firmware timers and the battery run on
+        it (tests pass a fake clock to run minutes of emulated time in seconds)."""
         self._journal = open(journal, "a", encoding="utf-8") if journal else None
         self._delayed: list[tuple[float, int, object]] = []
         self._serial = 0
-        self._start = time.monotonic()
+        self._clock = clock
+        self._start = clock()
         self._stop = threading.Event()
 
     def now(self) -> float:
-        """Seconds since the emulator started (monotonic)."""
-        return time.monotonic() - self._start
+        """Seconds since the emulator started, on its clock."""
+        return self._clock() - self._start
 
     def _write(self, record: dict) -> None:
         if self._journal is not None:

@@ -8,8 +8,9 @@ one silent block makes the whole state stale.
 
 Setpoints: :class:`Ctbr` and :class:`AttitudeThrust` through the commander (roll, pitch, yaw rate, uint16 thrust; the
 ``flightmode.stabModeRoll/Pitch`` params are set to rate (0) for CTBR and angle (1) for attitude at connect time),
-:class:`Velocity` and :class:`Position` through the generic-setpoint port. Thrust (N) ↔ PWM:
-``pwm = thrust / max_thrust · 65535``, clipped to 0..60000. Sign conventions on the wire (the firmware's): cflib
+:class:`Velocity` and :class:`Position` through the generic-setpoint port. Thrust (N) ↔ PWM: the
+driver's ``thrust_map`` (:mod:`sim2real.hal.thrust_map`; a calibration, default the Crazyflie 2.x's published quadratic
+fit for a Crazyflie spec), pwm clipped to 0..60000. Sign conventions on the wire (the firmware's): cflib
 negates pitch; the firmware negates the commander's yaw rate — so right-handed pitch (nose down) is sent as pitch and
 right-handed yaw rate as its negative.
 
@@ -34,8 +35,8 @@ import numpy as np
 from robots.quadrotor import QuadrotorSpec
 from sim2real.hal.flight import FlightVehicle, LinkError, landed, wait_until
 from sim2real.hal.multirotor import AttitudeThrust, Ctbr, MultirotorState, Position, Setpoint, Velocity
+from sim2real.hal.thrust_map import ThrustMap, thrust_map_for
 
-PWM_MAX = 65535
 PWM_LIMIT = 60000  # cflib's documented maximum commander thrust
 LAND_CUTOFF_Z = 0.12  # m: below this (and still) a landing ends with motors off
 SILENT_LINK_S = 1.0  # s without state while landing: the link is given up
@@ -50,26 +51,24 @@ _BLOCKS = {
 }
 
 
-def pwm_to_n(pwm: float, max_thrust: float) -> float:
-    """Commander thrust (uint16 PWM) → collective thrust (N)."""
-    return float(pwm) / PWM_MAX * max_thrust
-
-
-def n_to_pwm(thrust: float, max_thrust: float) -> int:
-    """Collective thrust (N) → commander thrust (uint16 PWM), clipped to 0..60000."""
-    return int(round(min(max(thrust / max_thrust * PWM_MAX, 0.0), float(PWM_LIMIT))))
+def n_to_pwm(thrust: float, thrust_map: ThrustMap) -> int:
+    """Collective thrust (N) → commander thrust (uint16 PWM) through ``thrust_map``, clipped to 0..60000."""
+    return int(round(min(thrust_map.pwm(thrust), float(PWM_LIMIT))))
 
 
 class CrazyflieDriver(FlightVehicle):
-    """See the module docstring. ``action_mode`` (``ctbr`` or ``attitude``) picks the commander's flight mode."""
+    """See the module docstring. ``action_mode`` (``ctbr`` or ``attitude``) picks the commander's flight mode;
+    ``thrust_map`` is the motors' PWM calibration (``None``: :func:`thrust_map_for` the spec)."""
 
     ACTION_MODES = ("ctbr", "attitude", "velocity")  # policy action modes it can fly (not rpm: no motor commands)
 
     def __init__(self, spec: QuadrotorSpec, uri: str, action_mode: str = "ctbr", log_period_ms: int = 10,
-                 connect_timeout_s: float = 10.0, setpoint_timeout_s: float = 0.3, land_speed: float = 0.4) -> None:
+                 connect_timeout_s: float = 10.0, setpoint_timeout_s: float = 0.3, land_speed: float = 0.4,
+                 thrust_map: ThrustMap | None = None) -> None:
         if action_mode not in self.ACTION_MODES:
             raise ValueError(f"the Crazyflie driver flies {', '.join(self.ACTION_MODES)} actions, not {action_mode!r}")
         self.spec, self.uri, self.action_mode = spec, uri, action_mode
+        self.thrust_map = thrust_map if thrust_map is not None else thrust_map_for(spec)
         self.log_period_ms, self.connect_timeout_s = log_period_ms, connect_timeout_s
         self.setpoint_timeout_s, self.land_speed = setpoint_timeout_s, land_speed
         self.cf = None
@@ -243,9 +242,9 @@ class CrazyflieDriver(FlightVehicle):
         self._check_link()
         if self.guard_reason is not None:
             raise LinkError(f"{self.uri}: the driver's guard landed the vehicle ({self.guard_reason})")
-        commander, spec = self.cf.commander, self.spec
+        commander = self.cf.commander
         if isinstance(setpoint, (Ctbr, AttitudeThrust)):
-            pwm = n_to_pwm(setpoint.thrust, spec.max_thrust)
+            pwm = n_to_pwm(setpoint.thrust, self.thrust_map)
             if isinstance(setpoint, Ctbr):
                 if self.action_mode != "ctbr":
                     raise ValueError("CTBR setpoints need the driver in ctbr mode (flightmode rate params)")
@@ -255,7 +254,7 @@ class CrazyflieDriver(FlightVehicle):
                     raise ValueError("attitude setpoints need the driver in attitude mode (flightmode angle params)")
                 roll, pitch, yaw_rate = setpoint.roll, setpoint.pitch, setpoint.yaw_rate
             commander.send_setpoint(math.degrees(roll), math.degrees(pitch), -math.degrees(yaw_rate), pwm)
-            thrust = pwm_to_n(pwm, spec.max_thrust)
+            thrust = self.thrust_map.thrust(pwm)
             applied: Setpoint = (Ctbr(thrust, np.asarray(setpoint.body_rates, dtype=float))
                                  if isinstance(setpoint, Ctbr) else AttitudeThrust(thrust, roll, pitch, yaw_rate))
         elif isinstance(setpoint, Velocity):

@@ -5,9 +5,12 @@ Frames: world ENU (z up, gravity -z); body FLU with rotors as in :mod:`robots.qu
 ``dt`` seconds, with commanded rotor speeds u (rpm):
 
 * motor lag (exact zero-order-hold solution of τ·dω/dt = u - ω): ω ← ω + (1 - exp(-dt/τ))·(u - ω)
-* rotor i: thrust f_i = kf_i·a_i·b(t)·ω_i² along body +z at its hub r_i, reaction torque s_i·km_i·b(t)·ω_i² about
-  body +z (a_i per-motor asymmetry, b(t) = max(0.5, 1 - sag·t) battery sag, s_i from ``YAW_SIGN``). Forces at the
-  hubs are summed into one body wrench: F = Σ f_i ẑ, τ = Σ r_i × f_i ẑ + Σ s_i·km_i·ω_i²  (exact for a rigid body).
+* rotor i: thrust f_i = kf_i·a_i·b·ω_i² along body +z at its hub r_i, reaction torque s_i·km_i·b·ω_i² about
+  body +z (a_i per-motor asymmetry, s_i from ``YAW_SIGN``, b the battery factor below). Forces at the hubs are
+  summed into one body wrench: F = Σ f_i ẑ, τ = Σ r_i × f_i ẑ + Σ s_i·km_i·ω_i²  (exact for a rigid body).
+* battery sag under load: b = max(0.5, 1 - sag·∫ P/P_hover dt), the rotor power P ∝ Σ ω_i³ relative to hovering at
+  the spec's ``hover_rpm`` (ideal rotor power ∝ thrust^1.5 ∝ ω³). Hovering drains ``sag`` per second, stopped motors
+  drain nothing (the electronics' own small draw is not modelled).
 * ground effect (Shi et al. 2019): extra thrust kf·ω²·c·[(R/4h)² - (R/4h_max)²]₊ per rotor at hub height h, with
   h clipped below at R/2 and faded to zero at h_max (so the model is continuous and exactly off at altitude).
 * rotor drag (Forster 2015): F_b = -diag(kxy, kxy, kz)·Σω·(v_b - w_b), Σω in rad/s, v_b the body-frame velocity
@@ -101,7 +104,7 @@ class QuadrotorPhysics:
 
     Mutable model parameters (randomizers set them; :meth:`restore_nominal` puts the spec's values back):
     ``kf``, ``km``, ``asymmetry`` (4,) arrays, ``motor_time_constant`` (s), ``drag`` (3,) body-frame coefficients,
-    ``battery_sag`` (1/s), ``wind`` (:class:`Wind`); mass and inertia via :meth:`set_mass_properties`.
+    ``battery_sag`` (1/s of hovering), ``wind`` (:class:`Wind`); mass and inertia via :meth:`set_mass_properties`.
     """
 
     def __init__(self, spec: QuadrotorSpec, config: QuadPhysicsConfig = QuadPhysicsConfig()) -> None:
@@ -123,6 +126,7 @@ class QuadrotorPhysics:
         self.wind = Wind()
         self.restore_nominal()
         self._rpm = [0.0] * 4
+        self.battery_used = 0.0  # ∫ P/P_hover dt (s of hovering) since the last reset
         self.steps = 0
 
     @property
@@ -170,6 +174,7 @@ class QuadrotorPhysics:
         self._ge_reach = spec.ground_effect_height + spec.arm_length if self.config.ground_effect else -math.inf
         self._wind_on = self.wind.active
         self._max_rpm = spec.max_rpm
+        self._hover_power = 4.0 * spec.hover_rpm ** 3  # Σ ω³ (rpm³) while hovering: the battery's unit load
         tau = self.motor_time_constant
         self._lag = 1.0 - math.exp(-self.config.dt / tau) if (self.config.motor_lag and tau > 0) else 1.0
 
@@ -190,6 +195,7 @@ class QuadrotorPhysics:
                             physicsClientId=c)
         self._rpm = [float(v) for v in np.broadcast_to(np.asarray(rpm, dtype=float), (4,))]
         self.steps = 0
+        self.battery_used = 0.0
         self.wind.reset(rng if rng is not None else np.random.default_rng(0))
 
     @property
@@ -209,13 +215,13 @@ class QuadrotorPhysics:
 
     @property
     def battery_factor(self) -> float:
-        """Thrust and torque factor from battery sag at the current time (1 = full battery)."""
-        return max(0.5, 1.0 - self.battery_sag * self.time) if self.battery_sag else 1.0
+        """Thrust and torque factor from the battery drawn so far (1 = full battery, 0.5 the model's floor)."""
+        return max(0.5, 1.0 - self.battery_sag * self.battery_used) if self.battery_sag else 1.0
 
     def body_wrench(self, kin: Kinematics, wind: tuple[float, float, float] | None = None) -> tuple[list, list]:
         """Body-frame force (N) and torque (N·m) at the current rotor speeds and state ``kin``."""
         w2 = [w * w for w in self._rpm]
-        b = max(0.5, 1.0 - self.battery_sag * self.steps * self.config.dt) if self.battery_sag else 1.0
+        b = self.battery_factor
         out = [b * (row[0] * w2[0] + row[1] * w2[1] + row[2] * w2[2] + row[3] * w2[3]) for row in self._rows]
         force, torque = [0.0, 0.0, out[0]], out[1:]
         r, z = kin.rotation, kin.position[2]
@@ -249,6 +255,8 @@ class QuadrotorPhysics:
             u = rpm_command[i]
             u = 0.0 if u < 0.0 else (top if u > top else u)
             rpm[i] += lag * (u - rpm[i])
+        load = (rpm[0] ** 3 + rpm[1] ** 3 + rpm[2] ** 3 + rpm[3] ** 3) / self._hover_power  # rotor power / hover
+        self.battery_used += load * self.config.dt
         if kin is None:
             kin = self.kinematics()
         wind = self.wind.step(self.config.dt) if self._wind_on else None

@@ -91,7 +91,7 @@ def test_commander_thrust_lock_and_firmware_watchdog(quad_emulator):
             time.sleep(0.01)
         assert _log_for(scf, 0.1)[-1][1]["motor.m1"] == 0
         cf.commander.send_setpoint(0, 0, 0, 0)
-        for _ in range(40):  # climb: 45000/65535 of max thrust is above the weight
+        for _ in range(40):  # climb: pwm 45000 is ~1.4 x the weight on the Crazyflie 2.x's thrust curve
             cf.commander.send_setpoint(0, 0, 0, 45000)
             time.sleep(0.02)
         climbing = _log_for(scf, 0.1)[-1][1]
