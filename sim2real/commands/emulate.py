@@ -78,6 +78,20 @@ def run_quadcopter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_servo_robot(name: str) -> None:
+    """A one-line error unless robot ``name`` is known and has a servo bus id on every joint."""
+    from robots.calibration import calibration_from_spec
+    from robots.registry import get_robot_spec
+    from sim2real.errors import UserError
+
+    try:
+        calibration_from_spec(get_robot_spec(name))
+    except KeyError as err:
+        raise UserError(f"--robot: {err.args[0]}") from None
+    except ValueError as err:
+        raise UserError(f"--robot: {err}: a servo bus emulator needs a servo on every joint") from None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.protocol in ("crazyflie", "mavlink"):
         return run_quadcopter(args)
@@ -89,10 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model not in MODELS:
         raise UserError(f"--model must be one of {', '.join(MODELS)}, got {args.model!r}")
     reality = load_reality(args.reality) if args.reality else RealityProfile()
-    try:
-        emulator = BusEmulator(args.protocol, reality, args.robot, args.journal, MODELS[args.model])
-    except KeyError as err:
-        raise UserError(f"--robot: {err.args[0]}") from None
+    _check_servo_robot(args.robot)
+    emulator = BusEmulator(args.protocol, reality, args.robot, args.journal, MODELS[args.model])
     if args.link:
         if os.path.lexists(args.link):
             if not os.path.islink(args.link):

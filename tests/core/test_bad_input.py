@@ -107,6 +107,7 @@ CASES = {
     "perception-out-under-a-file": (lambda f: _perception(f, "--out", f"{f['file']}/p"), "argument --out"),
     "calibrate-out-under-a-file": (lambda f: ["calibrate", "--from-spec", "--out", f"{f['file']}/c.json"],
                                    "argument --out"),
+    "emulate-robot-without-servos": (lambda f: ["emulate", "feetech", "--robot", "panda"], "--robot: robot panda"),
     "emulate-reality-binary": (lambda f: ["emulate", "dynamixel", "--reality", f"{f['tmp']}/binary.yaml"],
                                "reality profile: not UTF-8"),
     "emulate-crazyflie-reality-binary": (
