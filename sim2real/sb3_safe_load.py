@@ -126,7 +126,8 @@ def _check_tensors_only(path: str, archive: zipfile.ZipFile, name: str) -> None:
     try:
         torch.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, TypeError) as err:
-        raise UserError(f"{path}: {name} is refused: it holds more than tensors ({_first_line(err)})") from None
+        raise UserError(f"{path}: {name} is refused: it holds objects other than tensors ({type(err).__name__} "
+                        "under torch.load(weights_only=True))") from None
 
 
 def load_sb3_model(config: dict[str, Any], path: str, env: gym.Env, **kwargs: Any) -> Any:

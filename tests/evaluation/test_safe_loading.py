@@ -7,14 +7,13 @@ the same actions as stable-baselines3's own ``load``, and a resumed run keeps it
 """
 from __future__ import annotations
 
-import base64
+import importlib.util
 import json
 import os
 import shutil
 import zipfile
 from pathlib import Path
 
-import cloudpickle
 import numpy as np
 import pytest
 import torch
@@ -22,57 +21,21 @@ import yaml
 
 from sim2real.cli import main
 
-PAYLOAD_KEYS = ("lr_schedule", "policy_class", "observation_space", "action_space", "train_freq",
-                "replay_buffer_class", "_last_obs", "an_entry_sb3_never_wrote")
 ZOO_VISION = "policies/zoo/so101_reach_vision"
 
 
-class _CreatesMarker:
-    """Unpickling this creates ``marker``: proof that code from the file ran."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def _rewrite_zip(src: Path, dst: Path, replace: dict[str, bytes]) -> None:
-    """Copy the zip ``src`` to ``dst`` with the entries in ``replace`` swapped for new bytes."""
-    with zipfile.ZipFile(src) as old, zipfile.ZipFile(dst, "w") as new:
-        for name in old.namelist():
-            new.writestr(name, replace.get(name, old.read(name)))
+def _audit_tools():
+    """``benchmarks/payload_audit.py``: the payload builders the audit script and these tests share."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "payload_audit.py"
+    spec = importlib.util.spec_from_file_location("payload_audit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _poison_data(zip_path: Path, marker: Path, keys=PAYLOAD_KEYS) -> None:
-    """Put a cloudpickle payload creating ``marker`` into ``keys`` of the zip's ``data`` JSON (in place)."""
-    with zipfile.ZipFile(zip_path) as archive:
-        data = json.loads(archive.read("data"))
-    payload = base64.b64encode(cloudpickle.dumps(_CreatesMarker(str(marker)))).decode()
-    for key in keys:
-        data[key] = {":serialized:": payload}
-    tmp = zip_path.with_suffix(".tmp")
-    _rewrite_zip(zip_path, tmp, {"data": json.dumps(data).encode()})
-    os.replace(tmp, zip_path)
-
-
-def _poison_pth(zip_path: Path, marker: Path) -> None:
-    """Replace the zip's ``policy.pth`` with a torch.save of an object whose unpickling creates ``marker``."""
-    tmp = zip_path.with_suffix(".pth.tmp")
-    torch.save({"mlp_extractor": _CreatesMarker(str(marker))}, tmp)
-    out = zip_path.with_suffix(".tmp")
-    _rewrite_zip(zip_path, out, {"policy.pth": tmp.read_bytes()})
-    os.replace(out, zip_path)
-    tmp.unlink()
-
-
-def _copy_run(run: str, dst: Path) -> Path:
-    shutil.copytree(run, dst, ignore=shutil.ignore_patterns("tb"))
-    return dst
-
-
-def _model_zips(run: Path) -> list[Path]:
-    return sorted(run.rglob("model.zip"))
+audit = _audit_tools()
+_poison_data, _poison_pth, _copy_run, PAYLOAD_KEYS = audit.poison_data, audit.poison_pth, audit.copy_run, \
+    audit.PAYLOAD_KEYS
 
 
 @pytest.fixture
@@ -122,8 +85,7 @@ def test_a_clean_model_loads_with_the_same_actions_and_a_payload_model_runs_no_c
     observations = _observations(config)
     reference = _sb3_actions(config, clean_zip, observations)
     run = _copy_run(tiny_run, tmp_path / "run")
-    for zip_path in _model_zips(run):
-        _poison_data(zip_path, marker)
+    audit.poison_run(run, marker)
     for path, launch in ((str(run), None), (str(run / "final" / "model.zip"), config), (tiny_run, None)):
         policy, _ = load_policy(path, launch)
         assert np.array_equal(np.stack([policy.act(o) for o in observations]), reference), path
@@ -132,8 +94,7 @@ def test_a_clean_model_loads_with_the_same_actions_and_a_payload_model_runs_no_c
 
 def test_eval_of_a_run_and_of_a_zip_with_launch_runs_no_code(tiny_run, tmp_path, marker):
     run = _copy_run(tiny_run, tmp_path / "run")
-    for zip_path in _model_zips(run):
-        _poison_data(zip_path, marker)
+    audit.poison_run(run, marker)
     common = ["--conditions", "train", "--episodes", "1", "--videos", "0", "--n-envs", "1"]
     assert main(["eval", str(run), *common, "--out", str(tmp_path / "r1")]) == 0
     assert main(["eval", str(run / "final" / "model.zip"), "--launch", str(run / "launch.yaml"), *common,
@@ -143,8 +104,7 @@ def test_eval_of_a_run_and_of_a_zip_with_launch_runs_no_code(tiny_run, tmp_path,
 
 def test_deploy_of_a_run_runs_no_code(tiny_run, tmp_path, marker, capsys):
     run = _copy_run(tiny_run, tmp_path / "run")
-    for zip_path in _model_zips(run):
-        _poison_data(zip_path, marker)
+    audit.poison_run(run, marker)
     code = main(["deploy", str(run), "--driver", "dynamixel", "--port", str(tmp_path / "no-such-port")])
     err = capsys.readouterr().err.strip()
     assert not marker.exists()
@@ -235,12 +195,10 @@ def test_a_tensor_entry_sb3_never_writes_is_refused(tiny_run, tmp_path, capsys):
     import io
 
     zip_path = tmp_path / "model.zip"
+    shutil.copy(Path(tiny_run) / "final" / "model.zip", zip_path)
     buffer = io.BytesIO()
     torch.save({}, buffer)
-    with zipfile.ZipFile(Path(tiny_run) / "final" / "model.zip") as clean, zipfile.ZipFile(zip_path, "w") as out:
-        for name in clean.namelist():
-            out.writestr(name, clean.read(name))
-        out.writestr("env.pth", buffer.getvalue())
+    audit.rewrite_zip(zip_path, {"env.pth": buffer.getvalue()})
     code = main(["eval", str(zip_path), "--launch", os.path.join(tiny_run, "launch.yaml"), "--conditions", "train",
                  "--episodes", "1", "--videos", "0", "--out", str(tmp_path / "report")])
     err = capsys.readouterr().err.strip()
@@ -270,8 +228,7 @@ def test_a_vision_pipeline_with_a_payload_model_runs_no_code_and_acts_as_the_cle
 def test_a_vision_pipeline_referencing_files_outside_its_folder_is_refused(tiny_run, tmp_path, marker, capsys,
                                                                          escape):
     outside = _copy_run(tiny_run, tmp_path / "elsewhere")
-    for zip_path in _model_zips(outside):
-        _poison_data(zip_path, marker)
+    audit.poison_run(outside, marker)
     folder = _vision_pipeline(tmp_path / "pipe")
     shutil.rmtree(folder / "state")
     if escape == "symlink":
