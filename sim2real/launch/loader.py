@@ -156,13 +156,19 @@ def _check_curriculum_options(config: dict[str, Any]) -> None:
 
 
 def _check_visual_randomizers(config: dict[str, Any]) -> None:
-    """A ``visual`` randomizer changes only what cameras see: with ``env.obs_mode: state`` no policy would see it."""
-    if config["env"]["obs_mode"] == "rgb":
-        return
+    """A ``visual`` randomizer repaints an arm scene for its cameras: with ``env.obs_mode: state`` no policy would
+    see it, and multirotor scenes have nothing it can repaint."""
+    from sim2real.envs import ARM_ENVS
+
+    env = config["env"]
     for index, entry in enumerate(config["randomizers"]):
-        if isinstance(entry, dict) and entry.get("group") == "visual" and entry.get("enabled", True) is not False:
+        if not (isinstance(entry, dict) and entry.get("group") == "visual" and entry.get("enabled", True) is not False):
+            continue
+        if env["id"] not in ARM_ENVS:
+            raise UserError(f"randomizers[{index}] (visual): repaints arm scenes only, not {env['id']}")
+        if env["obs_mode"] != "rgb":
             raise UserError(f"randomizers[{index}] (visual): changes only camera images, and env.obs_mode is "
-                            f"{config['env']['obs_mode']} (use obs_mode: rgb, or remove the entry)")
+                            f"{env['obs_mode']} (use obs_mode: rgb, or remove the entry)")
 
 
 def _check_learning_starts(config: dict[str, Any]) -> None:

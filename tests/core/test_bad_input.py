@@ -66,6 +66,8 @@ def files(tmp_path, tiny_run, rpm_run, calibration) -> dict[str, str]:
         "her": SAC.replace("learning_starts: 9", "learning_starts: 3") + f"output_dir: {out}\n",
         "curriculum_options": TINY + f"output_dir: {out}\ncurriculum_options: {{p_b: 0.5}}\n",
         "visual_state": TINY + f"output_dir: {out}\nrandomizers:\n  - group: visual\n",
+        "visual_quad": RPM.replace("control_mode: rpm", "obs_mode: rgb") + f"output_dir: {out}\n"
+                       "randomizers:\n  - group: visual\n",
     }
     for name, text in launches.items():
         (tmp_path / f"{name}.yaml").write_text(text)
@@ -134,6 +136,8 @@ CASES = {
                                               "curriculum_options"),
     "visual-randomizer-on-state-observations": (lambda f: ["train", f"{f['tmp']}/visual_state.yaml"],
                                                 "randomizers[0] (visual)"),
+    "visual-randomizer-on-a-multirotor": (lambda f: ["train", f"{f['tmp']}/visual_quad.yaml"],
+                                          "randomizers[0] (visual)"),
     "eval-run-with-another-robots-launch": (lambda f: _eval(f, "--launch", "launch/panda_reach.yaml"), "--launch"),
     "eval-zip-with-another-robots-launch": (
         lambda f: ["eval", f"{f['run']}/final/model.zip", *_eval(f)[2:], "--launch", "launch/panda_reach.yaml"],
