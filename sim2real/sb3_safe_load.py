@@ -80,15 +80,18 @@ def rebuilt_entries(config: dict[str, Any], env: gym.Env) -> dict[str, Any]:
     return entries
 
 
-def is_serialized(value: Any) -> bool:
-    """A ``data`` entry SB3 would cloudpickle-load."""
-    return isinstance(value, dict) and SERIALIZED in value
+def carries_payload(value: Any) -> bool:
+    """A ``data`` entry holding a cloudpickle payload, at its top (SB3 would unpickle it) or nested (SB3 would hand
+    it on as a dict where it expects a class, e.g. inside ``policy_kwargs``)."""
+    if isinstance(value, dict):
+        return SERIALIZED in value or any(carries_payload(item) for item in value.values())
+    return isinstance(value, list) and any(carries_payload(item) for item in value)
 
 
 def safe_custom_objects(data: dict[str, Any], rebuilt: dict[str, Any]) -> dict[str, Any]:
-    """SB3 ``custom_objects`` replacing every cloudpickled entry of ``data`` (rebuilt value, else None) and the
-    entries in :data:`ALWAYS_REBUILT`."""
-    return {key: rebuilt.get(key) for key, value in data.items() if is_serialized(value) or key in ALWAYS_REBUILT}
+    """SB3 ``custom_objects`` replacing every entry of ``data`` that carries a cloudpickle payload (rebuilt value,
+    else None) and the entries in :data:`ALWAYS_REBUILT`."""
+    return {key: rebuilt.get(key) for key, value in data.items() if carries_payload(value) or key in ALWAYS_REBUILT}
 
 
 def read_model_data(path: str) -> dict[str, Any]:
@@ -142,7 +145,7 @@ def load_sb3_model(config: dict[str, Any], path: str, env: gym.Env, **kwargs: An
     custom_objects = safe_custom_objects(data, rebuilt_entries(config, env))
     try:
         return cls.load(path, env=env, device=config["device"], custom_objects=custom_objects, **kwargs)
-    except (KeyError, ValueError, RuntimeError, AssertionError) as err:  # names or shapes of another model
+    except (KeyError, ValueError, RuntimeError, AssertionError, TypeError) as err:  # another model, odd values
         raise UserError(f"{path}: not a {config['algo']['name'].upper()} model for {config['env']['id']} "
                         f"({_first_line(err)})") from None
 

@@ -153,6 +153,27 @@ def test_a_safe_load_keeps_what_a_resume_needs(tiny_run):
             assert all(torch.equal(mine["state"][key][k], v) for k, v in state.items())
 
 
+def test_a_payload_nested_in_policy_kwargs_is_replaced_by_the_launch_files(tiny_run, tmp_path, marker):
+    from sim2real.deploy.policies import load_policy
+    from sim2real.train import run_model_path
+
+    config, clean_zip = run_model_path(tiny_run)
+    zip_path = tmp_path / "model.zip"
+    shutil.copy(clean_zip, zip_path)
+    with zipfile.ZipFile(zip_path) as archive:
+        data = json.loads(archive.read("data"))
+    _poison_data(zip_path, marker, keys=("probe",))
+    with zipfile.ZipFile(zip_path) as archive:
+        payload = json.loads(archive.read("data"))["probe"]
+    data["policy_kwargs"]["activation_fn"] = payload
+    audit.rewrite_zip(zip_path, {"data": json.dumps(data).encode()})
+    observations = _observations(config)
+    policy, _ = load_policy(str(zip_path), config)
+    assert np.array_equal(np.stack([policy.act(o) for o in observations]),
+                          _sb3_actions(config, clean_zip, observations))
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize("algo", ["ppo", "td3"])
 def test_ppo_and_td3_zips_load_without_their_payloads_and_act_as_stable_baselines3_loads_them(algo, tmp_path,
                                                                                              marker):
