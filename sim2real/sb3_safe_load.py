@@ -142,12 +142,25 @@ def load_sb3_model(config: dict[str, Any], path: str, env: gym.Env, **kwargs: An
     data = read_model_data(path)
     cls = algo_class(config["algo"]["name"])
     env = cls._wrap_env(env)  # as SB3's load wraps it (a VecEnv; images channel-first): the spaces the model has
+    _check_declared_shapes(path, data, env)
     custom_objects = safe_custom_objects(data, rebuilt_entries(config, env))
     try:
         return cls.load(path, env=env, device=config["device"], custom_objects=custom_objects, **kwargs)
     except (KeyError, ValueError, RuntimeError, AssertionError, TypeError) as err:  # another model, odd values
         raise UserError(f"{path}: not a {config['algo']['name'].upper()} model for {config['env']['id']} "
                         f"({_first_line(err)})") from None
+
+
+def _check_declared_shapes(path: str, data: dict[str, Any], env: gym.Env) -> None:
+    """Refuse a model whose ``data`` describes Box spaces of other shapes than ``env``'s (SB3 writes each space's
+    ``_shape`` as plain JSON beside its payload; the payload itself is never read)."""
+    for key in ("observation_space", "action_space"):
+        declared = data.get(key)
+        shape = declared.get("_shape") if isinstance(declared, dict) else None
+        wanted = getattr(env, key).shape
+        if isinstance(shape, list) and wanted is not None and tuple(shape) != tuple(wanted):
+            raise UserError(f"{path}: its {key.replace('_', ' ')} has shape {tuple(shape)}, and this env's has "
+                            f"{tuple(wanted)}")
 
 
 def _first_line(err: BaseException, limit: int = 200) -> str:

@@ -279,3 +279,22 @@ def test_a_symlinked_model_leading_outside_the_pipeline_is_refused(tiny_run, tmp
     with pytest.raises(UserError, match="leads outside the pipeline folder"):
         load_pipeline(str(folder), None)
     assert not marker.exists()
+
+
+def test_a_model_declaring_other_space_shapes_is_refused_in_one_line(tmp_path):
+    """SB3's own space check compares the unpickled spaces; the safe load reads the shapes SB3 writes as JSON."""
+    from sim2real.errors import UserError
+    from sim2real.launch import resolve
+    from sim2real.sb3_safe_load import load_sb3_model
+    from sim2real.train import make_env_fn
+
+    launch = tmp_path / "launch.yaml"
+    launch.write_text(f"name: t\nenv: {{id: sim2real/SO101Reach-v0}}\nalgo: {{name: ppo}}\noutput_dir: {tmp_path}\n")
+    config = resolve(str(launch))
+    env = make_env_fn(config, rank=0)()
+    try:
+        with pytest.raises(UserError, match=r"action space has shape \(4,\), and this env's has \(3,\)") as refused:
+            load_sb3_model(config, "tests/quad_deploy/data/crazyflie_hover_ppo/model.zip", env)
+    finally:
+        env.close()
+    assert "\n" not in str(refused.value)
