@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="curriculum_command", metavar="ACTION")
     plot = actions.add_parser("plot", help="draw the ranges and the entropy over training")
     plot.add_argument("run_dir", help="run directory written by `sim2real train` with a curriculum")
-    plot.add_argument("--out", type=output_file, default=None, help="image path (default RUN_DIR/curriculum_ranges.png)")
+    plot.add_argument("--out", type=output_file, default=None,
+                      help="image path (default RUN_DIR/curriculum_ranges.png)")
     plot.add_argument("--all", action="store_true", help="also draw params whose range never changed")
     plot.set_defaults(handler=run_plot)
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)

@@ -19,9 +19,12 @@ CONDITIONS = ["train", "heldout-textures", "heldout-dynamics", "emulated"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="train SO-101 Reach with randomization and report its transfer gap")
-    parser.add_argument("--timesteps", type=positive_int, default=None, help="training steps (default: the launch file's)")
-    parser.add_argument("--episodes", type=positive_int, default=30, help="episodes per simulated condition (default 30)")
-    parser.add_argument("--emulated-episodes", type=positive_int, default=10, help="episodes on the emulator (default 10)")
+    parser.add_argument("--timesteps", type=positive_int, default=None,
+                        help="training steps (default: the launch file's)")
+    parser.add_argument("--episodes", type=positive_int, default=30,
+                        help="episodes per simulated condition (default 30)")
+    parser.add_argument("--emulated-episodes", type=positive_int, default=10,
+                        help="episodes on the emulator (default 10)")
     parser.add_argument("--videos", type=nonnegative_int, default=2, help="videos per simulated condition (default 2)")
     parser.add_argument("--out", type=output_dir, default=None, help="output directory (default runs/demo-TIME)")
     parser.set_defaults(handler=run)

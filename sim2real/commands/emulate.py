@@ -26,8 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="crazyflie: vehicles on consecutive ports from --port (default 1)")
     parser.add_argument("--reality", default=None, help="reality profile YAML (default: the nominal arm)")
     parser.add_argument("--robot", default="so101", help="robot spec (default so101)")
-    parser.add_argument("--journal", type=output_file, default=None, help="append every goal-position write here (JSON lines)")
-    parser.add_argument("--link", type=output_file, default=None, help="also expose the port as this symlink (e.g. /tmp/ttyARM)")
+    parser.add_argument("--journal", type=output_file, default=None,
+                        help="append every goal-position write here (JSON lines)")
+    parser.add_argument("--link", type=output_file, default=None,
+                        help="also expose the port as this symlink (e.g. /tmp/ttyARM)")
     parser.add_argument("--model", default="XL330-M288", help="Dynamixel model to emulate (default XL330-M288)")
     parser.set_defaults(handler=run)
 

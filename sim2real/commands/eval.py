@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--textures", help="held-out textures from this image directory (png/jpg)")
     parser.add_argument("--reality", help="reality profile of the emulator (default launch/realities/lab.yaml)")
     parser.add_argument("--episodes", type=positive_int, default=50, help="episodes per condition (default 50)")
-    parser.add_argument("--emulated-episodes", type=positive_int, help="emulated episodes (real time; default min(N, 10))")
+    parser.add_argument("--emulated-episodes", type=positive_int,
+                        help="emulated episodes (real time; default min(N, 10))")
     parser.add_argument("--videos", type=nonnegative_int, default=2, help="videos per simulated condition (default 2)")
     parser.add_argument("--n-envs", type=positive_int, default=4, help="environments stepped together (default 4)")
     parser.add_argument("--watchdog-periods", type=positive_float, default=5.0,

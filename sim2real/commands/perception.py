@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("launch", help="launch file of a camera env (obs_mode: rgb), e.g. launch/so101_reach_vision.yaml")
     train.add_argument("--images", type=positive_int, default=3000, help="training images (default 3000)")
     train.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30)")
-    train.add_argument("--test-images", type=positive_int, default=300, help="held-out-texture test images (default 300)")
+    train.add_argument("--test-images", type=positive_int, default=300,
+                       help="held-out-texture test images (default 300)")
     train.add_argument("--no-visual", action="store_true", help="disable the visual randomizer (ablation)")
     train.add_argument("--n-unique", type=int, help="override the number of unique training textures")
     train.add_argument("--policy", help="state policy run directory of the same task: also write a vision pipeline "
@@ -41,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--init", help="perception folder to continue training from (fine-tuning)")
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, cosine-decayed (default 1e-3)")
     train.add_argument("--threads", type=positive_int, default=2, help="torch threads for training (default 2)")
-    train.add_argument("--cache", type=output_dir, help="folder of rendered sets (npz, named by config, count and seed) to reuse")
+    train.add_argument("--cache", type=output_dir,
+                       help="folder of rendered sets (npz, named by config, count and seed) to reuse")
     train.add_argument("--out", type=output_dir, help="output directory (default runs/perception-TIME)")
     parser.set_defaults(handler=run)
 
@@ -59,15 +61,21 @@ def _variant(config: dict, no_visual: bool, n_unique: int | None) -> dict:
     return {**config, "randomizers": entries}
 
 
-def _check_state_policy_run(path: str) -> None:
-    """A one-line error naming ``--policy`` unless ``path`` is a run directory with a model."""
+def _check_state_policy_run(path: str, camera_env: str) -> None:
+    """A one-line error naming ``--policy`` unless ``path`` is a run directory with a model trained on state
+    observations of the camera env's robot and task."""
+    from sim2real.envs import ARM_ENVS
     from sim2real.errors import UserError
     from sim2real.train import run_model_path
 
     try:
-        run_model_path(path)
+        env = run_model_path(path)[0]["env"]
     except UserError as err:
         raise UserError(f"--policy {err}") from None
+    if ARM_ENVS.get(env["id"]) != ARM_ENVS[camera_env] or env["obs_mode"] != "state":
+        robot, task = ARM_ENVS[camera_env]
+        raise UserError(f"--policy {path}: the pipeline needs a {robot} {task} policy with state observations; it was "
+                        f"trained on {env['id']} ({env['obs_mode']})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,11 +93,11 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.arm_poses <= 1.0:
         raise UserError(f"--arm-poses must be in [0, 1], got {args.arm_poses}")
     config = resolve(args.launch)
-    if args.policy:  # before minutes of rendering and training
-        _check_state_policy_run(args.policy)
     if config["env"]["obs_mode"] != "rgb" or config["env"]["id"] not in ARM_ENVS:
         raise UserError(f"{args.launch}: perception needs an arm env with env.obs_mode rgb (got {config['env']['id']}, "
                         f"{config['env']['obs_mode']})")
+    if args.policy:  # before minutes of rendering and training
+        _check_state_policy_run(args.policy, config["env"]["id"])
     targets = target_names(ARM_ENVS[config["env"]["id"]][1])
     # every variant is tested on the same held-out set: the launch file's own held-out textures
     heldout = heldout_textures_config(config)

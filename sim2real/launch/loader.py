@@ -123,8 +123,11 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
         _check_privileged_critic(config)
         _check_demonstrations(config)
         _check_curriculum_options(config)
+        from sim2real.launch.randomizers import validate_randomizers
+
         if config["policy"] == "rl2":
             del config["algo"]  # the resolved experiment lists only what runs
+            validate_randomizers(config)
             _check_visual_randomizers(config)
             return
         algo = config["algo"]["name"]
@@ -135,8 +138,6 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
                 raise UserError(f"algo.{key} does not apply to {algo} (it applies to: {', '.join(spec.algos)})")
             del config["algo"][key]  # the resolved experiment lists only what the algorithm uses
         _check_learning_starts(config)
-        from sim2real.launch.randomizers import validate_randomizers
-
         validate_randomizers(config)
         _check_visual_randomizers(config)  # after the entries' own checks, which say more about a bad entry
 
@@ -156,19 +157,15 @@ def _check_curriculum_options(config: dict[str, Any]) -> None:
 
 
 def _check_visual_randomizers(config: dict[str, Any]) -> None:
-    """A ``visual`` randomizer repaints an arm scene for its cameras: with ``env.obs_mode: state`` no policy would
-    see it, and multirotor scenes have nothing it can repaint."""
-    from sim2real.envs import ARM_ENVS
-
-    env = config["env"]
+    """A ``visual`` randomizer changes only what cameras see: with ``env.obs_mode: state`` no policy would see it
+    (that it needs an arm scene is checked with the entries, in
+    :func:`sim2real.launch.randomizers.validate_randomizers`)."""
+    if config["env"]["obs_mode"] == "rgb":
+        return
     for index, entry in enumerate(config["randomizers"]):
-        if not (isinstance(entry, dict) and entry.get("group") == "visual" and entry.get("enabled", True) is not False):
-            continue
-        if env["id"] not in ARM_ENVS:
-            raise UserError(f"randomizers[{index}] (visual): repaints arm scenes only, not {env['id']}")
-        if env["obs_mode"] != "rgb":
+        if isinstance(entry, dict) and entry.get("group") == "visual" and entry.get("enabled", True) is not False:
             raise UserError(f"randomizers[{index}] (visual): changes only camera images, and env.obs_mode is "
-                            f"{env['obs_mode']} (use obs_mode: rgb, or remove the entry)")
+                            f"{config['env']['obs_mode']} (use obs_mode: rgb, or remove the entry)")
 
 
 def _check_learning_starts(config: dict[str, Any]) -> None:

@@ -48,8 +48,20 @@ def validate_randomizers(config: dict[str, Any]) -> None:
         parsed = parse_randomizers(entries, env_traits(config["env"]["id"], config["env"]["obs_mode"]))
     except RandomizerConfigError as err:
         raise UserError(str(err)) from None
+    _check_arm_scene(config["env"]["id"], entries)
     if config.get("curriculum") is not None:
         _validate_curriculum(config, parsed)
+
+
+def _check_arm_scene(env_id: str, entries: list[Any]) -> None:
+    """Visual randomization repaints an arm scene's surfaces and cameras: a multirotor env has neither."""
+    from sim2real.envs import ARM_ENVS
+
+    if env_id in ARM_ENVS:
+        return
+    for index, entry in enumerate(entries):
+        if entry["group"] == "visual" and entry.get("enabled", True):
+            raise UserError(f"randomizers[{index}] (visual): repaints arm scenes only, not {env_id}")
 
 
 def _validate_curriculum(config: dict[str, Any], parsed: list[Any]) -> None:

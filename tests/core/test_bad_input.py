@@ -117,7 +117,8 @@ CASES = {
         "reality profile: not UTF-8"),
     "deploy-goals-file-nested": (lambda f: _deploy(f, "--goals-file", f"{f['tmp']}/nested.json"), "goals file"),
     "deploy-goals-file-binary": (lambda f: _deploy(f, "--goals-file", f"{f['tmp']}/binary.yaml"), "goals file"),
-    "deploy-calibration-nested": (lambda f: _deploy(f)[:-4] + ["--calibration", f"{f['tmp']}/nested.json", "--log", f["log"]],
+    "deploy-calibration-nested": (
+        lambda f: _deploy(f)[:-4] + ["--calibration", f"{f['tmp']}/nested.json", "--log", f["log"]],
                                   "nested.json: not a calibration file"),
     "eval-seed-negative": (lambda f: _eval(f, "--seed", "-1"), "argument --seed"),
     "deploy-seed-negative": (lambda f: _deploy(f, "--seed", "-1"), "argument --seed"),
@@ -150,6 +151,11 @@ CASES = {
     "deploy-crazyflie-rpm-policy": (
         lambda f: ["deploy", f["rpm"], "--driver", "crazyflie", "--uri", "udp://127.0.0.1:9", "--log", f["log"]],
         "--driver crazyflie"),
+    "eval-heldout-textures-of-a-multirotor": (
+        lambda f: ["eval", f["rpm"], *_eval(f)[2:]][:3] + ["heldout-textures", *_eval(f)[4:]],
+        "randomizers[0] (visual)"),
+    "perception-policy-of-another-task": (lambda f: _perception(f, "--policy", f["rpm"], "--out", f["out"]),
+                                          "--policy"),
     "perception-policy-missing": (lambda f: _perception(f, "--policy", "/nonexistent", "--out", f["out"]),
                                   "--policy /nonexistent"),
 }
