@@ -65,6 +65,8 @@ def _summarize(result, log_path: str, more=lambda episode: "") -> int:
     if result.stopped is not None:
         print(f"stopped by {result.stopped['kind']}: {result.stopped['reason']} "
               f"(safe stop in {result.stopped['stop_latency'] * 1e3:.1f} ms)")
+        if result.stopped.get("took_off") is False:
+            print("the vehicle did not take off")
         return 4 if result.stopped["kind"] == "estop" else 3
     return 0
 

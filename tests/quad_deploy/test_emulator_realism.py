@@ -5,6 +5,7 @@ on a manual clock (minutes of emulated time in seconds) or ``sim2real emulate`` 
 from __future__ import annotations
 
 import os
+import struct
 import time
 
 import cflib.crtp
@@ -134,6 +135,7 @@ def test_battery_idle_keeps_voltage_flight_drains_it(in_process):
         emu.advance(60.0)  # a minute of flight (take-off, then hover on the high-level commander)
         assert emu.quad.state().position[2] == pytest.approx(0.5, abs=0.1)
         flown = battery.at(120.0)
+    print(f"pm.vbat: {full:.3f} V full, {idle:.3f} V after 60 s idle, {flown:.3f} V after 60 s of flight")
     # hover drains sag per second of hover power: ~0.12 of the thrust factor = 0.29 V at 2.4 V per unit
     assert 0.2 < idle - flown < 0.4, (idle, flown)
 
@@ -159,6 +161,7 @@ def test_emulated_motors_follow_the_quadratic_pwm_curve(in_process):
             v0, t0 = emu.quad.sim.true_kinematics().velocity[2], emu.quad.time
             emu.advance(0.4, stream)
             accel = (emu.quad.sim.true_kinematics().velocity[2] - v0) / (emu.quad.time - t0)
+            print(f"pwm {pwm} ({k:g} x weight on the curve): vertical acceleration {accel:+.3f} m/s²")
             assert accel == pytest.approx((k - 1.0) * GRAVITY, abs=0.06 * GRAVITY), (k, pwm, accel)
 
 
@@ -225,3 +228,41 @@ def test_wrong_linear_calibration_shows_in_a_rehearsal(quad_emulator, tmp_path):
           f"{believed / need:.2f} x the need")
     assert len(steps) >= 96, code
     assert sag < -0.025 and believed > 1.12 * need, (sag, believed / need)
+
+
+def test_vehicle_that_never_lifted_did_not_take_off(quad_emulator, tmp_path, capsys):
+    em = quad_emulator("crazyflie", **LAB_CF)
+    stop = tmp_path / "stop"
+    stop.write_text("")  # the e-stop is pressed before the first step
+    log = tmp_path / "log.jsonl"
+    code = _deploy(em.uri, log, "--stop-file", str(stop))
+    out = capsys.readouterr().out
+    event = [r for r in read_log(str(log)) if r["type"] == "event"][-1]
+    assert code == 4 and event["kind"] == "estop"
+    assert event["landed"] is False and event.get("took_off") is False, event
+    assert "did not take off" in out, out
+    heights = [r["position"][2] for r in read_log(str(log)) if r["type"] == "step"]
+    assert max(heights, default=0.0) < 0.05
+
+
+def test_vehicle_that_refused_arming_did_not_take_off_mavlink(quad_emulator, tmp_path, capsys):
+    os.environ.setdefault("MAVLINK20", "1")
+    from pymavlink import mavutil
+
+    em = quad_emulator("mavlink", **yaml.safe_load(open(os.path.join(REALITIES, "quad_px4_crazyflie.yaml"))))
+    gcs = mavutil.mavlink_connection(em.url, source_system=255, source_component=190, dialect="common")
+    m = mavutil.mavlink
+    gcs.mav.heartbeat_send(m.MAV_TYPE_GCS, m.MAV_AUTOPILOT_INVALID, 0, 0, m.MAV_STATE_ACTIVE)
+    assert gcs.recv_match(type="HEARTBEAT", blocking=True, timeout=3) is not None
+    gcs.mav.param_set_send(1, 1, b"COM_ARM_WO_GPS", struct.unpack("<f", struct.pack("<i", 0))[0],
+                           m.MAV_PARAM_TYPE_INT32)  # arming now needs a GPS fix, which the emulation has not
+    assert gcs.recv_match(type="PARAM_VALUE", blocking=True, timeout=2).param_id == "COM_ARM_WO_GPS"
+    gcs.close()
+    log = tmp_path / "log.jsonl"
+    code = main(["deploy", os.path.join(HOVER_POLICY, "model.zip"), "--launch", os.path.join(HOVER_POLICY,
+                 "launch.yaml"), "--driver", "mavlink", "--url", em.url, "--steps", "48", "--log", str(log)])
+    out = capsys.readouterr().out
+    event = [r for r in read_log(str(log)) if r["type"] == "event"][-1]
+    assert code == 3 and event["kind"] == "link" and "arming refused" in event["reason"], (code, event)
+    assert event["landed"] is False and event.get("took_off") is False, event
+    assert "did not take off" in out, out

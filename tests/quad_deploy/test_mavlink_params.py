@@ -94,6 +94,7 @@ def test_com_of_loss_t_sets_the_offboard_loss_delay(quad_emulator):
     master = _connect(em)
     for loss_s in (0.3, 1.5):
         delay = _offboard_loss_delay(em, master, loss_s)
+        print(f"COM_OF_LOSS_T {loss_s} s: failsafe {delay:.4f} s after the last setpoint (emulator time)")
         assert abs(delay - loss_s) < 0.02, (loss_s, delay)  # one physics step (1/240 s) and the journal's rounding
     master.close()
 
