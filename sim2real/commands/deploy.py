@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import textwrap
 import time
 from typing import ContextManager
 
@@ -12,9 +13,17 @@ from sim2real.hal.drivers import DRIVERS as ARM_DRIVERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from sim2real.deploy.faults import exit_codes_help
+    from sim2real.deploy.timing import OVERRUN_PERIODS, PRIORITIES, STALE_PERIODS
+
     parser = sub.add_parser("deploy", help="run a trained policy on a real (or emulated) robot",
-                            description="Deploy a policy through the safety layer. Stop at any time with Ctrl-C, "
-                                        "q / space on the terminal, or by creating the --stop-file.")
+                            description=textwrap.fill(
+                                "Deploy a policy through the safety layer. Stop at any time with Ctrl-C, q / space "
+                                "on the terminal, or by creating the --stop-file. Any failure inside the loop "
+                                "(watchdog, link, non-finite action, an error in the policy, task, driver, camera "
+                                "or log) ends in the robot's safe stop (arms hold, multirotors land), logged with "
+                                "its cause.", 79),
+                            epilog=exit_codes_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("policy", help="run directory, SB3 model .zip, RL² .pt checkpoint, export folder or vision "
                                        "pipeline folder")
     parser.add_argument("--launch", help="launch file the policy was trained with (default: the run's own)")
@@ -41,9 +50,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                          "`render` for an emulated arm (the task's scene, objects simulated, "
                                          "rendered around the arm)")
     parser.add_argument("--overrun-periods", type=positive_float,
-                        help="safe-stop when a step starts this many control periods late (default 1)")
+                        help="safe-stop when a step starts this many control periods late "
+                             f"(default {OVERRUN_PERIODS:g})")
     parser.add_argument("--stale-periods", type=positive_float,
-                        help="safe-stop when the newest state is this many control periods old (default 2.5)")
+                        help=f"safe-stop when the newest state is this many control periods old "
+                             f"(default {STALE_PERIODS:g})")
+    parser.add_argument("--priority", choices=PRIORITIES, default="none",
+                        help="raise the control loop's scheduling priority where permitted (nice: nice -10; fifo: "
+                             "SCHED_FIFO) on a busy companion computer driving real hardware; not with an emulator "
+                             "on the same CPU, which it starves (default none)")
     quad = parser.add_argument_group("quadcopters (--driver crazyflie | mavlink)")
     quad.add_argument("--uri", help="cflib URI, e.g. radio://0/80/2M/E7E7E7E7E7 or udp://127.0.0.1:19850")
     quad.add_argument("--url", help="pymavlink URL, e.g. udpout:127.0.0.1:14550 or udpin:0.0.0.0:14540")
@@ -56,19 +71,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 QUAD_DRIVERS = ("crazyflie", "mavlink")
 
 
-def _summarize(result, log_path: str, more=lambda episode: "") -> int:
-    """Print one line per episode, the success rate and any trip; the exit code (0 done, 3 tripped, 4 e-stop)."""
+def _summarize(result, log_path: str, problems: list[str], more=lambda episode: "") -> int:
+    """Print one line per episode, the success rate, any stop and what failed on the way out; the exit code
+    (:data:`sim2real.deploy.faults.EXIT_CODES`)."""
+    from sim2real.deploy.faults import exit_code
+
     for episode in result.episodes:
         print(f"episode {episode['episode']}: {'success' if episode['success'] else 'failure'}  "
               f"final distance {episode['final_distance'] * 100:.1f} cm{more(episode)}")
     print(f"success rate {result.success_rate:.0%} over {len(result.episodes)} episode(s); log {log_path}")
-    if result.stopped is not None:
-        print(f"stopped by {result.stopped['kind']}: {result.stopped['reason']} "
-              f"(safe stop in {result.stopped['stop_latency'] * 1e3:.1f} ms)")
-        if result.stopped.get("took_off") is False:
-            print("the vehicle did not take off")
-        return 4 if result.stopped["kind"] == "estop" else 3
-    return 0
+    stopped = result.stopped
+    if stopped is not None:
+        failed = stopped.get("safe_stop_error")
+        print(f"stopped by {stopped['kind']}: {stopped['reason']} "
+              + (f"(SAFE STOP FAILED: {failed}; check the robot)" if failed is not None
+                 else f"(safe stop in {stopped['stop_latency'] * 1e3:.1f} ms)"))
+    for problem in ([f"log: {result.log_error}"] if result.log_error else []) + problems:
+        print(f"on the way out: {problem}")
+    return exit_code(stopped)
 
 
 def _watchdog_limits(args: argparse.Namespace, rate_hz: float) -> dict[str, float | None]:
@@ -124,6 +144,7 @@ def run_multirotor(args: argparse.Namespace) -> int:
     """``deploy`` for a quadrotor policy through the Crazyflie (cflib) or MAVLink (pymavlink) driver."""
     from robots.quadrotor import get_quadrotor_spec
     from sim2real.deploy.estop import EStop
+    from sim2real.deploy.faults import release
     from sim2real.deploy.log import DeploymentLog
     from sim2real.deploy.loop import LoopConfig
     from sim2real.deploy.multirotor import MultirotorDeploymentLoop
@@ -163,7 +184,7 @@ def run_multirotor(args: argparse.Namespace) -> int:
     low, high = _geofence(args.geofence, size)
     safety = MultirotorSafetyLayer(MultirotorSafetyConfig.from_spec(spec, low, high), spec.max_rpm)
     loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
-                             **_watchdog_limits(args, rate))
+                             priority=args.priority, **_watchdog_limits(args, rate))
     log_path = _log_path(args)
     if args.driver == "crazyflie":
         from sim2real.hal.crazyflie import CrazyflieDriver
@@ -187,9 +208,8 @@ def run_multirotor(args: argparse.Namespace) -> int:
                                             tolerance=args.tolerance)
             result = loop.run()
     finally:
-        log.close()
-        robot.disconnect()
-    return _summarize(result, log_path, lambda e: f", RMS after 1 s {e['rms_distance'] * 100:.1f} cm")
+        problems = release(log.close, robot.disconnect)
+    return _summarize(result, log_path, problems, lambda e: f", RMS after 1 s {e['rms_distance'] * 100:.1f} cm")
 
 
 def _camera(source: str, env_id: str, robot, scene):
@@ -227,6 +247,7 @@ def _scene(args: argparse.Namespace, task) -> ContextManager:
 
 def run(args: argparse.Namespace) -> int:
     from sim2real.deploy.estop import EStop
+    from sim2real.deploy.faults import release
     from sim2real.deploy.goals import GoalSource, check_goals, load_goals, parse_goal
     from sim2real.deploy.log import DeploymentLog
     from sim2real.deploy.loop import DeploymentLoop, LoopConfig
@@ -271,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
                         "with the task's sampler (--seed)")
     check_goals(goals, safety_config.workspace_low, safety_config.workspace_high)
     loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
-                             **_watchdog_limits(args, rate))
+                             priority=args.priority, **_watchdog_limits(args, rate))
     log_path = _log_path(args)
     robot = make_robot(args.driver, spec, base, args.port, args.baud, args.calibration, args.bus_watchdog,
                        args.latency_ms)
@@ -292,8 +313,5 @@ def run(args: argparse.Namespace) -> int:
                                       loop_config, estop, camera=camera)
                 result = loop.run()
         finally:
-            log.close()
-            if camera is not None:
-                camera.disconnect()
-            robot.disconnect()
-    return _summarize(result, log_path)
+            problems = release(log.close, camera.disconnect if camera is not None else None, robot.disconnect)
+    return _summarize(result, log_path, problems)

@@ -7,13 +7,19 @@ read the state, trip the watchdog if the state is older than ``stale_after_s`` o
 With a :class:`~sim2real.hal.camera.Camera` (camera policies: vision pipelines, pixel policies) the observation is
 ``{"image": camera frame, "proprio": the task's robot observation}``, as the simulator's camera envs give it; a
 frame older than ``stale_after_s`` trips the watchdog, and the policy's perceived goal is logged.
-A trip (watchdog, e-stop, lost link) calls ``robot.safe_stop()`` at once and ends the deployment.
+A trip (watchdog, e-stop, lost link, a non-finite action) calls ``robot.safe_stop()`` at once and ends the
+deployment; so does any exception raised inside the loop (policy, task, driver, camera, log): :meth:`run` turns it
+into a stop of kind ``error`` whose reason names the exception and where it was raised. If the safe stop itself
+fails, that is recorded too (``safe_stop_error``); the summary record is written whenever the log still can be.
+Before the clock starts the policy acts once on a real observation (warm-up: a torch policy's first call is slow,
+and a policy that raises or returns NaN is stopped before the robot moves).
 Before each episode the arm is driven home through the same safety layer, then the task places its objects and goal.
 Every state read is handed to the scene (:meth:`~sim2real.hal.scene.Scene.track`), so an emulated workspace moves
 its objects with the arm before the achieved goal, success and final distance read them.
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,9 +27,11 @@ from typing import Callable
 import numpy as np
 
 from sim2real.deploy.estop import EStop
+from sim2real.deploy.faults import describe, fault_reason
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.policies import DeployPolicy
+from sim2real.deploy.timing import OVERRUN_PERIODS, STALE_PERIODS, raised_priority
 from sim2real.hal.camera import Camera, CameraError
 from sim2real.hal.robot import Robot
 from sim2real.hal.safety import SafetyLayer
@@ -41,11 +49,12 @@ class LoopConfig:
     rate_hz: float
     episodes: int
     steps_per_episode: int
-    stale_after_s: float | None = None  # default: 2.5 periods
-    overrun_after_s: float | None = None  # default: 1 period
+    stale_after_s: float | None = None  # default: STALE_PERIODS
+    overrun_after_s: float | None = None  # default: OVERRUN_PERIODS
     home_steps: int = 100
     home_tolerance: float = 0.05
     seed: int = 0
+    priority: str = "none"  # the loop thread's priority while running, where permitted (sim2real.deploy.timing)
 
     @property
     def period(self) -> float:
@@ -53,25 +62,31 @@ class LoopConfig:
 
     @property
     def stale_limit(self) -> float:
-        return 2.5 * self.period if self.stale_after_s is None else self.stale_after_s
+        return STALE_PERIODS * self.period if self.stale_after_s is None else self.stale_after_s
 
     @property
     def overrun_limit(self) -> float:
-        return self.period if self.overrun_after_s is None else self.overrun_after_s
+        return OVERRUN_PERIODS * self.period if self.overrun_after_s is None else self.overrun_after_s
 
 
 class Trip(Exception):
-    """Something requires an immediate safe stop; ``kind``: watchdog, estop, link or home."""
+    """Something requires an immediate safe stop; ``kind``: watchdog, estop, link, home, envelope, policy (a
+    non-finite action) or error (an exception inside the loop; ``detail``: its traceback)."""
 
-    def __init__(self, kind: str, reason: str) -> None:
+    def __init__(self, kind: str, reason: str, detail: str | None = None) -> None:
         super().__init__(reason)
-        self.kind, self.reason = kind, reason
+        self.kind, self.reason, self.detail = kind, reason, detail
+
+    @classmethod
+    def from_exception(cls, err: BaseException) -> "Trip":
+        return cls("error", *fault_reason(err))
 
 
 @dataclass
 class DeployResult:
     episodes: list[dict] = field(default_factory=list)
     stopped: dict | None = None  # the trip that ended the run, if any
+    log_error: str | None = None  # why the log could not take the stop or summary records, if it could not
 
     @property
     def success_rate(self) -> float:
@@ -84,10 +99,12 @@ class DeploymentLoop:
     def __init__(self, robot: Robot, task: ArmTask, controller: Controller, policy: DeployPolicy, scene: Scene,
                  goals: GoalSource, safety: SafetyLayer, log: DeploymentLog, config: LoopConfig,
                  estop: EStop | None = None, clock: Callable[[], float] = time.monotonic,
-                 camera: Camera | None = None) -> None:
+                 camera: Camera | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.robot, self.task, self.controller, self.policy = robot, task, controller, policy
         self.scene, self.goals, self.safety, self.log, self.config = scene, goals, safety, log, config
-        self.estop, self.clock, self.camera = estop, clock, camera
+        self.estop, self.clock, self.camera, self.sleep = estop, clock, camera, sleep
+        self.log_error: str | None = None
+        self._priority = "unchanged"
         self._start = 0.0
         self._tick = 0
         self._logged_interventions = 0
@@ -99,7 +116,7 @@ class DeploymentLoop:
         self._tick += 1
         remaining = deadline - self.clock()
         if remaining > 0.0015:
-            time.sleep(remaining - 0.001)
+            self.sleep(remaining - 0.001)
         while self.clock() < deadline:  # the last millisecond is spun for low jitter
             pass
         return deadline, self.clock() - deadline
@@ -131,6 +148,29 @@ class DeploymentLoop:
             raise Trip("watchdog", f"stale image: {age * 1e3:.1f} ms old")
         proprio = self.task.robot_observation(state).astype(np.float32)
         return {"image": frame.image, "proprio": proprio}, {"image_age": age, "image_mean": float(frame.image.mean())}
+
+    def _policy_action(self, obs, step: int | None) -> np.ndarray:
+        """The policy's action; a non-finite one is a trip (it never reaches the robot, and a policy that produced
+        one is not trusted with the next step). ``step`` None: the warm-up."""
+        action = np.asarray(self.policy.act(obs), dtype=float)
+        if not np.all(np.isfinite(action)):
+            where = "at the warm-up call" if step is None else f"at step {step}"
+            raise Trip("policy", f"non-finite action {np.round(action, 3).tolist()} {where}")
+        return action
+
+    def _act(self, obs, step: int) -> np.ndarray:
+        """The policy's action through the safety layer's action check (clipped to [-1, 1], logged)."""
+        return self.safety.check_action(self._policy_action(obs, step), step)
+
+    def _warm_up(self) -> None:
+        """One policy call on a real observation before the clock starts (untimed: a torch policy's first call is
+        slow), then a fresh trial (recurrent state then carries over between the episodes)."""
+        self._policy_action(self._warm_up_observation(self._read(0.0)), None)
+        self.policy.reset_trial()
+
+    def _warm_up_observation(self, state: RobotState):
+        """The observation of the warm-up call (goal: the origin; nothing acts on it)."""
+        return self._observe(state, np.zeros(3))[0]
 
     def _send(self, command: JointCommand, state: RobotState, step: int) -> JointCommand:
         safe = self.safety.filter(command, state, step)
@@ -176,7 +216,7 @@ class DeploymentLoop:
             state = self._read(lateness)
             obs, seen = self._observe(state, goal)
             started = self.clock()
-            action = self.safety.check_action(self.policy.act(obs), step)
+            action = self._act(obs, step)
             estimate = self.policy.goal_estimate()
             if estimate is not None:
                 seen["goal_estimate"] = np.asarray(estimate, dtype=float)
@@ -206,36 +246,84 @@ class DeploymentLoop:
         self.log.write("episode", **record)
         return record
 
-    def _trip(self, trip: Trip) -> dict:
-        fired = self.clock()
-        error = None
+    # --- the way out ------------------------------------------------------------------------------------------
+    def _halt(self) -> dict:
+        """The robot's safe stop (an arm holds its measured pose); facts for the stop record. Never raises."""
         try:
             self.robot.safe_stop()
-        except (BusError, OSError) as err:
-            error = str(err)
-        stopped = self.clock()
+        except Exception as err:  # a dead driver: record it; the command still disconnects what it can
+            return {"safe_stop_error": describe(err)}
+        return {"safe_stop_error": None}
+
+    def _stop(self, trip: Trip) -> dict:
+        """Safe stop at once, then the event record naming the cause."""
+        fired = self.clock()
+        facts = self._halt()
         record = {"kind": trip.kind, "reason": trip.reason, "t": fired - self._start,
-                  "stop_latency": stopped - fired, "safe_stop_error": error}
-        self.log.write("event", **record)
+                  "stop_latency": self.clock() - fired, **facts}
+        if trip.detail is not None:
+            record["traceback"] = trip.detail
+        self._record("event", **record)
         return record
 
-    def run(self) -> DeployResult:
-        """All episodes, or until a trip; always ends with the log's summary record."""
-        result = DeployResult()
-        rng = np.random.default_rng(self.config.seed)
-        self.log.write("meta", rate_hz=self.config.rate_hz, period=self.config.period,
-                       stale_after_s=self.config.stale_limit, overrun_after_s=self.config.overrun_limit,
-                       joints=list(self.task.spec.joint_names), lower=self.safety.config.lower,
-                       upper=self.safety.config.upper, task=self.task.name,
-                       distance_threshold=self.task.distance_threshold,
-                       camera=None if self.camera is None else [self.camera.height, self.camera.width])
-        self.policy.reset_trial()  # one trial: recurrent state carries over between episodes
-        self._start, self._tick = self.clock(), 0
+    def _record(self, record_type: str, **fields) -> None:
+        """A record written on the way out: a log that fails now is noted (``log_error``) and told on stderr,
+        never raised, so a broken log cannot keep the robot from stopping or the summary from being printed."""
         try:
-            for episode in range(self.config.episodes):
-                result.episodes.append(self._episode(episode, rng))
-        except Trip as trip:
-            result.stopped = self._trip(trip)
-        self.log.write("summary", episodes=len(result.episodes), success_rate=result.success_rate,
-                       stopped=result.stopped, interventions=len(self.safety.interventions))
+            self.log.write(record_type, **fields)
+        except Exception as err:
+            if self.log_error is None:
+                self.log_error = describe(err)
+                print(f"deployment log: could not write the {record_type} record: {self.log_error}", file=sys.stderr)
+
+    def _meta(self) -> dict:
+        """The log's first record."""
+        return dict(rate_hz=self.config.rate_hz, period=self.config.period,
+                    stale_after_s=self.config.stale_limit, overrun_after_s=self.config.overrun_limit,
+                    joints=list(self.task.spec.joint_names), lower=self.safety.config.lower,
+                    upper=self.safety.config.upper, task=self.task.name,
+                    distance_threshold=self.task.distance_threshold,
+                    camera=None if self.camera is None else [self.camera.height, self.camera.width],
+                    priority=self._priority)
+
+    def _body(self, result: DeployResult) -> None:
+        """Everything between connect and the summary: meta record, warm-up, the episodes (appended to
+        ``result``); multirotors arm before the clock starts and land after the last episode."""
+        self.log.write("meta", **self._meta())
+        self._warm_up()
+        rng = np.random.default_rng(self.config.seed)
+        self._before_start()
+        self._start, self._tick = self.clock(), 0
+        for episode in range(self.config.episodes):
+            result.episodes.append(self._episode(episode, rng))
+        self._after_episodes(result)
+
+    def _before_start(self) -> None:
+        """Hook: what a robot does once before the clock starts (nothing for an arm)."""
+
+    def _after_episodes(self, result: DeployResult) -> None:
+        """Hook: what a robot does after the last episode (an arm holds its last goal)."""
+
+    def run(self) -> DeployResult:
+        """All episodes, or until a trip or an exception, either of which ends in the safe stop; always ends with
+        the log's summary record. Exceptions are not raised (the stop record has them), except those that are
+        not errors (KeyboardInterrupt, SystemExit), which propagate after the safe stop and the summary."""
+        result = DeployResult()
+        self._start, self._tick = self.clock(), 0
+        with raised_priority(self.config.priority) as self._priority:
+            try:
+                self._body(result)
+            except Trip as trip:
+                result.stopped = self._stop(trip)
+            except BaseException as err:  # the one guard: policy, task, driver, camera or log, the robot stops
+                result.stopped = self._stop(Trip.from_exception(err))
+                if not isinstance(err, Exception):
+                    self._summarize(result)
+                    raise
+            self._summarize(result)
         return result
+
+    def _summarize(self, result: DeployResult) -> None:
+        self._record("summary", episodes=len(result.episodes), success_rate=result.success_rate,
+                     stopped=result.stopped, interventions=len(self.safety.interventions))
+        result.log_error = self.log_error

@@ -4,9 +4,8 @@ safe stop on any trip) with a multirotor's phases — arm, fly to the episode's 
 Observations and commands come from the same code as :class:`sim2real.envs.quadrotor_env.QuadrotorEnv`: the task's
 ``reference`` (:mod:`sim2real.quadrotor.tasks`), :func:`sim2real.envs.quadrotor_env.state_vector` and
 :func:`sim2real.envs.quadrotor_env.action_to_setpoint`. Every setpoint passes the :class:`MultirotorSafetyLayer`;
-a measured state outside the geofence or tilted past its limit trips the safe stop (land). The land record says
-``took_off`` (a measured height over ``TAKEOFF_RISE_M`` above the lowest) and ``landed`` (took off and came down: a
-vehicle that never lifted is reported as not having taken off, not as landed). Frames: world ENU, body FLU; units SI.
+a measured state outside the geofence or tilted past its limit trips the safe stop (land). Frames: world ENU, body
+FLU; units SI.
 """
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from robots.quadrotor import QuadrotorSpec
 from sim2real.deploy.estop import EStop
+from sim2real.deploy.faults import describe
 from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.loop import DeploymentLoop, DeployResult, LoopConfig, Trip
 from sim2real.deploy.policies import DeployPolicy
@@ -25,9 +25,6 @@ from sim2real.hal.flight import FlightVehicle
 from sim2real.hal.multirotor import MultirotorState, Position
 from sim2real.hal.safety import MultirotorSafetyLayer
 from sim2real.quadrotor.tasks import QuadTask, Reference
-
-
-TAKEOFF_RISE_M = 0.05  # m above the lowest measured height: the vehicle has taken off
 
 
 def _setpoint_record(setpoint) -> dict:
@@ -40,29 +37,23 @@ class MultirotorDeploymentLoop(DeploymentLoop):
 
     Before each episode the vehicle flies (position setpoints through the safety layer) to the start the task
     draws, within ``approach_tolerance`` m and 0.2 m/s, in at most ``approach_timeout_s`` s. After the last episode
-    it lands (``robot.safe_stop()``), as it does on any trip.
+    it lands (``robot.safe_stop()``), as it does on any trip or exception inside the loop (the base loop's guard).
     """
 
     def __init__(self, robot: FlightVehicle, task: QuadTask, spec: QuadrotorSpec, action_mode: str,
                  policy: DeployPolicy, safety: MultirotorSafetyLayer, log: DeploymentLog, config: LoopConfig,
                  estop: EStop | None = None, clock: Callable[[], float] = time.monotonic,
-                 approach_tolerance: float = 0.1, approach_timeout_s: float = 15.0, tolerance: float = 0.1) -> None:
-        super().__init__(robot, task, None, policy, None, None, safety, log, config, estop, clock)  # type: ignore
+                 approach_tolerance: float = 0.1, approach_timeout_s: float = 15.0, tolerance: float = 0.1,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(robot, task, None, policy, None, None, safety, log, config, estop, clock,  # type: ignore
+                         sleep=sleep)
         self.spec, self.action_mode = spec, action_mode
         self.approach_tolerance, self.approach_timeout_s = approach_tolerance, approach_timeout_s
         self.tolerance = tolerance
-        self._heights: tuple[float, float] | None = None  # (lowest, highest) measured z (m) of this run
-
-    @property
-    def took_off(self) -> bool:
-        """Whether a state of this run was over ``TAKEOFF_RISE_M`` above the lowest one measured."""
-        return self._heights is not None and self._heights[1] - self._heights[0] > TAKEOFF_RISE_M
 
     def _state(self, lateness: float) -> MultirotorState:
         """Read, check age (watchdog) and the flight envelope (geofence, tilt)."""
         state = self._read(lateness)
-        z = float(state.position[2])
-        self._heights = (z, z) if self._heights is None else (min(self._heights[0], z), max(self._heights[1], z))
         reason = self.safety.breach(state.position, state.rotation)
         if reason is not None:
             raise Trip("envelope", reason)
@@ -101,7 +92,7 @@ class MultirotorDeploymentLoop(DeploymentLoop):
             reference = self.task.reference(deadline - t0, state.position)
             obs = state_vector(state, reference, previous)
             started = self.clock()
-            action = self.safety.check_action(self.policy.act(obs), step)
+            action = self._act(obs, step)
             setpoint = action_to_setpoint(action, self.action_mode, self.spec)
             applied = self._send(setpoint, state, step)
             compute = self.clock() - started
@@ -125,50 +116,42 @@ class MultirotorDeploymentLoop(DeploymentLoop):
         self.log.write("episode", **record)
         return record
 
-    def run(self) -> DeployResult:
-        """Arm, all episodes, land — or a trip and the safe stop (land); always ends with the summary record."""
-        result = DeployResult()
-        rng = np.random.default_rng(self.config.seed)
-        c = self.safety.config
-        self.log.write("meta", kind="multirotor", vehicle=self.spec.name, task=self.task.name,
-                       action_mode=self.action_mode, rate_hz=self.config.rate_hz, period=self.config.period,
-                       stale_after_s=self.config.stale_limit, overrun_after_s=self.config.overrun_limit,
-                       geofence_low=c.geofence_low, geofence_high=c.geofence_high, max_thrust=c.max_thrust,
-                       max_body_rate=c.max_body_rate, max_tilt=c.max_tilt, max_speed=c.max_speed,
-                       distance_threshold=self.tolerance)
-        self.policy.reset_trial()
-        self._start, self._tick = self.clock(), 0
-        try:
-            try:
-                self.robot.arm()
-            except OSError as err:
-                raise Trip("link", f"arming failed: {err}") from None
-            self._start, self._tick = self.clock(), 0
-            for episode in range(self.config.episodes):
-                result.episodes.append(self._episode(episode, rng))
-        except Trip as trip:
-            result.stopped = self._trip(trip)
-        else:
-            landed = self._land()
-            self.log.write("event", kind="land", reason="episodes done", t=self.clock() - self._start, **landed)
-        self.log.write("summary", episodes=len(result.episodes), success_rate=result.success_rate,
-                       stopped=result.stopped, interventions=len(self.safety.interventions))
-        return result
+    def _warm_up_observation(self, state: MultirotorState) -> np.ndarray:
+        """The warm-up observation: the vehicle asked to stay where it is (nothing acts on it)."""
+        here = np.asarray(state.position, dtype=float)
+        return state_vector(state, Reference(here, np.zeros(3), here), np.zeros(4))
 
-    def _trip(self, trip: Trip) -> dict:
-        """Safe stop for a trip: land (the base loop's record, plus whether the vehicle came down)."""
-        fired = self.clock()
-        record = {"kind": trip.kind, "reason": trip.reason, "t": fired - self._start, **self._land()}
+    def _meta(self) -> dict:
+        c = self.safety.config
+        return dict(kind="multirotor", vehicle=self.spec.name, task=self.task.name, action_mode=self.action_mode,
+                    rate_hz=self.config.rate_hz, period=self.config.period, stale_after_s=self.config.stale_limit,
+                    overrun_after_s=self.config.overrun_limit, geofence_low=c.geofence_low,
+                    geofence_high=c.geofence_high, max_thrust=c.max_thrust, max_body_rate=c.max_body_rate,
+                    max_tilt=c.max_tilt, max_speed=c.max_speed, distance_threshold=self.tolerance,
+                    priority=self._priority)
+
+    def _before_start(self) -> None:
+        try:
+            self.robot.arm()
+        except OSError as err:
+            raise Trip("link", f"arming failed: {err}") from None
+
+    def _after_episodes(self, result: DeployResult) -> None:
+        """Land; a landing that fails is the run's stop record (it did not end safely)."""
+        record = {"kind": "land", "reason": "episodes done", "t": self.clock() - self._start, **self._land()}
+        if record["safe_stop_error"] is not None:
+            result.stopped = record
         self.log.write("event", **record)
-        return record
+
+    def _halt(self) -> dict:
+        """Safe stop: land (whether the vehicle came down, and the error if landing failed)."""
+        return self._land()
 
     def _land(self) -> dict:
         fired = self.clock()
         try:
             down = self.robot.land()
             error = None
-        except OSError as err:
-            down, error = False, str(err)
-        took_off = self.took_off  # a vehicle that never lifted did not land: it did not take off
-        return {"landed": bool(down and took_off), "took_off": took_off, "stop_latency": self.clock() - fired,
-                "safe_stop_error": error}
+        except Exception as err:  # a dead link: the vehicle's own failsafe is all that is left; say so
+            down, error = False, describe(err)
+        return {"landed": down, "stop_latency": self.clock() - fired, "safe_stop_error": error}

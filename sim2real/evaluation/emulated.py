@@ -18,8 +18,6 @@ import subprocess
 import sys
 from typing import Any, Iterator
 
-import numpy as np
-
 from sim2real.deploy.policies import BatchPolicy
 from sim2real.emulators.process import stop_process
 from sim2real.errors import UserError
@@ -87,8 +85,10 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     """``episodes`` episodes through the emulator (goals and cubes from the task's sampler, seed ``seed + i``).
 
     The watchdog allows ``watchdog_periods`` control periods of state age and step lateness (a deployment allows
-    2.5 and 1: evaluation shares the CPU with the emulator). An episode ended by a safety trip (watchdog, link) counts as a failure with no return or distance; the
-    returned facts list the trips, the safety interventions and where the deployment logs are. A camera policy's
+    2.5 and 1: evaluation shares the CPU with the emulator). An episode ended by a safety trip (watchdog, link,
+    a non-finite action) or by an error inside the loop (the policy, task or driver raised) is safe-stopped, logged
+    with its cause, and counts as a failure with no return or distance; the returned facts list the trips, the
+    safety interventions and where the deployment logs are. A camera policy's
     episodes carry the mean localization error of its perceived goals."""
     from robots.calibration import calibration_from_spec
     from sim2real.deploy.goals import GoalSource
@@ -128,14 +128,10 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
             raise UserError(f"emulated: cannot talk to the emulator on {emulator.port}: {err}") from None
         out, trips, interventions = [], [], 0
         try:
-            state = robot.read_state()
             if camera is not None:
                 camera.connect()
-                warm = {"image": camera.read_frame().image, "proprio": task.robot_observation(state).astype(np.float32)}
-            else:
-                warm = task.goal_observation(state, scene, np.zeros(3))
-            adapter.act(warm)  # first call of a torch policy is slow: keep it out of the timed loop
-            for i in range(episodes):  # one loop per episode: a watchdog trip fails that episode only
+            for i in range(episodes):  # one loop per episode (each warms the policy up untimed first); a trip or
+                # an error in the loop (policy, task, driver) safe-stops the arm and fails that episode only
                 log = DeploymentLog(os.path.join(workdir, f"deploy_log_{i:03d}.jsonl"))
                 safety = SafetyLayer(SafetyConfig.from_spec(spec, base), robot.model, 1.0 / rate)
                 loop = DeploymentLoop(robot, task, controller, adapter, scene, GoalSource(), safety, log,

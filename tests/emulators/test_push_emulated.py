@@ -62,8 +62,8 @@ def test_push_runs_in_the_emulated_condition_and_the_cube_is_what_is_measured(tm
         records = read_log(os.path.join(facts["logs"], f"deploy_log_{i:03d}.jsonl"))
         steps = [r for r in records if r["type"] == "step" and r["phase"] == "policy"]
         goal = np.array(next(r for r in records if r["type"] == "episode")["goal"])
-        # the observations of this episode (the first is the warm-up call, before any episode)
-        seen = policy.seen[1 + i * len(steps): 1 + (i + 1) * len(steps)]
+        # the observations of this episode (each episode's loop first warms the policy up with one untimed call)
+        seen = policy.seen[i * (1 + len(steps)) + 1: (i + 1) * (1 + len(steps))]
         cubes = np.array([o["achieved_goal"] for o in seen])
         assert np.allclose(cubes, [o["observation"][6:9] for o in seen])  # achieved goal = the cube
         assert np.allclose([o["desired_goal"] for o in seen], goal, atol=1e-6)
