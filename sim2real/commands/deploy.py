@@ -86,6 +86,8 @@ def _summarize(result, log_path: str, problems: list[str], more=lambda episode: 
         print(f"stopped by {stopped['kind']}: {stopped['reason']} "
               + (f"(SAFE STOP FAILED: {failed}; check the robot)" if failed is not None
                  else f"(safe stop in {stopped['stop_latency'] * 1e3:.1f} ms)"))
+        if stopped.get("took_off") is False:
+            print("the vehicle did not take off")
     for problem in ([f"log: {result.log_error}"] if result.log_error else []) + problems:
         print(f"on the way out: {problem}")
     return exit_code(stopped)

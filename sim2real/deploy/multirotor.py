@@ -4,8 +4,9 @@ safe stop on any trip) with a multirotor's phases — arm, fly to the episode's 
 Observations and commands come from the same code as :class:`sim2real.envs.quadrotor_env.QuadrotorEnv`: the task's
 ``reference`` (:mod:`sim2real.quadrotor.tasks`), :func:`sim2real.envs.quadrotor_env.state_vector` and
 :func:`sim2real.envs.quadrotor_env.action_to_setpoint`. Every setpoint passes the :class:`MultirotorSafetyLayer`;
-a measured state outside the geofence or tilted past its limit trips the safe stop (land). Frames: world ENU, body
-FLU; units SI.
+a measured state outside the geofence or tilted past its limit trips the safe stop (land). The land record says
+``took_off`` (a measured height over ``TAKEOFF_RISE_M`` above the lowest) and ``landed`` (took off and came down: a
+vehicle that never lifted is reported as not having taken off, not as landed). Frames: world ENU, body FLU; units SI.
 """
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from sim2real.hal.flight import FlightVehicle
 from sim2real.hal.multirotor import MultirotorState, Position
 from sim2real.hal.safety import MultirotorSafetyLayer
 from sim2real.quadrotor.tasks import QuadTask, Reference
+
+
+TAKEOFF_RISE_M = 0.05  # m above the lowest measured height: the vehicle has taken off
 
 
 def _setpoint_record(setpoint) -> dict:
@@ -50,10 +54,18 @@ class MultirotorDeploymentLoop(DeploymentLoop):
         self.spec, self.action_mode = spec, action_mode
         self.approach_tolerance, self.approach_timeout_s = approach_tolerance, approach_timeout_s
         self.tolerance = tolerance
+        self._heights: tuple[float, float] | None = None  # (lowest, highest) measured z (m) of this run
+
+    @property
+    def took_off(self) -> bool:
+        """Whether a state of this run was over ``TAKEOFF_RISE_M`` above the lowest one measured."""
+        return self._heights is not None and self._heights[1] - self._heights[0] > TAKEOFF_RISE_M
 
     def _state(self, lateness: float) -> MultirotorState:
         """Read, check age (watchdog) and the flight envelope (geofence, tilt)."""
         state = self._read(lateness)
+        z = float(state.position[2])
+        self._heights = (z, z) if self._heights is None else (min(self._heights[0], z), max(self._heights[1], z))
         reason = self.safety.breach(state.position, state.rotation)
         if reason is not None:
             raise Trip("envelope", reason)
@@ -154,4 +166,6 @@ class MultirotorDeploymentLoop(DeploymentLoop):
             error = None
         except Exception as err:  # a dead link: the vehicle's own failsafe is all that is left; say so
             down, error = False, describe(err)
-        return {"landed": down, "stop_latency": self.clock() - fired, "safe_stop_error": error}
+        took_off = self.took_off  # a vehicle that never lifted did not land: it did not take off
+        return {"landed": bool(down and took_off), "took_off": took_off, "stop_latency": self.clock() - fired,
+                "safe_stop_error": error}
