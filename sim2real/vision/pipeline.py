@@ -147,7 +147,7 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
     """(pipeline, camera-env launch config) from a pipeline folder; ``config`` overrides its launch.yaml."""
     from sim2real.envs import ARM_ENVS
     from sim2real.evaluation.policy import load_eval_policy
-    from sim2real.launch import resolve
+    from sim2real.launch import resolve, same_env
     from sim2real.train import run_model_path
     from sim2real.vision.dataset import target_names
     from sim2real.vision.training import META, WEIGHTS, load
@@ -166,7 +166,7 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
     _confined(path, os.path.join(state_path, "launch.yaml"))
     state_config, model_path = run_model_path(state_path)  # a run directory: launch.yaml + a model zip
     _confined(path, model_path)
-    config = config or resolve(_inside(path, "launch.yaml"))
+    config = same_env(path, resolve(_inside(path, "launch.yaml")), config)  # a --launch of another env is refused
     env_id = config["env"]["id"]
     if config["env"]["obs_mode"] != "rgb" or env_id not in ARM_ENVS or ARM_ENVS[env_id][1] not in ("reach", "push"):
         raise UserError(f"{path}: a vision pipeline runs an arm Reach or Push env with obs_mode rgb, not {env_id} "

@@ -42,6 +42,15 @@ def rpm_run(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, tiny_run) -> str:
+    """A vision pipeline for the SO-101 Reach camera env (a 1-epoch perception on 4 renders + the tiny state run)."""
+    out = tmp_path_factory.mktemp("pipeline") / "p"
+    assert main(["perception", "train", "launch/so101_reach_vision.yaml", "--images", "4", "--test-images", "1",
+                 "--epochs", "1", "--policy", tiny_run, "--out", str(out)]) == 0
+    return str(out)
+
+
+@pytest.fixture(scope="module")
 def calibration(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("cal") / "so101.json"
     assert main(["calibrate", "--from-spec", "--out", str(path)]) == 0
@@ -49,7 +58,7 @@ def calibration(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def files(tmp_path, tiny_run, rpm_run, calibration) -> dict[str, str]:
+def files(tmp_path, tiny_run, rpm_run, calibration, pipeline) -> dict[str, str]:
     """Paths a case uses: ``file`` is a regular file (a path under it cannot be created, even as root), ``out`` a
     folder nothing may be written into, launch files with one mistake each."""
     (tmp_path / "file").write_text("a regular file")
@@ -72,7 +81,7 @@ def files(tmp_path, tiny_run, rpm_run, calibration) -> dict[str, str]:
     for name, text in launches.items():
         (tmp_path / f"{name}.yaml").write_text(text)
     return {"tmp": str(tmp_path), "file": str(tmp_path / "file"), "out": str(out), "run": tiny_run, "rpm": rpm_run,
-            "cal": calibration, "log": str(out / "log.jsonl")}
+            "cal": calibration, "log": str(out / "log.jsonl"), "pipeline": pipeline}
 
 
 def _deploy(f, *extra):
@@ -143,6 +152,8 @@ CASES = {
     "eval-zip-with-another-robots-launch": (
         lambda f: ["eval", f"{f['run']}/final/model.zip", *_eval(f)[2:], "--launch", "launch/panda_reach.yaml"],
         "--launch"),
+    "eval-pipeline-with-another-robots-launch": (
+        lambda f: ["eval", f["pipeline"], *_eval(f)[2:], "--launch", "launch/panda_reach_rgb_dr.yaml"], "--launch"),
     "eval-bare-zip-with-another-algorithms-launch": (
         lambda f: ["eval", f"{f['tmp']}/bare/model.zip", *_eval(f)[2:], "--launch", "launch/crazyflie_hover.yaml"],
         "--launch: algo.name ppo"),
