@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if args.init:
         try:
             init = load(args.init)
-        except (OSError, KeyError, ValueError) as err:
+        except (OSError, KeyError, ValueError, UserError) as err:
             raise UserError(f"--init {args.init}: not a perception folder ({err})") from None
     out = args.out or os.path.join("runs", f"perception-{time.strftime('%Y%m%d-%H%M%S')}")
     started = time.time()

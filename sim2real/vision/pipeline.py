@@ -17,7 +17,6 @@ hides nothing), ``median`` the element-wise median of every estimate so far. Cal
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 from sim2real.errors import UserError
 from sim2real.evaluation.policy import EvalPolicy
 from sim2real.io import atomic_write_json
+from sim2real.user_files import read_json
 from sim2real.vision.model import Perception
 
 PIPELINE = "pipeline.json"
@@ -152,16 +152,15 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
     from sim2real.vision.dataset import target_names
     from sim2real.vision.training import META, WEIGHTS, load
 
+    spec = read_json(os.path.join(path, PIPELINE), "vision pipeline file")
     try:
-        with open(os.path.join(path, PIPELINE), encoding="utf-8") as handle:
-            spec = json.load(handle)
         perception_dir = _inside(path, spec["perception"])
         for name in (META, WEIGHTS):
             _confined(path, os.path.join(perception_dir, name))
         perception = load(perception_dir)
         state_path = _inside(path, spec["state_policy"])
         goal_filter = spec.get("goal_filter", "none")
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
+    except (OSError, KeyError, TypeError) as err:
         raise UserError(f"{path}: not a usable vision pipeline ({err})") from None
     _confined(path, os.path.join(state_path, "launch.yaml"))
     state_config, model_path = run_model_path(state_path)  # a run directory: launch.yaml + a model zip

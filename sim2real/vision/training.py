@@ -1,7 +1,6 @@
 """Supervised training of :class:`PerceptionNet` on rendered (image, target positions) pairs."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -10,6 +9,7 @@ import numpy as np
 import torch
 
 from sim2real.io import atomic_write_json
+from sim2real.user_files import read_json
 from sim2real.vision.model import Perception, PerceptionMeta, PerceptionNet
 
 WEIGHTS, META = "perception.pt", "perception.json"
@@ -130,6 +130,5 @@ def save(perception: Perception, out_dir: str, extra: dict[str, Any]) -> None:
 
 def load(out_dir: str) -> Perception:
     """The perception saved by :func:`save` (tensors only: ``weights_only=True``)."""
-    with open(os.path.join(out_dir, META), encoding="utf-8") as handle:
-        meta = PerceptionMeta.from_dict(json.load(handle))
+    meta = PerceptionMeta.from_dict(read_json(os.path.join(out_dir, META), "perception file"))
     return Perception.load(os.path.join(out_dir, WEIGHTS), meta)

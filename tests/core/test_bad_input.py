@@ -65,6 +65,9 @@ def files(tmp_path, tiny_run, rpm_run, calibration, pipeline) -> dict[str, str]:
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "nested.yaml").write_text("rl2: " + "[" * 3000 + "]" * 3000 + "\n")
     (tmp_path / "nested.json").write_text("[" * 100_000 + "]" * 100_000)
+    for name, source in (("binary_pipeline", "binary.yaml"), ("nested_pipeline", "nested.json")):
+        (tmp_path / name).mkdir()
+        shutil.copyfile(tmp_path / source, tmp_path / name / "pipeline.json")
     (tmp_path / "bare").mkdir()
     shutil.copyfile(Path(tiny_run) / "final" / "model.zip", tmp_path / "bare" / "model.zip")  # no launch.yaml beside
     out = tmp_path / "out"
@@ -154,6 +157,10 @@ CASES = {
         "--launch"),
     "eval-pipeline-with-another-robots-launch": (
         lambda f: ["eval", f["pipeline"], *_eval(f)[2:], "--launch", "launch/panda_reach_rgb_dr.yaml"], "--launch"),
+    "eval-pipeline-json-binary": (lambda f: ["eval", f"{f['tmp']}/binary_pipeline", *_eval(f)[2:]],
+                                  "vision pipeline file: not UTF-8"),
+    "eval-pipeline-json-nested": (lambda f: ["eval", f"{f['tmp']}/nested_pipeline", *_eval(f)[2:]],
+                                  "vision pipeline file: nested deeper"),
     "eval-bare-zip-with-another-algorithms-launch": (
         lambda f: ["eval", f"{f['tmp']}/bare/model.zip", *_eval(f)[2:], "--launch", "launch/crazyflie_hover.yaml"],
         "--launch: algo.name ppo"),
