@@ -74,7 +74,7 @@ class PolicyRunner:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             spec = PolicySpec.from_dict(meta["spec"])
             hidden_shape = (int(meta["hidden_shape"][0]), int(meta["hidden_shape"][1]))
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, RecursionError) as err:  # RecursionError: JSON nested too deeply
             raise PolicyFileError(f"policy: {meta_path} is not a valid policy description: {err}") from None
         backend = backend or "torch"
         if backend == "torch":

@@ -65,9 +65,11 @@ def files(tmp_path, tiny_run, rpm_run, calibration, pipeline) -> dict[str, str]:
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "nested.yaml").write_text("rl2: " + "[" * 3000 + "]" * 3000 + "\n")
     (tmp_path / "nested.json").write_text("[" * 100_000 + "]" * 100_000)
-    for name, source in (("binary_pipeline", "binary.yaml"), ("nested_pipeline", "nested.json")):
+    for name, source, target in (("binary_pipeline", "binary.yaml", "pipeline.json"),
+                                 ("nested_pipeline", "nested.json", "pipeline.json"),
+                                 ("nested_export", "nested.json", "policy.json")):
         (tmp_path / name).mkdir()
-        shutil.copyfile(tmp_path / source, tmp_path / name / "pipeline.json")
+        shutil.copyfile(tmp_path / source, tmp_path / name / target)
     (tmp_path / "bare").mkdir()
     shutil.copyfile(Path(tiny_run) / "final" / "model.zip", tmp_path / "bare" / "model.zip")  # no launch.yaml beside
     out = tmp_path / "out"
@@ -161,6 +163,9 @@ CASES = {
                                   "vision pipeline file: not UTF-8"),
     "eval-pipeline-json-nested": (lambda f: ["eval", f"{f['tmp']}/nested_pipeline", *_eval(f)[2:]],
                                   "vision pipeline file: nested deeper"),
+    "deploy-export-policy-json-nested": (
+        lambda f: ["deploy", f"{f['tmp']}/nested_export", "--launch", "launch/so101_reach.yaml", *_deploy(f)[2:]],
+        "not a valid policy description"),
     "eval-bare-zip-with-another-algorithms-launch": (
         lambda f: ["eval", f"{f['tmp']}/bare/model.zip", *_eval(f)[2:], "--launch", "launch/crazyflie_hover.yaml"],
         "--launch: algo.name ppo"),
