@@ -1,6 +1,7 @@
 # Two entry points: `make demo` (the main job) and `make test` (the test suite).
-# Both create or reuse .venv and install what they need. torch is pinned to the CPU build
-# (TORCH_SPEC) so CI never pulls CUDA wheels; pyproject.toml keeps a normal range.
+# Both create or reuse .venv and install what they need (every robot extra: the demo's emulated
+# condition drives the Dynamixel driver, the tests cover every driver). torch is pinned to the CPU
+# build (TORCH_SPEC) so CI never pulls CUDA wheels; pyproject.toml keeps a normal range.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -13,9 +14,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml
+$(STAMP): $(PY) pyproject.toml setup.py
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[all,test]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -7,6 +7,7 @@ import pkgutil
 import sys
 from typing import Sequence
 
+import sim2real
 from sim2real import commands
 from sim2real.errors import UserError
 
@@ -20,6 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sim2real", description="Sim-to-real toolkit: train, evaluate and deploy robot policies.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {sim2real.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")

@@ -13,8 +13,8 @@ import time
 
 from sim2real.arguments import nonnegative_int, output_dir, positive_int
 
-DEMO_LAUNCH = os.path.join(os.path.dirname(__file__), "..", "..", "launch", "demo_so101_reach.yaml")
-CONDITIONS = ["train", "heldout-textures", "heldout-dynamics", "emulated"]
+DEMO_LAUNCH = "demo_so101_reach"  # shipped launch file (sim2real.launch.files)
+CONDITIONS = "train,heldout-textures,heldout-dynamics,emulated"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,11 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.command import run_eval
+    from sim2real.evaluation.conditions import parse_conditions
     from sim2real.evaluation.report import summary_table
     from sim2real.evaluation.run import EvalSettings
     from sim2real.launch import resolve
     from sim2real.train import train
 
+    conditions = parse_conditions(CONDITIONS)  # before training: the emulated condition needs the servo extra
     out = args.out or os.path.join("runs", f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
     overrides = [f"output_dir={out}"]
     if args.timesteps is not None:
@@ -48,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"[1/2] training {config['env']['id']} (SAC + HER, dynamics randomization) for "
           f"{config['budget']['total_timesteps']} steps", flush=True)
     run_dir = train(config, run_dir=os.path.join(out, "run"), progress=False)
-    print(f"[2/2] evaluating on {', '.join(CONDITIONS)} ({args.episodes} episodes each, "
+    print(f"[2/2] evaluating on {', '.join(conditions)} ({args.episodes} episodes each, "
           f"{args.emulated_episodes} on the emulator in real time)", flush=True)
-    settings = EvalSettings(CONDITIONS, args.episodes, 1_000_000, 4, args.videos, args.emulated_episodes)
+    settings = EvalSettings(conditions, args.episodes, 1_000_000, 4, args.videos, args.emulated_episodes)
     report_dir, summary = run_eval([run_dir], None, settings, os.path.join(out, "report"),
                                    progress=lambda line: print("  " + line, flush=True))
     print(summary_table(summary))

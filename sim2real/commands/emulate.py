@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "the emulator, and a warning says so)")
     parser.add_argument("--count", type=int, default=1,
                         help="crazyflie: vehicles on consecutive ports from --port (default 1)")
-    parser.add_argument("--reality", default=None, help="reality profile YAML (default: the nominal arm)")
+    parser.add_argument("--reality", default=None,
+                        help="reality profile: YAML path or shipped name, e.g. lab or crazyflie_lab (default: the "
+                             "nominal arm or vehicle)")
     parser.add_argument("--robot", default="so101", help="robot spec (default so101)")
     parser.add_argument("--journal", type=output_file, default=None,
                         help="append every goal-position write here (JSON lines)")

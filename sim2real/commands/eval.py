@@ -15,10 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="evaluate a trained run, or its transfer gap across conditions")
     parser.add_argument("policy", nargs="+", help="run directory (several: seeds of one launch file), SB3 .zip "
                                                    "with --launch, or vision pipeline folder")
-    parser.add_argument("--launch", help="launch file (default: the run's own launch.yaml)")
+    parser.add_argument("--launch", help="launch file, path or shipped name (default: the run's own launch.yaml)")
     parser.add_argument("--conditions", help="comma-separated: train, heldout-textures, heldout-dynamics, emulated")
     parser.add_argument("--textures", help="held-out textures from this image directory (png/jpg)")
-    parser.add_argument("--reality", help="reality profile of the emulator (default launch/realities/lab.yaml)")
+    parser.add_argument("--reality", help="reality profile of the emulator, path or shipped name (default lab)")
     parser.add_argument("--episodes", type=positive_int, default=50, help="episodes per condition (default 50)")
     parser.add_argument("--emulated-episodes", type=positive_int,
                         help="emulated episodes (real time; default min(N, 10))")

@@ -8,7 +8,7 @@ import os
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("info", help="list robots, tasks, environments and launch files")
-    parser.add_argument("--launch-dir", default="launch", help="where to look for launch files (default ./launch)")
+    parser.add_argument("--launch-dir", help="list the launch files of this folder instead of the shipped ones")
     parser.set_defaults(handler=run)
 
 
@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     from robots.registry import ROBOTS
     from sim2real.envs import ARM_ENVS, registered_ids
+    from sim2real.launch.files import launch_names, reality_names, shipped_dir
     from sim2real.tasks import TASKS
 
     console = Console()
@@ -33,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
         robot, task = ARM_ENVS.get(env_id, ("", ""))
         envs.add_row(env_id, robot, task)
     console.print(envs)
-    files = sorted(glob.glob(os.path.join(args.launch_dir, "*.yaml")))
-    console.print(f"Launch files in {args.launch_dir}/: " + (", ".join(os.path.basename(f) for f in files) or "none"))
+    if args.launch_dir is not None:
+        files = sorted(glob.glob(os.path.join(args.launch_dir, "*.yaml")))
+        console.print(f"Launch files in {args.launch_dir}/: "
+                      + (", ".join(os.path.basename(f) for f in files) or "none"))
+        return 0
+    folder = shipped_dir()
+    console.print(f"Launch files ({folder}; give a name or a path): " + ", ".join(launch_names()))
+    console.print(f"Reality profiles ({folder / 'realities'}; --reality NAME or path): " + ", ".join(reality_names()))
     return 0

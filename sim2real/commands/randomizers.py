@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lister.add_argument("--json", action="store_true", help="print JSON (launch-file entries) instead of a table")
     lister.set_defaults(handler=list_params)
     preview = inner.add_parser("preview", help="render a grid of randomized camera images from a launch file")
-    preview.add_argument("launch", help="launch file (YAML)")
+    preview.add_argument("launch", help="launch file: a YAML path or a shipped name, e.g. panda_reach_rgb_dr")
     preview.add_argument("overrides", nargs="*", help="dotted overrides key.subkey=value")
     preview.add_argument("--n", type=int, default=16, help="number of randomized episodes to show (default 16)")
     preview.add_argument("--out", type=output_file, default="randomization_preview.png", help="PNG to write")

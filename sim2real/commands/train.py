@@ -13,7 +13,8 @@ from sim2real.errors import UserError
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train a policy from a launch file",
                             description="Train a policy. Overrides use dotted keys, e.g. algo.learning_rate=1e-3 seed=3.")
-    parser.add_argument("launch", nargs="?", help="launch file (YAML)")
+    parser.add_argument("launch", nargs="?", help="launch file: a YAML path or a shipped name (sim2real info), "
+                                                    "e.g. so101_reach")
     parser.add_argument("overrides", nargs="*", help="dotted overrides key.subkey=value")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
     parser.add_argument("--run-dir", type=output_dir, help="write the run here instead of OUTPUT_DIR/NAME-TIME-sSEED")
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = train(_start(resolve(launch)), run_dir=args.resume, resume=True)
     else:
         if not args.launch:
-            raise UserError("give a launch file (e.g. launch/panda_reach.yaml) or --resume RUN_DIR")
+            raise UserError("give a launch file (a path, or a shipped name such as panda_reach) or --resume RUN_DIR")
         config = _start(resolve(args.launch, args.overrides))
         run_dir = train(config, run_dir=_new_run_dir(config, args.run_dir))
     print(f"run written to {run_dir}")

@@ -40,14 +40,16 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from pymavlink.dialects.v20 import common as mavlink
 
 from sim2real.emulators.quad_reality import EmulatedQuad, LinkFaultState, QuadReality, UdpEmulatorBase
+from sim2real.extras import require
 from sim2real.frames import (attitude_enu_flu_to_ned_frd, attitude_ned_frd_to_enu_flu, enu_to_ned, flu_to_frd,
                              frd_to_flu, ned_to_enu, quaternion_to_euler, quaternion_to_matrix, xyzw)
 from sim2real.hal.mavlink import (PX4_AUTO, PX4_AUTO_LAND, PX4_AUTO_LOITER, PX4_AUTO_TAKEOFF, PX4_OFFBOARD,
                                   PX4_POSCTL, normalized_to_thrust, px4_custom_mode)
 from sim2real.hal.multirotor import AttitudeThrust, Ctbr, Position, Setpoint, Velocity
+
+mavlink = require("pymavlink.dialects.v20.common", "the MAVLink emulator")  # the px4 extra
 
 DEFAULT_RATES_HZ = {  # PX4-like onboard-link defaults (message id: Hz)
     mavlink.MAVLINK_MSG_ID_HEARTBEAT: 1.0, mavlink.MAVLINK_MSG_ID_SYS_STATUS: 5.0,

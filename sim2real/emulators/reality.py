@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from sim2real.errors import UserError
+from sim2real.launch.files import find_reality
 from sim2real.user_files import read_yaml_mapping
 
 
@@ -120,5 +121,6 @@ def load_reality(path: str) -> RealityProfile:
 
 
 def read_profile(path: str) -> dict:
-    """The mapping in a reality profile YAML; unreadable files and bad YAML are one-line :class:`UserError` s."""
-    return read_yaml_mapping(path, "reality profile")
+    """The mapping in a reality profile YAML (a file or the name of a shipped profile, e.g. ``lab``); unknown names,
+    unreadable files and bad YAML are one-line :class:`UserError` s."""
+    return read_yaml_mapping(find_reality(path), "reality profile")

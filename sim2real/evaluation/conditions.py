@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from sim2real.errors import UserError
+from sim2real.extras import require
 
 CONDITIONS = ("train", "heldout-textures", "heldout-dynamics", "emulated")
 HELDOUT_TEXTURES = {"n_unique": 1000, "heldout_families": ["cells", "dots"], "size": 64, "seed": 0}
@@ -17,11 +18,14 @@ WIDEN = 2.0  # held-out dynamics: each range's distance from nominal is multipli
 
 
 def parse_conditions(text: str) -> list[str]:
-    """``"train,emulated"`` → ``["train", "emulated"]``; unknown names are a :class:`UserError`."""
+    """``"train,emulated"`` → ``["train", "emulated"]``; unknown names, and ``emulated`` without the servo extra
+    (it drives the emulator through the Dynamixel driver), are a :class:`UserError`."""
     names = [c.strip() for c in text.split(",") if c.strip()]
     unknown = [c for c in names if c not in CONDITIONS]
     if unknown or not names:
         raise UserError(f"--conditions: unknown {unknown or 'empty list'}; choose from {', '.join(CONDITIONS)}")
+    if "emulated" in names:
+        require("dynamixel_sdk", "the emulated condition (Dynamixel driver)")
     return list(dict.fromkeys(names))
 
 

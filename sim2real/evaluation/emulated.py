@@ -25,7 +25,7 @@ from sim2real.evaluation.policy import EvalPolicy
 from sim2real.evaluation.simulated import Episode
 
 WATCHDOG_PERIODS = 5.0  # evaluation watchdog: state age and step lateness allowed, in control periods
-DEFAULT_REALITY = os.path.join(os.path.dirname(__file__), "..", "..", "launch", "realities", "lab.yaml")
+DEFAULT_REALITY = "lab"  # shipped reality profile (sim2real.launch.files)
 
 
 class EmulatorProcess:
@@ -101,12 +101,11 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
     from sim2real.hal.servo_bus import BusError
     from sim2real.io import atomic_write_text
+    from sim2real.launch.files import find_reality
     from sim2real.tasks import make_controller
 
     check_emulatable(config)
-    reality = reality or os.path.abspath(DEFAULT_REALITY)
-    if not os.path.isfile(reality):
-        raise UserError(f"--reality {reality}: no such reality profile")
+    reality = os.path.abspath(find_reality(reality or DEFAULT_REALITY))
     env_id = config["env"]["id"]
     task = env_task(env_id, config["env"]["reward_type"])
     spec = task.spec

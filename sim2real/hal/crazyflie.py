@@ -33,6 +33,7 @@ from typing import Callable
 import numpy as np
 
 from robots.quadrotor import QuadrotorSpec
+from sim2real.extras import require
 from sim2real.hal.flight import FlightVehicle, LinkError, landed, wait_until
 from sim2real.hal.multirotor import AttitudeThrust, Ctbr, MultirotorState, Position, Setpoint, Velocity
 from sim2real.hal.thrust_map import ThrustMap, thrust_map_for
@@ -82,6 +83,7 @@ class CrazyflieDriver(FlightVehicle):
         self._low_level = False
         self._landing = False
         self.guard_reason: str | None = None
+        require("cflib.crtp", "the Crazyflie driver")  # the crazyflie extra; imported for use on connect
         self._guard: threading.Thread | None = None
         self._stop_guard = threading.Event()
         self._yaw = 0.0

@@ -1,8 +1,6 @@
 """Dynamixel X-series servos on Protocol 2.0 through ROBOTIS' ``dynamixel_sdk`` (position mode)."""
 from __future__ import annotations
 
-import dynamixel_sdk
-
 from sim2real.hal.servo_bus import BusError, ServoBus, watchdog_units
 
 OPERATING_MODE, TORQUE_ENABLE, BUS_WATCHDOG, GOAL_POSITION, PRESENT_CURRENT = 11, 64, 98, 116, 126
@@ -19,7 +17,7 @@ def _signed(value: int, bits: int) -> int:
 class DynamixelBus(ServoBus):
     """X-series (XL330, XL430, XM430) on one Protocol 2.0 bus; sync read of addresses 126..135."""
 
-    sdk = dynamixel_sdk
+    sdk_module, label = "dynamixel_sdk", "the Dynamixel bus"
     baud_rates = (9600, 57600, 115200, 1_000_000, 2_000_000, 3_000_000, 4_000_000)
     model_numbers = {1190: "XL330-M077", 1200: "XL330-M288", 1060: "XL430-W250", 1020: "XM430-W350"}
     has_watchdog = True
@@ -28,7 +26,7 @@ class DynamixelBus(ServoBus):
     torque_address = TORQUE_ENABLE
 
     def packet_handler(self):
-        return dynamixel_sdk.PacketHandler(2.0)
+        return self.sdk.PacketHandler(2.0)
 
     def configure(self) -> None:
         for servo_id in self.ids:

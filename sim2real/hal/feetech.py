@@ -1,8 +1,6 @@
 """Feetech STS3215 servos through ``feetech-servo-sdk`` (``scservo_sdk``, little-endian STS protocol)."""
 from __future__ import annotations
 
-import scservo_sdk
-
 from sim2real.hal.servo_bus import ServoBus
 
 OPERATING_MODE, TORQUE_ENABLE, GOAL_POSITION, LOCK, PRESENT_POSITION = 33, 40, 42, 55, 56
@@ -18,7 +16,7 @@ def _sign_magnitude(value: int, sign_bit: int) -> int:
 class FeetechBus(ServoBus):
     """STS3215 servos on one bus; sync read of addresses 56..61 (position, speed, load). No bus watchdog."""
 
-    sdk = scservo_sdk
+    sdk_module, label = "scservo_sdk", "the Feetech bus"
     baud_rates = (38_400, 57_600, 76_800, 115_200, 128_000, 250_000, 500_000, 1_000_000)
     model_numbers = {777: "STS3215"}
     read_address, read_length = PRESENT_POSITION, 6
@@ -26,7 +24,7 @@ class FeetechBus(ServoBus):
     torque_address = TORQUE_ENABLE
 
     def packet_handler(self):
-        return scservo_sdk.PacketHandler(0)  # 0: little-endian (STS series)
+        return self.sdk.PacketHandler(0)  # 0: little-endian (STS series)
 
     def configure(self) -> None:
         """Position mode is an EEPROM item: unlock, write, lock again."""

@@ -29,6 +29,7 @@ import numpy as np
 from robots.quadrotor import QuadrotorSpec
 from sim2real.frames import (attitude_enu_flu_to_ned_frd, attitude_ned_frd_to_enu_flu, enu_to_ned,
                              euler_to_quaternion, flu_to_frd, frd_to_flu, ned_to_enu, wxyz)
+from sim2real.extras import require
 from sim2real.hal.flight import FlightVehicle, LinkError, wait_until
 from sim2real.hal.multirotor import AttitudeThrust, Ctbr, MultirotorState, Position, Setpoint, Velocity
 
@@ -78,16 +79,15 @@ class MavlinkDriver(FlightVehicle):
         self._stop = threading.Event()
         self._receiver: threading.Thread | None = None
         self._hold: np.ndarray | None = None  # position-hold stream target (m, ENU) while arming
+        os.environ.setdefault("MAVLINK20", "1")  # before pymavlink is imported: it picks its wire version then
+        self._mavutil = require("pymavlink.mavutil", "the MAVLink driver")
         self.statustext: list[str] = []
         self._t0 = time.monotonic()
 
     # --- link ----------------------------------------------------------------------------------------------------
     def connect(self) -> None:
         """Open the link, wait for the vehicle's heartbeat, request the state streams and wait for them."""
-        os.environ.setdefault("MAVLINK20", "1")
-        from pymavlink import mavutil
-
-        self._mavutil = mavutil
+        mavutil = self._mavutil
         try:
             self.master = mavutil.mavlink_connection(self.url, source_system=255, source_component=191,
                                                      dialect="common")

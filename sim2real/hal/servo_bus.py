@@ -23,7 +23,8 @@ from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
-import serial
+
+from sim2real.extras import require
 
 
 class BusError(Exception):
@@ -57,7 +58,8 @@ def _port_class(base: type, latency_ms: float) -> type:
 class ServoBus(abc.ABC):
     """Common SDK plumbing; subclasses give the control-table addresses and value decoding."""
 
-    sdk: ModuleType
+    sdk_module: str  # the vendor SDK's module, imported when a bus is made (the servo extra)
+    label: str  # who needs the SDK, for the missing-extra message
     baud_rates: tuple[int, ...]
     model_numbers: dict[int, str]
     has_watchdog: bool = False
@@ -75,6 +77,7 @@ class ServoBus(abc.ABC):
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.port_name, self.ids, self.baudrate, self.retries = port, list(ids), baudrate, retries
         self.reply_timeout_s = (2.0 * latency_ms + 2.0) / 1000.0  # beyond the wire time of a packet (s)
+        self.sdk: ModuleType = require(self.sdk_module, self.label)
         self.port = _port_class(self.sdk.PortHandler, latency_ms)(port)
         self.packets = self.packet_handler()
         self._reader: Any = None
@@ -97,7 +100,7 @@ class ServoBus(abc.ABC):
         """Run an SDK call, turning a lost port into :class:`BusError` (the SDK would leave the port 'busy')."""
         try:
             return call()
-        except (serial.SerialException, OSError, termios.error, TypeError, IndexError) as err:
+        except (OSError, termios.error, TypeError, IndexError) as err:  # pyserial's SerialException is an OSError
             self.port.is_using = False
             raise BusError(f"{self.port_name}: link lost ({err})") from None
 
@@ -146,7 +149,7 @@ class ServoBus(abc.ABC):
         """Open the port at the baud rate and prepare the group read/write helpers."""
         try:
             opened = self.port.openPort() and self.port.setBaudRate(self.baudrate)
-        except (serial.SerialException, OSError) as err:
+        except OSError as err:  # pyserial's SerialException too
             raise BusError(f"cannot open {self.port_name}: {err}") from None
         if not opened:
             raise BusError(f"cannot open {self.port_name} at {self.baudrate} baud")
@@ -159,7 +162,7 @@ class ServoBus(abc.ABC):
         if self.port.is_open:
             try:
                 self.port.closePort()
-            except (serial.SerialException, OSError, termios.error):
+            except (OSError, termios.error):
                 pass
 
     def ping(self) -> dict[int, str]:

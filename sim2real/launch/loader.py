@@ -8,12 +8,15 @@ from typing import Any, Iterable
 import yaml
 
 from sim2real.errors import UserError
+from sim2real.launch.files import find_launch_file
 from sim2real.launch.schema import SCHEMA, Field, defaults
 from sim2real.user_files import read_yaml_mapping
 
 
 def read_yaml(path: str) -> dict[str, Any]:
-    """Parse a YAML mapping from ``path`` (missing file, bad YAML, too deep or non-mapping → UserError)."""
+    """Parse a YAML mapping from ``path``, a file or the name of a shipped launch file (missing file, bad YAML, too
+    deep or non-mapping → UserError)."""
+    path = find_launch_file(path)
     if not os.path.isfile(path):
         raise UserError(f"launch file not found: {path}")
     return read_yaml_mapping(path, "launch file")
