@@ -128,10 +128,12 @@ class _Carry:
 def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.Tensor], carry: _Carry,
             cfg: RL2Config, scaler: ReturnScaler | None,
             trial_returns: list[float], running: torch.Tensor,
-            on_trial_end: Callable[[int, float], None] | None = None) -> tuple[Rollout, dict[str, torch.Tensor]]:
+            on_trial_end: Callable[[int, float], None] | None = None,
+            episode_outcomes: list[bool] | None = None) -> tuple[Rollout, dict[str, torch.Tensor]]:
     """Run ``cfg.rollout_steps`` steps in every env; returns the rollout and the next observation.
 
-    ``running`` (N,) accumulates raw trial returns; finished trials are appended to ``trial_returns``.
+    ``running`` (N,) accumulates raw trial returns; finished trials are appended to ``trial_returns``, and the
+    success of every finished episode to ``episode_outcomes`` (when the envs report ``is_success``).
     """
     T, N, L = cfg.rollout_steps, env.num_envs, cfg.seq_len
     head = model.actor_head
@@ -157,6 +159,9 @@ def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.
                              ("logp", head.log_prob(params, raw)), ("v", value), ("r", train_r), ("end", trial_end)):
                 buf[key].append(val)
             running += reward
+            if episode_outcomes is not None and step.episode_success is not None:
+                ended = step.episode_done.bool() | trial_end.bool()
+                episode_outcomes.extend(bool(s) for s in step.episode_success[ended].tolist())
             for i in torch.nonzero(trial_end).flatten().tolist():
                 trial_returns.append(float(running[i]))
                 if on_trial_end is not None:
@@ -394,9 +399,10 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.learning_rate * (1.0 - iteration / num_iterations)
             trial_returns: list[float] = []
+            outcomes: list[bool] = []
             model.eval()
             ro, obs = collect(model, env, obs, carry, cfg, scaler, trial_returns, running,
-                              hook.trial_finished if hook is not None else None)
+                              hook.trial_finished if hook is not None else None, outcomes)
             with torch.no_grad():
                 state = carry.state * (1.0 - carry.start).view(1, -1, 1)
                 _, last_v, _ = model.step(obs, carry.prev_action, carry.prev_reward, carry.prev_done, state)
@@ -417,6 +423,8 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
             if trial_returns:
                 stats["trial_return_mean"] = float(np.mean(trial_returns))
                 stats["trials"] = len(trial_returns)
+            if outcomes:
+                stats["episode_success_rate"] = float(np.mean(outcomes))
             if iteration % cfg.log_every == 0 or iteration == num_iterations:
                 if writer is not None:
                     for k, v in stats.items():

@@ -21,7 +21,8 @@ from policies.spaces import OBS_KEY
 @dataclass
 class TrialStep:
     """One batched step. Shapes (N,) unless said; ``final_obs`` holds the last observations of trials
-    that were *truncated* at this step (None when none were), for value bootstrapping."""
+    that were *truncated* at this step (None when none were), for value bootstrapping. ``episode_success`` is 1
+    where an episode ended at this step with ``info["is_success"]`` true (None when the envs report no success)."""
 
     obs: dict[str, torch.Tensor]
     reward: torch.Tensor
@@ -29,6 +30,7 @@ class TrialStep:
     trial_terminated: torch.Tensor
     trial_truncated: torch.Tensor
     final_obs: dict[str, torch.Tensor] | None = None
+    episode_success: torch.Tensor | None = None
 
 
 class TrialVecEnv(Protocol):
@@ -51,6 +53,13 @@ def _stack(obs_list: Sequence[Any]) -> dict[str, torch.Tensor]:
     return {OBS_KEY: torch.as_tensor(np.stack(obs_list), dtype=torch.float32)}
 
 
+def _successes(infos: Sequence[dict[str, Any]], episode_done: Sequence[bool]) -> torch.Tensor | None:
+    """(N,) 1.0 where an episode ended with ``is_success`` true; None when no env reports ``is_success``."""
+    if not any("is_success" in info for info in infos):
+        return None
+    return torch.tensor([float(d and bool(info.get("is_success", False))) for info, d in zip(infos, episode_done)])
+
+
 def _to_numpy_actions(action: torch.Tensor, space: gym.Space) -> np.ndarray:
     a = action.detach().cpu().numpy()
     return a.astype(np.int64) if isinstance(space, gym.spaces.Discrete) else a.astype(space.dtype)
@@ -70,9 +79,10 @@ class SyncTrialVecEnv:
 
     def step(self, action: torch.Tensor) -> TrialStep:
         actions = _to_numpy_actions(action, self.action_space)
-        obs_l, rew, ep_done, term, trunc, finals = [], [], [], [], [], {}
+        obs_l, rew, ep_done, term, trunc, finals, infos = [], [], [], [], [], {}, []
         for i, env in enumerate(self.envs):
             obs, r, te, tr, info = env.step(actions[i])
+            infos.append(info)
             ep_done.append(bool(info.get("episode_done", te or tr)) or te or tr)
             if te or tr:
                 if tr and not te:
@@ -87,7 +97,8 @@ class SyncTrialVecEnv:
             filled = [finals.get(i, obs_l[i]) for i in range(self.num_envs)]
             final_obs = _stack(filled)
         return TrialStep(_stack(obs_l), torch.tensor(rew), torch.tensor(ep_done, dtype=torch.float32),
-                         torch.tensor(term, dtype=torch.float32), torch.tensor(trunc, dtype=torch.float32), final_obs)
+                         torch.tensor(term, dtype=torch.float32), torch.tensor(trunc, dtype=torch.float32), final_obs,
+                         _successes(infos, ep_done))
 
     def close(self) -> None:
         for env in self.envs:
@@ -132,7 +143,7 @@ class SB3TrialVecEnv:
                         final_obs[k][i] = torch.as_tensor(src, dtype=torch.float32)
         return TrialStep(obs_t, torch.as_tensor(rew, dtype=torch.float32),
                          torch.tensor(ep_done, dtype=torch.float32), torch.tensor(term, dtype=torch.float32),
-                         torch.tensor(trunc, dtype=torch.float32), final_obs)
+                         torch.tensor(trunc, dtype=torch.float32), final_obs, _successes(infos, ep_done))
 
     def close(self) -> None:
         self.venv.close()

@@ -28,6 +28,7 @@ import numpy as np
 from sim2real.checkpoints import (
     checkpoint_step, clear_logs, newest_checkpoint, recover, rewind_logs, write_checkpoint,
 )
+from sim2real.env_factory import make_env_fn
 from sim2real.errors import UserError
 from sim2real.io import append_jsonl, atomic_write_json
 from sim2real.launch import dump, resolve
@@ -44,53 +45,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Callable[[], gym.Env]:
-    """A picklable factory building the launch file's environment (for SubprocVecEnv workers).
-
-    Layers, env outward: the registered env with gymnasium's TimeLimit, the launch file's randomizers
-    (:func:`randomizers.launch.wrap`; outside the TimeLimit, so action repeat cannot stretch an episode past it),
-    with ``asymmetric_critic`` the privileged true state (:class:`sim2real.envs.privileged.PrivilegedState`,
-    outside the randomizers so their noise never reaches it), with ``critic_sees_world`` the sampled world
-    (:class:`sim2real.envs.privileged.WorldParameters`), then SB3's Monitor.
-    ``VecEnv.env_method("set_randomization_values", ...)`` reaches the randomizers through Monitor (SB3 looks
-    methods up with ``get_wrapper_attr``).
-    """
-    env_cfg = config["env"]
-
-    def build() -> gym.Env:
-        import sim2real  # noqa: F401  (registers the environments inside worker processes)
-        from stable_baselines3.common.monitor import Monitor
-
-        env = gym.make(env_cfg["id"], obs_mode=env_cfg["obs_mode"], control_mode=env_cfg["control_mode"],
-                       reward_type=env_cfg["reward_type"], max_episode_steps=env_cfg["max_episode_steps"])
-        env = _randomized(env, config.get("randomizers") or [])
-        if config.get("asymmetric_critic"):
-            from sim2real.envs.privileged import PrivilegedState
-
-            env = PrivilegedState(env)
-        if config.get("critic_sees_world"):
-            from sim2real.envs.privileged import WorldParameters
-
-            env = WorldParameters(env)
-        env = Monitor(env, info_keywords=("is_success",))
-        env.reset(seed=config["seed"] + seed_offset + rank)
-        return env
-
-    return build
-
-
-def _randomized(env: gym.Env, entries: list[Any]) -> gym.Env:
-    """``env`` wrapped with the launch file's randomizers (entries were validated when the file was resolved)."""
-    if not entries:
-        return env
-    from randomizers.launch import RandomizerConfigError, wrap
-
-    try:
-        return wrap(env, entries)
-    except RandomizerConfigError as err:
-        raise UserError(str(err)) from None
 
 
 def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):
@@ -257,7 +211,7 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
         dump(config, os.path.join(run_dir, "launch.yaml"))
         atomic_write_json(os.path.join(run_dir, "versions.json"), package_versions())
     if config["policy"] == "rl2":
-        return _train_rl2(config, run_dir, resume)
+        return _train_rl2(config, run_dir, resume, progress)
     if resume and _finished(config, run_dir):
         print(f"{run_dir} already finished its budget of {config['budget']['total_timesteps']} steps; "
               f"nothing to do", flush=True)
@@ -337,12 +291,23 @@ def _trial_curriculum(config: dict[str, Any]):
     return build
 
 
-def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool) -> str:
+def rl2_status(stats: dict[str, float]) -> str:
+    """The RL² trainer's last iteration in a few words: mean trial return, episode success rate, steps/s."""
+    parts = [f"trial return {stats['trial_return_mean']:.2f}"] if "trial_return_mean" in stats else []
+    if "episode_success_rate" in stats:
+        parts.append(f"success {stats['episode_success_rate']:.0%}")
+    return ", ".join(parts + [f"{stats.get('steps_per_s', 0.0):.0f} steps/s"])
+
+
+def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool, progress: bool | None = None) -> str:
     """``policy: rl2``: recurrent PPO (:func:`policies.ppo.train_rl2`) on the launch file's (randomized) envs.
 
     Each worker env becomes a :class:`policies.trial.TrialWrapper` of ``rl2.episodes_per_trial`` episodes; the
     randomizers resample only at trial starts. The run keeps ``checkpoint.pt`` (atomic) and ``progress.jsonl``.
+    A bar (steps, trial return, success, ETA) shows progress when ``progress`` (default: on a terminal), else one
+    line every ``eval.every_steps`` steps.
     """
+    from sim2real.progress import progress_bars
     from policies.errors import ConfigError
     from policies.ppo import train_rl2
 
@@ -355,33 +320,22 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool) -> str:
     log_every = max(1, config["eval"]["every_steps"])
     next_log = [log_every]
 
-    def report(stats: dict[str, float]) -> None:
-        if stats["global_step"] >= next_log[0] and "trial_return_mean" in stats:
-            next_log[0] += log_every
-            print(f"[{int(stats['global_step']):>8d} steps] mean trial return {stats['trial_return_mean']:.2f} "
-                  f"({stats['steps_per_s']:.0f} steps/s)", flush=True)
-
     env_fns = [make_env_fn(config, rank) for rank in range(config["n_envs"])]
-    try:
-        train_rl2(rl2_settings(config), env_fns, run_dir, resume=resume, on_iteration=report,
-                  curriculum=_trial_curriculum(config) if config.get("curriculum") else None)
-    except ConfigError as err:
-        raise UserError(f"rl2: {err}") from None
+    with progress_bars(progress) as bars:
+        bar = bars.add("RL² training", total=config["budget"]["total_timesteps"])
+
+        def report(stats: dict[str, float]) -> None:
+            bars.update(bar, completed=stats["global_step"], status=rl2_status(stats))
+            if stats["global_step"] >= next_log[0] and "trial_return_mean" in stats:
+                next_log[0] += log_every
+                bars.line(f"[{int(stats['global_step']):>8d} steps] {rl2_status(stats)}")
+
+        try:
+            train_rl2(rl2_settings(config), env_fns, run_dir, resume=resume, on_iteration=report,
+                      curriculum=_trial_curriculum(config) if config.get("curriculum") else None)
+        except ConfigError as err:
+            raise UserError(f"rl2: {err}") from None
     return run_dir
-
-
-def run_model_path(run_dir: str) -> tuple[dict[str, Any], str]:
-    """(resolved config, model path) of a run; prefers ``final/model.zip`` over the newest checkpoint."""
-    launch = os.path.join(run_dir, "launch.yaml")
-    if not os.path.isdir(run_dir) or not os.path.isfile(launch):
-        raise UserError(f"{run_dir}: not a run directory (no launch.yaml)")
-    config = resolve(launch)
-    final = os.path.join(run_dir, "final", "model.zip")
-    checkpoint = latest_checkpoint(run_dir)
-    path = final if os.path.isfile(final) else (os.path.join(checkpoint, "model.zip") if checkpoint else None)
-    if path is None:
-        raise UserError(f"{run_dir}: no model (neither final/model.zip nor a checkpoint)")
-    return config, path
 
 
 def load_model(config: dict[str, Any], path: str, env: gym.Env):

@@ -119,11 +119,11 @@ def _handle(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
     from policies import meta_bench as mb
     from policies.errors import ConfigError
+    from sim2real.progress import progress_bars
 
     console = Console()
     zoo = args.zoo or mb.ZOO
@@ -140,78 +140,81 @@ def _run(args: argparse.Namespace, settings: list[tuple[int, ...]]) -> int:
     for col in ("setting", "method", "this repo", "paper"):
         table.add_column(col)
     results: dict[str, Any] = {}
-    for setting, name in zip(settings, names):
-        label = "n={},k={}".format(*setting) if bandits else f"n={setting[0]}"
-        if args.policy_setting:
-            label += f" (policy of n={args.policy_setting[0]})"
-        entry: dict[str, Any] = {}
-        if not (args.eval_only or args.baselines_only):
-            cfg = mb.bandit_config(*setting, total_steps=args.steps, seed=args.seed) if bandits \
-                else mb.mdp_config(setting[0], total_steps=args.steps, seed=args.seed)
-            if args.envs is not None:
-                cfg = dataclasses.replace(cfg, num_envs=args.envs)
-                try:
-                    cfg.validate()
-                except ConfigError as err:
-                    raise UserError(f"--envs {args.envs}: does not fit the recipe: {err}") from None
-            for flag, key, value, allowed in (("--lr", "learning_rate", args.lr, "(0, 1)"),
-                                              ("--gamma", "gamma", args.gamma, "[0, 1]")):
-                if value is not None:
-                    cfg = dataclasses.replace(cfg, **{key: value})
+    with progress_bars(console=console) as bars:
+        overall = bars.add(f"{args.bench_kind} settings", total=len(settings))
+        for setting, name in zip(settings, names):
+            label = "n={},k={}".format(*setting) if bandits else f"n={setting[0]}"
+            if args.policy_setting:
+                label += f" (policy of n={args.policy_setting[0]})"
+            entry: dict[str, Any] = {}
+            if not (args.eval_only or args.baselines_only):
+                cfg = mb.bandit_config(*setting, total_steps=args.steps, seed=args.seed) if bandits \
+                    else mb.mdp_config(setting[0], total_steps=args.steps, seed=args.seed)
+                if args.envs is not None:
+                    cfg = dataclasses.replace(cfg, num_envs=args.envs)
                     try:
                         cfg.validate()
-                    except ConfigError:
-                        raise UserError(f"{flag}: expected a number in {allowed}, got {value}") from None
-            if args.task_critic:
-                cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, critic_keys=(mb.TASK_KEY,)))
-            if args.init_from is not None:
-                cfg = dataclasses.replace(cfg, init_from=str(args.init_from))
-            if args.critic_warmup is not None:
-                cfg = dataclasses.replace(cfg, critic_warmup_steps=args.critic_warmup)
-            privileged = mb.uses_task_features(cfg)
-            env = mb.bandit_env(*setting, cfg.num_envs, args.seed, privileged) if bandits \
-                else mb.mdp_env(setting[0], cfg.num_envs, args.seed, privileged)
-            with Progress(TextColumn(f"training {name}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                          TextColumn("{task.fields[ret]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                          console=console) as progress:
-                task = progress.add_task(name, total=cfg.total_steps, ret="")
-                on_it = lambda s: progress.update(task, completed=int(s["global_step"]),  # noqa: E731
-                                                  ret=f"trial return {s.get('trial_return_mean', float('nan')):.2f}")
+                    except ConfigError as err:
+                        raise UserError(f"--envs {args.envs}: does not fit the recipe: {err}") from None
+                for flag, key, value, allowed in (("--lr", "learning_rate", args.lr, "(0, 1)"),
+                                                  ("--gamma", "gamma", args.gamma, "[0, 1]")):
+                    if value is not None:
+                        cfg = dataclasses.replace(cfg, **{key: value})
+                        try:
+                            cfg.validate()
+                        except ConfigError:
+                            raise UserError(f"{flag}: expected a number in {allowed}, got {value}") from None
+                if args.task_critic:
+                    cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, critic_keys=(mb.TASK_KEY,)))
+                if args.init_from is not None:
+                    cfg = dataclasses.replace(cfg, init_from=str(args.init_from))
+                if args.critic_warmup is not None:
+                    cfg = dataclasses.replace(cfg, critic_warmup_steps=args.critic_warmup)
+                privileged = mb.uses_task_features(cfg)
+                env = mb.bandit_env(*setting, cfg.num_envs, args.seed, privileged) if bandits \
+                    else mb.mdp_env(setting[0], cfg.num_envs, args.seed, privileged)
+                task = bars.add(f"training {name}", total=cfg.total_steps)
+                on_it = lambda s: bars.update(task, completed=int(s["global_step"]),  # noqa: E731
+                                              status=f"trial return {s.get('trial_return_mean', float('nan')):.2f}")
                 cmd = f"sim2real bench {args.bench_kind} --configs {args.configs} --seed {args.seed}" + \
                     (f" --steps {args.steps}" if args.steps else "") + (f" --envs {args.envs}" if args.envs else "") + \
                     (" --task-critic" if args.task_critic else "") + \
-                    (f" --init-from {args.init_from}" if args.init_from else "") + (f" --lr {args.lr}" if args.lr else "") + \
+                    (f" --init-from {args.init_from}" if args.init_from else "") + \
+                    (f" --lr {args.lr}" if args.lr else "") + \
                     (f" --gamma {args.gamma}" if args.gamma is not None else "") + \
                     (f" --critic-warmup {args.critic_warmup}" if args.critic_warmup is not None else "")
                 result = mb.train(name, cfg, env, args.run_dir, zoo, on_it, command=cmd,
                                   env_description=mb.env_description(args.bench_kind, setting))
-            entry["train_wall_time_s"] = result.wall_time_s
-            entry["train_env_steps"] = result.global_step
-        ours: dict[str, tuple[float, float]] = {}
-        if not args.baselines_only and (zoo / f"{name}.pt").exists():
-            eval_env = mb.bandit_env(*setting, args.trials, 12345) if bandits else mb.mdp_env(setting[0], args.trials,
-                                                                                             12345)
-            ours.update(mb.evaluate_zoo(name, eval_env, zoo))
-            card = mb.zoo_card(name, zoo)
-            if card:
-                entry["model_card"] = card
-        if not args.skip_baselines:
-            t0 = time.perf_counter()
-            base, notes = mb.bandit_baselines(*setting, args.trials) if bandits else mb.mdp_baselines(setting[0],
-                                                                                                       args.trials)
-            ours.update(base)
-            entry["baseline_notes"] = notes
-            entry["baseline_time_s"] = time.perf_counter() - t0
-        paper = mb.paper_bandit_row(*setting) if bandits and tuple(setting) in mb.PAPER_BANDITS else \
-            mb.PAPER_MDP.get(setting[0], {}) if not bandits else {}
-        for row in mb.format_rows(label, ours, paper):
-            table.add_row(*row)
-        table.add_section()
-        entry["results"] = {k: {"mean": m, "se": se} for k, (m, se) in ours.items()}
-        entry["paper"] = paper
-        if args.policy_setting:
-            entry["policy"] = name
-        results[naming(*setting)] = entry
+                entry["train_wall_time_s"] = result.wall_time_s
+                entry["train_env_steps"] = result.global_step
+            ours: dict[str, tuple[float, float]] = {}
+            if not args.baselines_only and (zoo / f"{name}.pt").exists():
+                bars.update(overall, status=f"{label}: RL² on {args.trials} trials")
+                eval_env = mb.bandit_env(*setting, args.trials, 12345) if bandits \
+                    else mb.mdp_env(setting[0], args.trials, 12345)
+                ours.update(mb.evaluate_zoo(name, eval_env, zoo))
+                card = mb.zoo_card(name, zoo)
+                if card:
+                    entry["model_card"] = card
+            if not args.skip_baselines:
+                bars.update(overall, status=f"{label}: baselines on {args.trials} trials")
+                t0 = time.perf_counter()
+                base, notes = mb.bandit_baselines(*setting, args.trials) if bandits \
+                    else mb.mdp_baselines(setting[0], args.trials)
+                ours.update(base)
+                entry["baseline_notes"] = notes
+                entry["baseline_time_s"] = time.perf_counter() - t0
+            paper = mb.paper_bandit_row(*setting) if bandits and tuple(setting) in mb.PAPER_BANDITS else \
+                mb.PAPER_MDP.get(setting[0], {}) if not bandits else {}
+            for row in mb.format_rows(label, ours, paper):
+                table.add_row(*row)
+            table.add_section()
+            entry["results"] = {k: {"mean": m, "se": se} for k, (m, se) in ours.items()}
+            entry["paper"] = paper
+            if args.policy_setting:
+                entry["policy"] = name
+            results[naming(*setting)] = entry
+            bars.update(overall, advance=1, status=f"{label} done")
     console.print(table)
     if args.json:
         from policies.checkpoint import atomic_write_text

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.report import summary_table
     from sim2real.evaluation.run import EvalSettings
     from sim2real.launch import resolve
+    from sim2real.progress import progress_bars
     from sim2real.train import train
 
     conditions = parse_conditions(CONDITIONS)  # before training: the emulated condition needs the servo extra
@@ -49,12 +50,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     print(f"[1/2] training {config['env']['id']} (SAC + HER, dynamics randomization) for "
           f"{config['budget']['total_timesteps']} steps", flush=True)
-    run_dir = train(config, run_dir=os.path.join(out, "run"), progress=False)
+    run_dir = train(config, run_dir=os.path.join(out, "run"), progress=None)  # SB3's bar on a terminal
     print(f"[2/2] evaluating on {', '.join(conditions)} ({args.episodes} episodes each, "
           f"{args.emulated_episodes} on the emulator in real time)", flush=True)
     settings = EvalSettings(conditions, args.episodes, 1_000_000, 4, args.videos, args.emulated_episodes)
-    report_dir, summary = run_eval([run_dir], None, settings, os.path.join(out, "report"),
-                                   progress=lambda line: print("  " + line, flush=True))
+    with progress_bars() as bars:
+        report_dir, summary = run_eval([run_dir], None, settings, os.path.join(out, "report"), bars)
     print(summary_table(summary))
     print(f"HTML report: {os.path.abspath(os.path.join(report_dir, 'report.html'))}  "
           f"({time.time() - started:.0f} s in all)")

@@ -47,12 +47,14 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.conditions import parse_conditions
     from sim2real.evaluation.report import summary_table
     from sim2real.evaluation.run import EvalSettings
+    from sim2real.progress import progress_bars
 
     settings = EvalSettings(parse_conditions(args.conditions), args.episodes,
                             1_000_000 if args.seed is None else args.seed, args.n_envs, args.videos,
                             args.emulated_episodes, args.textures, args.reality,
                             watchdog_periods=args.watchdog_periods)
-    out_dir, summary = run_eval(args.policy, args.launch, settings, args.out)
+    with progress_bars() as bars:
+        out_dir, summary = run_eval(args.policy, args.launch, settings, args.out, bars)
     print(summary_table(summary))
     print(f"report: {out_dir}/report.html")
     return 0

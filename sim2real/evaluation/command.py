@@ -6,11 +6,13 @@ import time
 from typing import Any
 
 from sim2real.evaluation.run import EvalSettings, evaluate, summarize
+from sim2real.progress import QUIET, Bars
 
 
 def run_eval(policy_paths: list[str], launch: str | None, settings: EvalSettings, out_dir: str | None,
-             progress=print) -> tuple[str, dict[str, Any]]:
-    """Load the policies (several = several seeds of one launch file), evaluate, write the report.
+             bars: Bars = QUIET) -> tuple[str, dict[str, Any]]:
+    """Load the policies (several = several seeds of one launch file), evaluate (progress on ``bars``), write the
+    report.
 
     Returns (report directory, summary dict as in ``report.json``)."""
     from sim2real.evaluation.policy import load_eval_policy
@@ -27,7 +29,7 @@ def run_eval(policy_paths: list[str], launch: str | None, settings: EvalSettings
     assert first is not None
     out_dir = out_dir or os.path.join("runs", f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
     started = time.time()
-    results = evaluate(policies, first, settings, out_dir, progress)
+    results = evaluate(policies, first, settings, out_dir, bars)
     summary = {"env_id": first["env"]["id"], "policies": list(policy_paths), "episodes": settings.episodes,
                "emulated_episodes": settings.emulated_episodes, "seed": settings.seed,
                "condition_order": list(settings.conditions), "conditions": summarize(results, settings.seed, settings.n_boot),

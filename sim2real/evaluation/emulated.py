@@ -16,7 +16,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sim2real.deploy.policies import BatchPolicy
 from sim2real.emulators.process import stop_process
@@ -80,8 +80,8 @@ def check_emulatable(config: dict[str, Any]) -> None:
 
 
 def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed: int, workdir: str,
-                 reality: str | None = None, watchdog_periods: float = WATCHDOG_PERIODS
-                 ) -> tuple[list[Episode], dict[str, Any]]:
+                 reality: str | None = None, watchdog_periods: float = WATCHDOG_PERIODS,
+                 on_episode: Callable[[Episode], None] | None = None) -> tuple[list[Episode], dict[str, Any]]:
     """``episodes`` episodes through the emulator (goals and cubes from the task's sampler, seed ``seed + i``).
 
     The watchdog allows ``watchdog_periods`` control periods of state age and step lateness (a deployment allows
@@ -89,7 +89,7 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     a non-finite action) or by an error inside the loop (the policy, task or driver raised) is safe-stopped, logged
     with its cause, and counts as a failure with no return or distance; the returned facts list the trips, the
     safety interventions and where the deployment logs are. A camera policy's
-    episodes carry the mean localization error of its perceived goals."""
+    episodes carry the mean localization error of its perceived goals. ``on_episode`` sees each finished episode."""
     from robots.calibration import calibration_from_spec
     from sim2real.deploy.goals import GoalSource
     from sim2real.deploy.log import DeploymentLog
@@ -146,10 +146,12 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
                 if result.stopped is not None or not result.episodes:
                     trips.append({"episode": i, **(result.stopped or {})})
                     out.append(Episode(seed + i, False, float("nan"), float("nan")))
-                    continue
-                record = result.episodes[0]
-                out.append(Episode(seed + i, bool(record["success"]), float(adapter.returns[0]),
-                                   float(record["final_distance"]), record.get("localization_error")))
+                else:
+                    record = result.episodes[0]
+                    out.append(Episode(seed + i, bool(record["success"]), float(adapter.returns[0]),
+                                       float(record["final_distance"]), record.get("localization_error")))
+                if on_episode is not None:
+                    on_episode(out[-1])
         finally:
             if camera is not None:
                 camera.disconnect()

@@ -1,9 +1,11 @@
-"""The report: ``report.json`` (every number), ``report.md``, ``report.html``, PNG plots and MP4 videos."""
+"""The report: ``report.json`` (every number), ``report.md``, ``report.html``, PNG plots and WebM (VP9) videos."""
 from __future__ import annotations
 
+import contextlib
 import html
 import os
-from typing import Any
+import sys
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -23,6 +25,9 @@ def _fmt(metric: str, est: dict[str, float], signed: bool = False) -> str:
             f"[{est['ci_low'] * s:{sign}.1f}, {est['ci_high'] * s:{sign}.1f}]")
 
 
+INTERVALS = "95 % CIs: Wilson score for success rates, percentile bootstrap for return and distance"
+
+
 def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
     """Header + one row per condition: success, return, final distance, gap in success (with 95 % CIs)."""
     rows = [["condition", "success rate [95% CI]", "return", "final distance", "success gap vs train"]]
@@ -35,6 +40,35 @@ def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
         cell = lambda k: _fmt(k, m[k]["mean"]) if k in m else "-"  # noqa: E731
         rows.append([name, cell("success"), cell("return"), cell("final_distance"), gap])
     return rows
+
+
+def per_policy_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """Header + one row per condition and policy (seed): success, return, final distance with 95 % CIs; only the
+    header when a single policy was evaluated (the summary already is its breakdown)."""
+    rows = [["condition", "policy", "success rate [95% CI]", "return", "final distance"]]
+    if len(summary["policies"]) < 2:
+        return rows
+    for name in summary["condition_order"]:
+        m = summary["conditions"][name]["metrics"]
+        for label in summary["conditions"][name]["episodes"]:
+            cell = lambda k: _fmt(k, m[k]["per_policy"][label]) if label in m.get(k, {}).get("per_policy", {}) \
+                else "-"  # noqa: E731
+            rows.append([name, label, cell("success"), cell("return"), cell("final_distance")])
+    return rows
+
+
+def emulated_notes(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """One (sentence, deployment log directory) per policy evaluated on the emulator: reality profile, control
+    rate, watchdog, safety interventions and trips."""
+    emulated = summary["conditions"].get("emulated", {"facts": {}})
+    notes = []
+    for label, facts in emulated["facts"].items():
+        trips = "; ".join(f"episode {t['episode']}: {t.get('kind')} ({t.get('reason')})" for t in facts["trips"])
+        notes.append((f"Emulated ({label}): Dynamixel emulator, reality {facts['reality']}, control at "
+                      f"{facts['rate_hz']:.0f} Hz, watchdog {facts['watchdog_s'] * 1e3:.0f} ms, "
+                      f"{facts['interventions']} safety interventions, safety trips: {trips or 'none'} (a tripped "
+                      "episode counts as a failure).", facts["logs"]))
+    return notes
 
 
 def summary_table(summary: dict[str, Any]) -> str:
@@ -63,7 +97,7 @@ def _plot(summary: dict[str, Any], path: str) -> None:
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
         ax.set_title(LABELS[metric] + (" (%)" if metric == "success" else ""), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("per condition, mean with bootstrap 95 % CI", fontsize=10)
+    fig.suptitle("per condition, mean with 95 % CI (Wilson for success, bootstrap otherwise)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -86,22 +120,46 @@ def _distance_plot(results: list[ConditionResult], path: str) -> None:
     plt.close(fig)
 
 
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 points at /dev/null inside the block (C libraries write there directly)."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+VIDEO_CODECS = ("VP90", "VP80")  # WebM codecs every current browser decodes; OpenCV's FFmpeg encodes both (libvpx)
+
+
 def write_video(frames: list[np.ndarray], path: str, fps: float = 25.0) -> bool:
-    """RGB frames → MP4 (OpenCV, mp4v); False when OpenCV could not write the file."""
+    """RGB frames → WebM at ``path`` (VP9, VP8 when this OpenCV build lacks VP9), written to a temporary file and
+    renamed; False when OpenCV could write neither. (MPEG-4 Part 2, OpenCV's ``mp4v``, does not play in
+    browsers.)"""
     import cv2
 
     if not frames:
         return False
     height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(path + ".tmp.mp4", cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
+    tmp = path + ".tmp.webm"
+    for codec in VIDEO_CODECS:
+        with _stderr_silenced():  # OpenCV's FFmpeg backend prints a harmless "tag ... is not supported" per file
+            writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*codec), fps, (width, height))
+        if writer.isOpened():
+            break
+    else:
         return False
     for frame in frames:
         writer.write(cv2.cvtColor(np.ascontiguousarray(frame[..., :3]), cv2.COLOR_RGB2BGR))
     writer.release()
-    ok = os.path.isfile(path + ".tmp.mp4") and os.path.getsize(path + ".tmp.mp4") > 0
+    ok = os.path.isfile(tmp) and os.path.getsize(tmp) > 0
     if ok:
-        os.replace(path + ".tmp.mp4", path)
+        os.replace(tmp, path)
     return ok
 
 
@@ -112,51 +170,67 @@ def _videos(results: list[ConditionResult], out_dir: str) -> dict[str, list[str]
         for label, episodes in result.episodes.items():
             for ep in episodes:
                 if ep.frames:
-                    rel = os.path.join("videos", f"{result.name}-{label}-seed{ep.seed}.mp4")
+                    rel = os.path.join("videos", f"{result.name}-{label}-seed{ep.seed}.webm")
                     if write_video(ep.frames, os.path.join(out_dir, rel)):
                         made.setdefault(result.name, []).append(rel)
     return made
 
 
+def _md_table(rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(r) + " |" for r in rows[:1]] + ["|" + "---|" * len(rows[0])] + \
+        ["| " + " | ".join(r) + " |" for r in rows[1:]]
+
+
 def _markdown(summary: dict[str, Any], plots: list[str]) -> str:
-    rows = summary_rows(summary)
     lines = [f"# Transfer-gap evaluation: {summary['env_id']}", "",
              f"Policies: {', '.join(summary['policies'])}. Episodes per condition and policy: "
-             f"{summary['episodes']} (seeds {summary['seed']}…). Intervals are bootstrap 95 % CIs; the gap is "
-             "train − condition.", "",
-             "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+             f"{summary['episodes']} (seeds {summary['seed']}…). {INTERVALS}; the gap is train − condition.", ""]
+    lines += _md_table(summary_rows(summary))
+    seeds = per_policy_rows(summary)
+    if len(seeds) > 1:
+        lines += ["", "Per policy (seed):", ""] + _md_table(seeds)
     loc = {n: c["metrics"]["localization_error"] for n, c in summary["conditions"].items()
            if "localization_error" in c["metrics"]}
     if loc:
         lines += ["", "Localization error of the perception module (mean over steps, per episode):", ""]
         lines += [f"- {n}: {_fmt('localization_error', e['mean'])}" for n, e in loc.items()]
     lines += [""] + [f"![{p}]({p})" for p in plots]
-    emulated = summary["conditions"].get("emulated", {"facts": {}})
-    for label, facts in emulated["facts"].items():
-        trips = "; ".join(f"episode {t['episode']}: {t.get('kind')} ({t.get('reason')})" for t in facts["trips"])
-        lines.append(f"\nEmulated ({label}): Dynamixel emulator, reality `{facts['reality']}`, control at "
-                     f"{facts['rate_hz']:.0f} Hz, watchdog {facts['watchdog_s'] * 1e3:.0f} ms, {facts['interventions']} safety interventions, safety trips: "
-                     f"{trips or 'none'} (a tripped episode counts as a failure). Logs: `{facts['logs']}`.")
+    lines += [f"\n{text} Logs: `{logs}`." for text, logs in emulated_notes(summary)]
     return "\n".join(lines) + "\n"
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    esc = html.escape
+    return ("<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in rows[0]) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows[1:]) + "</table>")
+
+
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 12px}"
+         "img,video{max-width:100%;height:auto}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}"
+         "table{border-collapse:collapse;display:block;overflow-x:auto}code{word-break:break-all}"
+         ".videos{display:flex;flex-wrap:wrap;gap:8px}")
 
 
 def _html(summary: dict[str, Any], plots: list[str], videos: dict[str, list[str]]) -> str:
     esc = html.escape
-    rows = summary_rows(summary)
-    table = "<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in rows[0]) + "</tr>"
-    table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows[1:]) + "</table>"
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>sim2real eval {esc(summary['env_id'])}"
-             "</title><style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:4px 10px;"
-             "border-bottom:1px solid #ddd;text-align:left}</style></head><body>",
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
+             f"content='width=device-width, initial-scale=1'><title>sim2real eval {esc(summary['env_id'])}"
+             f"</title><style>{STYLE}</style></head><body>",
              f"<h1>Transfer gap: {esc(summary['env_id'])}</h1>",
              f"<p>Policies: {esc(', '.join(summary['policies']))}; {summary['episodes']} episodes per condition and "
-             "policy; bootstrap 95 % CIs; gap = train − condition. All numbers: "
-             "<a href='report.json'>report.json</a>.</p>", table]
+             f"policy; {esc(INTERVALS)}; gap = train − condition. All numbers: "
+             "<a href='report.json'>report.json</a>.</p>", _html_table(summary_rows(summary))]
+    seeds = per_policy_rows(summary)
+    if len(seeds) > 1:
+        parts += ["<h2>Per policy (seed)</h2>", _html_table(seeds)]
+    parts += [f"<p>{esc(text)} Deployment logs: <code>{esc(logs)}</code>.</p>"
+              for text, logs in emulated_notes(summary)]
     parts += [f"<p><img src='{esc(p)}' alt='{esc(p)}'></p>" for p in plots]
     for name, files in videos.items():
-        parts.append(f"<h2>{esc(name)}</h2>")
-        parts += [f"<video src='{esc(f)}' controls width='240'></video>" for f in files]
+        parts.append(f"<h2>{esc(name)}</h2><div class='videos'>")
+        parts += [f"<video src='{esc(f)}' controls muted playsinline preload='metadata' width='240'></video>"
+                  for f in files]
+        parts.append("</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

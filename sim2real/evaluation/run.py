@@ -11,7 +11,8 @@ from sim2real.errors import UserError
 from sim2real.evaluation.conditions import condition_config, dynamics_ranges
 from sim2real.evaluation.policy import EvalPolicy
 from sim2real.evaluation.simulated import Episode, run_episodes
-from sim2real.evaluation.stats import bootstrap_ci, gap_ci, iqm
+from sim2real.evaluation.stats import bootstrap_ci, gap_ci, iqm, rate_gap_ci, wilson_ci
+from sim2real.progress import QUIET, Bars
 
 METRICS = ("success", "return", "final_distance", "localization_error")
 HIGHER_IS_BETTER = {"success": True, "return": True, "final_distance": False, "localization_error": False}
@@ -59,10 +60,23 @@ def _sim_env_factory(config: dict[str, Any]) -> Callable[[int], Any]:
     return lambda rank: make_env_fn(config, rank)()
 
 
+def _tally(bars: Bars, bar: int, label: str) -> Callable[[Episode], None]:
+    """Episode callback advancing ``bar`` by one, its status the successes of policy ``label`` so far."""
+    counts = [0, 0]
+
+    def on_episode(episode: Episode) -> None:
+        counts[0] += 1
+        counts[1] += bool(episode.success)
+        bars.update(bar, advance=1, status=f"{label}: {counts[1]}/{counts[0]} succeeded")
+
+    return on_episode
+
+
 def evaluate(policies: dict[str, EvalPolicy], config: dict[str, Any], settings: EvalSettings, workdir: str,
-             progress: Callable[[str], None] = print) -> list[ConditionResult]:
+             bars: Bars = QUIET) -> list[ConditionResult]:
     """Episodes of every condition for every policy; episode ``i`` uses seed ``settings.seed + i`` in each
-    simulated condition (the same goals and draws for every policy)."""
+    simulated condition (the same goals and draws for every policy). ``bars`` shows one bar per condition
+    (episodes done of all policies) or, when not drawn, one line per condition and policy."""
     from sim2real.evaluation.emulated import check_emulatable, run_emulated
 
     from sim2real.launch.randomizers import validate_randomizers
@@ -74,20 +88,23 @@ def evaluate(policies: dict[str, EvalPolicy], config: dict[str, Any], settings: 
             validate_randomizers(condition_config(name, config, settings.textures))
     results = []
     seeds = [settings.seed + i for i in range(settings.episodes)]
+    n_emulated = settings.emulated_episodes or min(settings.episodes, 10)
     for name in settings.conditions:
         result = ConditionResult(name)
+        bar = bars.add(name, total=(n_emulated if name == "emulated" else settings.episodes) * len(policies))
         for label, policy in policies.items():
-            progress(f"{name}: {label} ...")
+            bars.line(f"{name}: {label} ...")
+            on_episode = _tally(bars, bar, label)
             if name == "emulated":
-                n = settings.emulated_episodes or min(settings.episodes, 10)
-                episodes, facts = run_emulated(policy, config, n, settings.seed,
+                episodes, facts = run_emulated(policy, config, n_emulated, settings.seed,
                                                os.path.join(workdir, "emulated", label), settings.reality,
-                                               settings.watchdog_periods)
+                                               settings.watchdog_periods, on_episode)
                 result.facts[label] = facts
             else:
                 cond = condition_config(name, config, settings.textures)
                 try:
-                    episodes = run_episodes(_sim_env_factory(cond), policy, seeds, settings.n_envs, settings.videos)
+                    episodes = run_episodes(_sim_env_factory(cond), policy, seeds, settings.n_envs, settings.videos,
+                                            on_episode)
                 except ValueError as err:  # texture sets and Params validate when the env is wrapped
                     raise UserError(f"{name}: {err}") from None
                 result.facts["randomizers"] = cond["randomizers"]
@@ -98,9 +115,18 @@ def evaluate(policies: dict[str, EvalPolicy], config: dict[str, Any], settings: 
     return results
 
 
+def _estimate(metric: str, values: np.ndarray, rng: np.random.Generator, n_boot: int) -> dict[str, float | int]:
+    """Mean of ``values`` with its 95 % interval: Wilson score for the success rate, percentile bootstrap else."""
+    if metric == "success":
+        return wilson_ci(int(round(values.sum())), int(values.size)).as_dict()
+    return bootstrap_ci(values, rng, n_boot=n_boot).as_dict()
+
+
 def summarize(results: list[ConditionResult], seed: int, n_boot: int = 2000) -> dict[str, Any]:
-    """Every number of the report: per condition and metric the mean with a bootstrap 95 % CI over pooled episodes,
-    the IQM across policies (seeds) with its CI when there are several, and the transfer gap train − condition."""
+    """Every number of the report: per condition and metric the mean with a 95 % CI over pooled episodes (Wilson
+    score for the success rate, bootstrap for continuous metrics; ``interval`` names which), the same per policy
+    (seed), the IQM across policies with a bootstrap CI when there are several, and the transfer gap
+    train − condition (Newcombe's score interval for success rates, bootstrap else)."""
     rng = np.random.default_rng(seed)
     train = next((r for r in results if r.name == "train"), None)
     out: dict[str, Any] = {}
@@ -110,14 +136,17 @@ def summarize(results: list[ConditionResult], seed: int, n_boot: int = 2000) -> 
             values = result.values(metric)
             if values.size == 0:
                 continue
-            entry: dict[str, Any] = {"mean": bootstrap_ci(values, rng, n_boot=n_boot).as_dict()}
-            per_policy = [result.values(metric, lab) for lab in result.episodes]
-            means = [float(v.mean()) for v in per_policy if v.size]
-            entry["per_policy"] = dict(zip(result.episodes, means))
+            entry: dict[str, Any] = {"interval": "wilson" if metric == "success" else "bootstrap",
+                                     "mean": _estimate(metric, values, rng, n_boot)}
+            per_policy = {lab: result.values(metric, lab) for lab in result.episodes}
+            entry["per_policy"] = {lab: _estimate(metric, v, rng, n_boot) for lab, v in per_policy.items() if v.size}
+            means = [float(e["value"]) for e in entry["per_policy"].values()]
             if len(means) > 1:
                 entry["iqm"] = bootstrap_ci(means, rng, statistic=iqm, n_boot=n_boot).as_dict()
             if train is not None and result is not train and train.values(metric).size:
-                entry["gap"] = gap_ci(train.values(metric), values, rng, n_boot=n_boot).as_dict()
+                gap = rate_gap_ci(train.values(metric), values) if metric == "success" \
+                    else gap_ci(train.values(metric), values, rng, n_boot=n_boot)
+                entry["gap"] = gap.as_dict()
             metrics[metric] = entry
         out[result.name] = {"metrics": metrics, "facts": result.facts,
                             "episodes": {lab: [e.as_dict() for e in eps] for lab, eps in result.episodes.items()}}

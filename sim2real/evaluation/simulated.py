@@ -33,9 +33,10 @@ def _distance(env: Any) -> float:
 
 
 def run_episodes(make_env: Callable[[int], Any], policy: EvalPolicy, seeds: list[int], n_envs: int = 4,
-                 video_episodes: int = 0) -> list[Episode]:
+                 video_episodes: int = 0, on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
     """Run one episode per seed (``env.reset(seed=s)``), ``n_envs`` at a time; frames of the first
-    ``video_episodes`` episodes are rendered from the env's overview camera (240 x 240 RGB)."""
+    ``video_episodes`` episodes are rendered from the env's overview camera (240 x 240 RGB). ``on_episode`` is
+    called with each finished episode (for progress displays)."""
     from sim2real.envs.arm_env import RENDER_CAMERA
 
     envs = [make_env(i) for i in range(max(1, min(n_envs, len(seeds))))]
@@ -69,6 +70,8 @@ def run_episodes(make_env: Callable[[int], Any], policy: EvalPolicy, seeds: list
             for i, (env, seed) in enumerate(zip(active, batch)):
                 episodes.append(Episode(seed, success[i], float(totals[i]), _distance(env),
                                         float(np.mean(loc[i])) if loc[i] else None, frames[i]))
+                if on_episode is not None:
+                    on_episode(episodes[-1])
     finally:
         for env in envs:
             env.close()

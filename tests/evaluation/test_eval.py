@@ -42,7 +42,7 @@ def test_report_files_are_complete_and_html_references_only_existing_files(tiny_
     assert "gap" in report["conditions"]["heldout-dynamics"]["metrics"]["success"]
     html = (out / "report.html").read_text()
     refs = re.findall(r"(?:src|href)='([^']+)'", html)
-    assert any(r.endswith(".mp4") for r in refs) and any(r.endswith(".png") for r in refs)
+    assert any(r.endswith(".webm") for r in refs) and any(r.endswith(".png") for r in refs)
     for ref in refs:
         assert (out / ref).is_file() and (out / ref).stat().st_size > 0, ref
     wide = report["conditions"]["heldout-dynamics"]["facts"]["dynamics_ranges"]["dynamics.actuator.strength"]
