@@ -6,7 +6,7 @@ import contextlib
 import os
 import textwrap
 import time
-from typing import ContextManager
+from typing import ContextManager, Iterator
 
 from sim2real.arguments import nonnegative_float, output_file, positive_float, positive_int, seed
 from sim2real.hal.drivers import DRIVERS as ARM_DRIVERS
@@ -102,6 +102,21 @@ def _watchdog_limits(args: argparse.Namespace, rate_hz: float) -> dict[str, floa
     return limits
 
 
+@contextlib.contextmanager
+def _disconnected_on_failure(robot, *user_errors: type[Exception]) -> Iterator[None]:
+    """Connecting: any failure disconnects what was opened; ``user_errors`` (a bus, link or camera that does not
+    answer) become one :class:`~sim2real.errors.UserError` line."""
+    from sim2real.errors import UserError
+
+    try:
+        yield
+    except BaseException as err:
+        robot.disconnect()
+        if isinstance(err, user_errors):
+            raise UserError(str(err)) from None
+        raise
+
+
 def _log_path(args: argparse.Namespace) -> str:
     """``--log`` (checked when parsed), or ``runs/deploy-TIME/log.jsonl`` when it can be written: before
     anything connects to the robot."""
@@ -145,10 +160,7 @@ def _check_flight_mode(driver: str, action_mode: str, policy: str) -> None:
 def run_multirotor(args: argparse.Namespace) -> int:
     """``deploy`` for a quadrotor policy through the Crazyflie (cflib) or MAVLink (pymavlink) driver."""
     from robots.quadrotor import get_quadrotor_spec
-    from sim2real.deploy.estop import EStop
-    from sim2real.deploy.faults import release
-    from sim2real.deploy.log import DeploymentLog
-    from sim2real.deploy.loop import LoopConfig
+    from sim2real.deploy.loop import LoopConfig, run_connected
     from sim2real.deploy.multirotor import MultirotorDeploymentLoop
     from sim2real.deploy.policies import Sb3Policy, load_policy
     from sim2real.envs import control_modes
@@ -198,19 +210,10 @@ def run_multirotor(args: argparse.Namespace) -> int:
         from sim2real.hal.mavlink import MavlinkDriver
 
         robot = MavlinkDriver(spec, args.url)
-    try:
+    with _disconnected_on_failure(robot, LinkError):
         robot.connect()
-    except LinkError as err:
-        robot.disconnect()
-        raise UserError(str(err)) from None
-    log = DeploymentLog(log_path)
-    try:
-        with EStop(args.stop_file) as estop:
-            loop = MultirotorDeploymentLoop(robot, task, spec, action_mode, policy, safety, log, loop_config, estop,
-                                            tolerance=args.tolerance)
-            result = loop.run()
-    finally:
-        problems = release(log.close, robot.disconnect)
+    result, problems = run_connected(robot, log_path, args.stop_file, lambda log, estop: MultirotorDeploymentLoop(
+        robot, task, spec, action_mode, policy, safety, log, loop_config, estop, tolerance=args.tolerance))
     return _summarize(result, log_path, problems, lambda e: f", RMS after 1 s {e['rms_distance'] * 100:.1f} cm")
 
 
@@ -248,11 +251,8 @@ def _scene(args: argparse.Namespace, task) -> ContextManager:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim2real.deploy.estop import EStop
-    from sim2real.deploy.faults import release
     from sim2real.deploy.goals import GoalSource, check_goals, load_goals, parse_goal
-    from sim2real.deploy.log import DeploymentLog
-    from sim2real.deploy.loop import DeploymentLoop, LoopConfig
+    from sim2real.deploy.loop import DeploymentLoop, LoopConfig, run_connected
     from sim2real.deploy.policies import load_policy
     from sim2real.envs import ARM_ENVS, env_task
     from sim2real.errors import UserError
@@ -300,20 +300,16 @@ def run(args: argparse.Namespace) -> int:
                        args.latency_ms)
     with _scene(args, task) as scene:  # an emulated workspace is closed on every way out
         camera = _camera(args.camera, env_id, robot, scene) if args.camera else None
-        try:
+        with _disconnected_on_failure(robot, BusError, CameraError):
             robot.connect()
             if camera is not None:
                 camera.connect()
-        except (BusError, CameraError) as err:
-            robot.disconnect()
-            raise UserError(str(err)) from None
-        log = DeploymentLog(log_path)
-        try:
+
+        def build(log, estop):
             safety = SafetyLayer(safety_config, robot.model, 1.0 / rate)
-            with EStop(args.stop_file) as estop:
-                loop = DeploymentLoop(robot, task, controller, policy, scene, GoalSource(goals or None), safety, log,
-                                      loop_config, estop, camera=camera)
-                result = loop.run()
-        finally:
-            problems = release(log.close, camera.disconnect if camera is not None else None, robot.disconnect)
+            return DeploymentLoop(robot, task, controller, policy, scene, GoalSource(goals or None), safety, log,
+                                  loop_config, estop, camera=camera)
+
+        result, problems = run_connected(robot, log_path, args.stop_file, build,
+                                         [camera.disconnect if camera is not None else None])
     return _summarize(result, log_path, problems)

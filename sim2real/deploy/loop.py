@@ -22,12 +22,12 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from sim2real.deploy.estop import EStop
-from sim2real.deploy.faults import describe, fault_reason
+from sim2real.deploy.faults import describe, fault_reason, release
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.policies import DeployPolicy
@@ -91,6 +91,16 @@ class DeployResult:
     @property
     def success_rate(self) -> float:
         return float(np.mean([e["success"] for e in self.episodes])) if self.episodes else 0.0
+
+
+def halt(robot: Robot) -> dict:
+    """``robot.safe_stop()``; ``{"safe_stop_error": None}``, or what failed (a dead driver: recorded, never raised,
+    so the command still disconnects what it can)."""
+    try:
+        robot.safe_stop()
+    except Exception as err:
+        return {"safe_stop_error": describe(err)}
+    return {"safe_stop_error": None}
 
 
 class DeploymentLoop:
@@ -249,11 +259,7 @@ class DeploymentLoop:
     # --- the way out ------------------------------------------------------------------------------------------
     def _halt(self) -> dict:
         """The robot's safe stop (an arm holds its measured pose); facts for the stop record. Never raises."""
-        try:
-            self.robot.safe_stop()
-        except Exception as err:  # a dead driver: record it; the command still disconnects what it can
-            return {"safe_stop_error": describe(err)}
-        return {"safe_stop_error": None}
+        return halt(self.robot)
 
     def _stop(self, trip: Trip) -> dict:
         """Safe stop at once, then the event record naming the cause."""
@@ -327,3 +333,28 @@ class DeploymentLoop:
         self._record("summary", episodes=len(result.episodes), success_rate=result.success_rate,
                      stopped=result.stopped, interventions=len(self.safety.interventions))
         result.log_error = self.log_error
+
+
+def run_connected(robot: Robot, log_path: str, stop_file: str | None,
+                  build: Callable[[DeploymentLog, EStop], DeploymentLoop],
+                  devices: Sequence[Callable[[], None] | None] = ()) -> tuple[DeployResult, list[str]]:
+    """Open the log and the e-stop, build the loop with ``build(log, estop)`` and run it on the connected ``robot``;
+    then close the log, release ``devices`` (e.g. a camera's disconnect) and disconnect the robot, each even when
+    another fails. A failure before the loop's own guard takes over (the log cannot be opened, the safety layer,
+    e-stop or loop cannot be built) still ends in the robot's safe stop, as a stop of kind ``error`` (told on
+    stderr when the log is not open). Returns the result and what failed on the way out, one line each."""
+    log: DeploymentLog | None = None
+    try:
+        log = DeploymentLog(log_path)
+        with EStop(stop_file) as estop:
+            result = build(log, estop).run()
+    except Exception as err:
+        trip = Trip.from_exception(err)
+        fired = time.monotonic()
+        facts = halt(robot)
+        result = DeployResult(stopped={"kind": trip.kind, "reason": trip.reason, "t": 0.0,
+                                       "stop_latency": time.monotonic() - fired, **facts})
+        print(f"deployment could not start: {trip.reason}", file=sys.stderr)
+    finally:
+        problems = release(log.close if log is not None else None, *devices, robot.disconnect)
+    return result, problems

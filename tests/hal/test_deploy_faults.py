@@ -13,7 +13,7 @@ from robots.so101 import so101_spec
 from sim2real.deploy import faults
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog, read_log
-from sim2real.deploy.loop import DeploymentLoop, LoopConfig
+from sim2real.deploy.loop import DeploymentLoop, LoopConfig, run_connected
 from sim2real.hal.camera import Camera, Frame
 from sim2real.hal.lab_scene import LabScene
 from sim2real.hal.safety import SafetyConfig, SafetyLayer
@@ -358,3 +358,57 @@ def test_priority_hint_is_applied_where_permitted_and_undone(rig):
     loop.run()
     log.close()
     assert read_log(path)[0]["priority"] in ("nice -10", "unchanged")
+
+
+class _Disconnects(ClockedArm):
+    """The clocked arm, also counting disconnects."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.disconnects = 0
+
+    def disconnect(self) -> None:
+        self.disconnects += 1
+        super().disconnect()
+
+
+@pytest.fixture
+def connected_arm():
+    world = PyBulletWorld()
+    task = make_task("reach", so101_spec())
+    yield _Disconnects(world, FakeClock(), task.layout.robot_base)
+    world.close()
+
+
+def test_a_failure_before_the_loop_starts_still_safe_stops(connected_arm, tmp_path, capsys):
+    """Building the safety layer or the loop raises after the robot connected: the robot is safe-stopped and
+    disconnected, the stop names the cause, the exit code is the fault's."""
+    def build(log, estop):
+        raise ValueError("safety config: workspace_low above workspace_high")
+
+    released = []
+    result, problems = run_connected(connected_arm, str(tmp_path / "log.jsonl"), None, build,
+                                     [lambda: released.append("camera")])
+    assert len(connected_arm.safe_stops) == 1 and connected_arm.disconnects == 1 and released == ["camera"]
+    assert result.stopped["kind"] == "error" and "workspace_low above" in result.stopped["reason"]
+    assert problems == [] and faults.exit_code(result.stopped) == faults.EXIT_FAULT
+    assert "deployment could not start: ValueError" in capsys.readouterr().err
+
+
+def test_a_log_that_cannot_be_opened_after_connect_still_safe_stops(connected_arm, tmp_path):
+    (tmp_path / "file").write_text("")  # a log path under a regular file: the open fails
+    result, _ = run_connected(connected_arm, str(tmp_path / "file" / "log.jsonl"), None,
+                              lambda log, estop: pytest.fail("the loop must not be built without a log"))
+    assert len(connected_arm.safe_stops) == 1 and connected_arm.disconnects == 1
+    assert result.stopped["kind"] == "error" and result.stopped["safe_stop_error"] is None
+
+
+def test_a_dead_driver_at_a_setup_failure_is_exit_six(connected_arm, tmp_path):
+    connected_arm.fail_stop = OSError(errno.EIO, "Input/output error")
+
+    def build(log, estop):
+        raise RuntimeError("estop: terminal vanished")
+
+    result, _ = run_connected(connected_arm, str(tmp_path / "log.jsonl"), None, build)
+    assert "Input/output error" in result.stopped["safe_stop_error"] and connected_arm.disconnects == 1
+    assert faults.exit_code(result.stopped) == faults.EXIT_STOP_FAILED
