@@ -81,6 +81,9 @@ class RL2Config:
             :class:`~policies.trial.TrialWrapper`, 1–100000.
         total_steps: environment steps (summed over envs) to train for, ≥ 1.
         num_envs: parallel environments (ignored when a vectorized env is passed in), 1–65536.
+        workers: processes stepping the envs (:class:`~policies.subproc.SubprocTrialVecEnv`, contiguous blocks of
+            envs per process): 0 steps every env in the trainer's own process; 1..``num_envs`` otherwise. Results do
+            not depend on it (env ``i`` is seeded ``seed + i`` in any split), so a run may resume with another count.
         rollout_steps: steps per env per PPO iteration, 1–100000.
         seq_len: truncated-BPTT length in steps; must divide ``rollout_steps``.
         epochs: PPO epochs per iteration, 1–100.
@@ -119,6 +122,7 @@ class RL2Config:
     episodes_per_trial: int = 2
     total_steps: int = 1_000_000
     num_envs: int = 8
+    workers: int = 0
     rollout_steps: int = 256
     seq_len: int = 32
     epochs: int = 4
@@ -154,6 +158,7 @@ class RL2Config:
         _int_range("episodes_per_trial", self.episodes_per_trial, 1, 100_000)
         _int_range("total_steps", self.total_steps, 1, 10**13)
         _int_range("num_envs", self.num_envs, 1, 65_536)
+        _int_range("workers", self.workers, 0, num_envs or self.num_envs)
         _int_range("rollout_steps", self.rollout_steps, 1, 100_000)
         _int_range("seq_len", self.seq_len, 1, self.rollout_steps)
         if self.rollout_steps % self.seq_len:

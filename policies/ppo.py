@@ -78,14 +78,42 @@ class Rollout:
     rewards: torch.Tensor
     trial_ends: torch.Tensor
     seq_states: torch.Tensor  # (T / seq_len, S, N, H): state before each sequence's first step
+    keep: torch.Tensor | None = None  # (T, N) 1 where a step may be trained on (None: every step)
+
+
+@dataclass
+class TrialTrace:
+    """One finished trial as the critic saw it, for curricula that score levels by the value loss (PLR).
+
+    ``rewards`` are the training rewards (scaled like the critic's targets when ``normalize_reward``), ``values``
+    the critic's estimates at each step, ``last_value`` V of the observation after a truncated trial (0 when it
+    ended); ``gamma`` and ``gae_lambda`` are the trainer's.
+    """
+
+    rewards: list[float]
+    values: list[float]
+    last_value: float
+    gamma: float
+    gae_lambda: float
 
 
 class TrialHook(Protocol):
-    """What :func:`train_rl2` calls on a trial curriculum (e.g. ``randomizers.curricula.trials.TrialCurriculum``)."""
+    """What :func:`train_rl2` calls on a trial curriculum (e.g. ``randomizers.curricula.trials.TrialCurriculum``).
 
-    def start(self, reset: Callable[[], Any], num_envs: int | None = None) -> Any: ...
+    ``start`` gets the env steps already done (non-zero on resume); ``trial_finished`` gets a :class:`TrialTrace`
+    when ``needs_value_signals``; ``training_flags`` says per env whether its running trial may be trained on
+    (robust PLR evaluates new levels without training on them); ``end_iteration`` follows every rollout and update.
+    """
 
-    def trial_finished(self, env_index: int, trial_return: float) -> None: ...
+    needs_value_signals: bool
+
+    def start(self, reset: Callable[[], Any], num_envs: int | None = None, timesteps: int = 0) -> Any: ...
+
+    def trial_finished(self, env_index: int, trial_return: float, trace: TrialTrace | None = None) -> None: ...
+
+    def training_flags(self) -> list[bool]: ...
+
+    def end_iteration(self, timesteps: int) -> None: ...
 
     def metrics(self) -> dict[str, float]: ...
 
@@ -114,6 +142,8 @@ class _Carry:
         self.prev_reward = torch.zeros(n)
         self.prev_done = torch.zeros(n)
         self.start = torch.ones(n)
+        self.trace_rewards: list[list[float]] = [[] for _ in range(n)]  # the running trials (for TrialTrace)
+        self.trace_values: list[list[float]] = [[] for _ in range(n)]
 
     def advance(self, raw: torch.Tensor, reward: torch.Tensor, episode_done: torch.Tensor,
                 trial_end: torch.Tensor) -> None:
@@ -128,16 +158,20 @@ class _Carry:
 def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.Tensor], carry: _Carry,
             cfg: RL2Config, scaler: ReturnScaler | None,
             trial_returns: list[float], running: torch.Tensor,
-            on_trial_end: Callable[[int, float], None] | None = None,
+            hook: TrialHook | None = None,
             episode_outcomes: list[bool] | None = None) -> tuple[Rollout, dict[str, torch.Tensor]]:
     """Run ``cfg.rollout_steps`` steps in every env; returns the rollout and the next observation.
 
-    ``running`` (N,) accumulates raw trial returns; finished trials are appended to ``trial_returns``, and the
-    success of every finished episode to ``episode_outcomes`` (when the envs report ``is_success``).
+    ``running`` (N,) accumulates raw trial returns; finished trials are appended to ``trial_returns`` and reported
+    to ``hook`` (with their :class:`TrialTrace` when it needs value signals; its training flags fill
+    ``Rollout.keep``), and the success of every finished episode goes to ``episode_outcomes`` (when the envs report
+    ``is_success``).
     """
     T, N, L = cfg.rollout_steps, env.num_envs, cfg.seq_len
     head = model.actor_head
     buf: dict[str, list[Any]] = {k: [] for k in ("obs", "pa", "pr", "pd", "st", "raw", "logp", "v", "r", "end")}
+    traced = hook is not None and bool(getattr(hook, "needs_value_signals", False))
+    keep: list[torch.Tensor] = []
     seq_states = []
     with torch.no_grad():
         for t in range(T):
@@ -146,10 +180,17 @@ def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.
             state = carry.state * (1.0 - carry.start).view(1, -1, 1)
             params, value, carry.state = model.step(obs, carry.prev_action, carry.prev_reward, carry.prev_done, state)
             raw = head.sample(params)
+            if hook is not None:
+                keep.append(torch.tensor(hook.training_flags(), dtype=torch.float32))
             step = env.step(raw_to_env_action(raw, model.spec.action))
             trial_end = torch.maximum(step.trial_terminated, step.trial_truncated)
             reward = step.reward.float()
             train_r = scaler(reward, trial_end) if scaler is not None else reward.clone()
+            if traced:
+                for i in range(N):
+                    carry.trace_rewards[i].append(float(train_r[i]))
+                    carry.trace_values[i].append(float(value[i]))
+            v_final = torch.zeros(N)
             if step.final_obs is not None and bool(step.trial_truncated.any()):
                 _, v_final, _ = model.step(step.final_obs, prev_action_input(raw, carry.action_spec), reward,
                                            step.episode_done, carry.state)
@@ -164,8 +205,12 @@ def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.
                 episode_outcomes.extend(bool(s) for s in step.episode_success[ended].tolist())
             for i in torch.nonzero(trial_end).flatten().tolist():
                 trial_returns.append(float(running[i]))
-                if on_trial_end is not None:
-                    on_trial_end(i, float(running[i]))
+                if hook is not None:
+                    trace = TrialTrace(carry.trace_rewards[i], carry.trace_values[i],
+                                       float(v_final[i] * step.trial_truncated[i]), cfg.gamma, cfg.gae_lambda) \
+                        if traced else None
+                    hook.trial_finished(i, float(running[i]), trace=trace)
+                    carry.trace_rewards[i], carry.trace_values[i] = [], []
                 running[i] = 0.0
             carry.advance(raw, reward, step.episode_done, trial_end)
             obs = step.obs
@@ -174,8 +219,17 @@ def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.
         prev_action=torch.stack(buf["pa"]), prev_reward=torch.stack(buf["pr"]), prev_done=torch.stack(buf["pd"]),
         starts=torch.stack(buf["st"]), raw_actions=torch.stack(buf["raw"]), logp=torch.stack(buf["logp"]),
         values=torch.stack(buf["v"]), rewards=torch.stack(buf["r"]), trial_ends=torch.stack(buf["end"]),
-        seq_states=torch.stack(seq_states))
+        seq_states=torch.stack(seq_states), keep=_keep_mask(keep))
     return rollout, obs
+
+
+def _keep_mask(flags: list[torch.Tensor]) -> torch.Tensor | None:
+    """(T, N) training mask from per-step flags; None when every step may be trained on, or none may (then the
+    rollout is kept whole rather than skipping the update, as the SB3 curriculum callback does)."""
+    if not flags:
+        return None
+    keep = torch.stack(flags)
+    return None if bool(keep.all()) or not bool(keep.any()) else keep
 
 
 def _sequences(x: torch.Tensor, L: int) -> torch.Tensor:
@@ -199,6 +253,7 @@ def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro
         "logp": _sequences(ro.logp, L), "v": _sequences(ro.values, L), "adv": _sequences(adv, L),
         "ret": _sequences(returns, L),
     }
+    keep = None if ro.keep is None else _sequences(ro.keep, L)
     obs = {k: _sequences(v, L) for k, v in ro.obs.items()}
     states = ro.seq_states.permute(1, 0, 2, 3).reshape(ro.seq_states.shape[1], -1, ro.seq_states.shape[-1])
     n_seq = seq["st"].shape[1]
@@ -213,6 +268,13 @@ def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro
         kls = []
         for start in range(0, n_seq, mb):
             idx = perm[start:start + mb]
+            m = None if keep is None else keep[:, idx]
+            if m is not None and not bool(m.any()):
+                continue  # only steps of trials that are evaluated, not trained on
+
+            def avg(x: torch.Tensor) -> torch.Tensor:
+                return x.mean() if m is None else (x * m).sum() / m.sum()
+
             params, values, _ = model.unroll({k: v[:, idx] for k, v in obs.items()}, seq["pa"][:, idx],
                                              seq["pr"][:, idx], seq["pd"][:, idx], states[:, idx], seq["st"][:, idx])
             logp = model.actor_head.log_prob(params, seq["raw"][:, idx])
@@ -220,15 +282,17 @@ def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro
             ratio = log_ratio.exp()
             a = seq["adv"][:, idx]
             if cfg.normalize_advantages:
-                a = (a - a.mean()) / (a.std() + 1e-8)
-            pg_loss = torch.maximum(-a * ratio, -a * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)).mean()
+                mu = avg(a)
+                std = a.std() if m is None else ((a - mu).pow(2) * m).sum().div((m.sum() - 1).clamp(min=1)).sqrt()
+                a = (a - mu) / (std + 1e-8)
+            pg_loss = avg(torch.maximum(-a * ratio, -a * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)))
             ret, old_v = seq["ret"][:, idx], seq["v"][:, idx]
             v_loss = (values - ret).pow(2)
             if cfg.clip_value:
                 v_clip = old_v + (values - old_v).clamp(-cfg.clip_range, cfg.clip_range)
                 v_loss = torch.maximum(v_loss, (v_clip - ret).pow(2))
-            v_loss = 0.5 * v_loss.mean()
-            entropy = model.actor_head.entropy(params).mean()
+            v_loss = 0.5 * avg(v_loss)
+            entropy = avg(model.actor_head.entropy(params))
             loss = cfg.vf_coef * v_loss + ((pg_loss - cfg.ent_coef * entropy) if train_actor else 0.0)
             optimizer.zero_grad()
             loss.backward()
@@ -237,12 +301,12 @@ def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro
             nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             optimizer.step()
             with torch.no_grad():
-                kl = ((ratio - 1) - log_ratio).mean().item()
+                kl = avg((ratio - 1) - log_ratio).item()
             kls.append(kl)
             for k, v in (("policy_loss", pg_loss.item()), ("value_loss", v_loss.item()), ("entropy", entropy.item()),
-                         ("approx_kl", kl), ("clipfrac", ((ratio - 1).abs() > cfg.clip_range).float().mean().item())):
+                         ("approx_kl", kl), ("clipfrac", avg(((ratio - 1).abs() > cfg.clip_range).float()).item())):
                 log[k].append(v)
-        if cfg.target_kl > 0 and float(np.mean(kls)) > cfg.target_kl:
+        if cfg.target_kl > 0 and kls and float(np.mean(kls)) > cfg.target_kl:
             break
     out = {k: float(np.mean(v)) for k, v in log.items()}
     var_ret = returns.var()
@@ -250,8 +314,10 @@ def ppo_update(model: RecurrentActorCritic, optimizer: torch.optim.Optimizer, ro
     return out
 
 
-def make_vec_env(cfg: RL2Config, env_fns: Sequence[Callable[[], gym.Env]]) -> SyncTrialVecEnv:
-    """Vectorize env factories, adding a :class:`TrialWrapper` (K = ``episodes_per_trial``) where missing."""
+def make_vec_env(cfg: RL2Config, env_fns: Sequence[Callable[[], gym.Env]]) -> TrialVecEnv:
+    """Vectorize env factories, adding a :class:`TrialWrapper` (K = ``episodes_per_trial``) where missing: in this
+    process (``cfg.workers`` 0) or in ``cfg.workers`` worker processes
+    (:class:`~policies.subproc.SubprocTrialVecEnv`)."""
 
     def wrap(fn: Callable[[], gym.Env]) -> Callable[[], gym.Env]:
         def make() -> gym.Env:
@@ -259,13 +325,17 @@ def make_vec_env(cfg: RL2Config, env_fns: Sequence[Callable[[], gym.Env]]) -> Sy
             return env if find_trial_wrapper(env) is not None else TrialWrapper(env, cfg.episodes_per_trial)
         return make
 
+    if cfg.workers:
+        from policies.subproc import SubprocTrialVecEnv
+
+        return SubprocTrialVecEnv([wrap(fn) for fn in env_fns], min(cfg.workers, len(env_fns)))
     return SyncTrialVecEnv([wrap(fn) for fn in env_fns])
 
 
 def _check_resume(saved: Mapping[str, Any], cfg: RL2Config) -> None:
     a = RL2Config.from_dict(saved).to_dict()  # fills keys added since the checkpoint was written with defaults
     b = cfg.to_dict()
-    for key in ("total_steps", "init_from", "snapshot_every"):  # a resumed run may change these
+    for key in ("total_steps", "init_from", "snapshot_every", "workers"):  # a resumed run may change these
         a.pop(key, None)
         b.pop(key, None)
     diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
@@ -333,8 +403,13 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
     if (env_fns is None) == (vec_env is None):
         raise ConfigError("env: pass exactly one of env_fns or vec_env")
     env = vec_env if vec_env is not None else make_vec_env(cfg, env_fns or [])
-    hook = curriculum(env) if curriculum is not None else None
-    cfg.validate(num_envs=env.num_envs)
+    try:
+        hook = curriculum(env) if curriculum is not None else None
+        cfg.validate(num_envs=env.num_envs)
+    except BaseException:
+        if vec_env is None:
+            env.close()  # worker processes too
+        raise
     cfg = replace(cfg, num_envs=env.num_envs)
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
@@ -379,7 +454,7 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
         writer = SummaryWriter(str(run_dir / "tb"))
 
     reset = lambda: env.reset(seed=cfg.seed + iteration)  # noqa: E731
-    obs = hook.start(reset, num_envs=env.num_envs) if hook is not None else reset()
+    obs = hook.start(reset, num_envs=env.num_envs, timesteps=global_step) if hook is not None else reset()
     carry = _Carry(model, env.num_envs)
     running = torch.zeros(env.num_envs)
     t0, start_step = time.perf_counter(), global_step
@@ -401,8 +476,7 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
             trial_returns: list[float] = []
             outcomes: list[bool] = []
             model.eval()
-            ro, obs = collect(model, env, obs, carry, cfg, scaler, trial_returns, running,
-                              hook.trial_finished if hook is not None else None, outcomes)
+            ro, obs = collect(model, env, obs, carry, cfg, scaler, trial_returns, running, hook, outcomes)
             with torch.no_grad():
                 state = carry.state * (1.0 - carry.start).view(1, -1, 1)
                 _, last_v, _ = model.step(obs, carry.prev_action, carry.prev_reward, carry.prev_done, state)
@@ -411,14 +485,18 @@ def train_rl2(config: RL2Config | Mapping[str, Any], env_fns: Sequence[Callable[
             train_actor = global_step >= cfg.critic_warmup_steps
             stats = ppo_update(model, optimizer, ro, adv, returns, cfg, gen, train_actor=train_actor)
             if cfg.normalize_obs and train_actor:  # the normalisers feed the actor too
-                model.update_normalizers({k: v.reshape(-1, *v.shape[2:]) for k, v in ro.obs.items()},
-                                         ro.prev_reward.reshape(-1))
+                rows = slice(None) if ro.keep is None else ro.keep.reshape(-1).bool()  # the trained-on steps
+                model.update_normalizers({k: v.reshape(-1, *v.shape[2:])[rows] for k, v in ro.obs.items()},
+                                         ro.prev_reward.reshape(-1)[rows])
             iteration += 1
             global_step += batch
             elapsed = time.perf_counter() - t0
             stats.update(iteration=iteration, global_step=global_step, wall_time_s=wall_prev + elapsed,
                          lr=optimizer.param_groups[0]["lr"], steps_per_s=(global_step - start_step) / max(elapsed, 1e-9))
             if hook is not None:
+                hook.end_iteration(global_step)
+                if ro.keep is not None:
+                    stats["curriculum/excluded_steps"] = float((ro.keep == 0).sum())
                 stats.update({k: v for k, v in hook.metrics().items() if math.isfinite(v)})
             if trial_returns:
                 stats["trial_return_mean"] = float(np.mean(trial_returns))

@@ -100,6 +100,11 @@ class SyncTrialVecEnv:
                          torch.tensor(term, dtype=torch.float32), torch.tensor(trunc, dtype=torch.float32), final_obs,
                          _successes(infos, ep_done))
 
+    def env_method(self, name: str, *args: Any, indices: Sequence[int] | None = None) -> list[Any]:
+        """Call ``env.get_wrapper_attr(name)(*args)`` in the envs ``indices`` (default all); results in that order."""
+        wanted = range(self.num_envs) if indices is None else indices
+        return [self.envs[i].get_wrapper_attr(name)(*args) for i in wanted]
+
     def close(self) -> None:
         for env in self.envs:
             env.close()

@@ -319,20 +319,22 @@ def _resume_point(run_dir: str) -> str | None:
 RL2_CHECKPOINT = "checkpoint.pt"
 
 
-def _trial_curriculum(config: dict[str, Any]):
-    """Factory of the launch file's curriculum for RL² trials (one sampled world per trial)."""
+def _trial_curriculum(config: dict[str, Any], run_dir: str):
+    """Factory of the launch file's curriculum for RL² trials (one sampled world per trial); it writes
+    ``RUN_DIR/curriculum_history.jsonl`` as the SB3 path does."""
     from randomizers.curricula import build_teacher
+    from randomizers.curricula.store import CurriculumHistory
     from randomizers.curricula.trials import TrialCurriculum, setter_for
     from randomizers.params import ParamSpace
 
     def build(vec_env) -> TrialCurriculum:
-        space = ParamSpace.from_dict(vec_env.envs[0].get_wrapper_attr("get_randomization_space")())
+        space = ParamSpace.from_dict(vec_env.env_method("get_randomization_space", indices=[0])[0])
         options = {"name": config["curriculum"], **(config.get("curriculum_options") or {})}
         try:
             teacher = build_teacher(options, space, config["n_envs"], config["seed"])
         except ValueError as err:
             raise UserError(f"curriculum: {err}") from None
-        return TrialCurriculum(teacher, setter_for(vec_env))
+        return TrialCurriculum(teacher, setter_for(vec_env), CurriculumHistory(run_dir))
 
     return build
 
@@ -356,6 +358,7 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool, progress: boo
     from sim2real.progress import progress_bars
     from policies.errors import ConfigError
     from policies.ppo import train_rl2
+    from policies.subproc import EnvWorkerError
 
     from sim2real.launch.loader import rl2_settings
 
@@ -378,9 +381,11 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool, progress: boo
 
         try:
             train_rl2(rl2_settings(config), env_fns, run_dir, resume=resume, on_iteration=report,
-                      curriculum=_trial_curriculum(config) if config.get("curriculum") else None)
+                      curriculum=_trial_curriculum(config, run_dir) if config.get("curriculum") else None)
         except ConfigError as err:
             raise UserError(f"rl2: {err}") from None
+        except EnvWorkerError as err:
+            raise UserError(f"rl2.workers: {str(err).splitlines()[0]}") from None
     return run_dir
 
 

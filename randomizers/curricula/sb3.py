@@ -15,7 +15,6 @@ resumed run (``num_timesteps > 0``) the callback restores the teacher from ``RUN
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -25,9 +24,7 @@ from stable_baselines3.her.her_replay_buffer import HerReplayBuffer
 
 from randomizers.curricula.base import Task, Teacher
 from randomizers.curricula.plr import episode_signals
-from randomizers.curricula.store import (
-    HISTORY_FILE, append_history, latest_checkpoint_dir, load_state, save_state, start_record, truncate_history,
-)
+from randomizers.curricula.store import CurriculumHistory, latest_checkpoint_dir, load_state, save_state
 from randomizers.params import ParamSpace
 
 
@@ -51,11 +48,12 @@ class CurriculumCallback(BaseCallback):
         self.current: list[Task] = []
         self.pending: list[Task] = []
         self.excluded_steps = 0
+        self.history = None if run_dir is None else CurriculumHistory(run_dir)
 
     # -- files ----------------------------------------------------------------------------------------------
     @property
     def history_path(self) -> str | None:
-        return None if self.run_dir is None else os.path.join(self.run_dir, HISTORY_FILE)
+        return None if self.history is None else self.history.path
 
     def save(self, directory: str) -> str:
         """Write the teacher's state into a checkpoint directory (``curriculum.json``)."""
@@ -63,16 +61,11 @@ class CurriculumCallback(BaseCallback):
 
     def _restore_or_start(self) -> None:
         """Fresh teacher on a resumed model: restore from the latest checkpoint; fresh run: write the start record."""
-        if self.history_path is None or self.teacher.episodes > 0:  # no files, or learn() called again in-process
+        if self.history is None or self.teacher.episodes > 0:  # no files, or learn() called again in-process
             return
-        os.makedirs(self.run_dir, exist_ok=True)  # type: ignore[arg-type]
         checkpoint = latest_checkpoint_dir(self.run_dir) if self.num_timesteps > 0 else None  # type: ignore[arg-type]
         saved = load_state(self.teacher, checkpoint) if checkpoint else None
-        if saved is not None:
-            truncate_history(self.history_path, saved)
-            append_history(self.history_path, [start_record(self.teacher, self.num_timesteps, "resume")])
-        else:
-            append_history(self.history_path, [start_record(self.teacher, self.num_timesteps)])
+        self.history.begin(self.teacher, self.num_timesteps if saved is None else saved, resumed=saved is not None)
 
     # -- SB3 hooks ------------------------------------------------------------------------------------------
     def check(self, model: Any, env: Any) -> None:
@@ -153,9 +146,8 @@ class CurriculumCallback(BaseCallback):
             self.current[i] = self.pending[i]
             self.pending[i] = self._pin(i)
         events = self.teacher.pop_events()
-        if events and self.history_path is not None:
-            append_history(self.history_path, [{"event": "range", "timesteps": self.num_timesteps, **e}
-                                               for e in events])
+        if self.history is not None:
+            self.history.record(events, self.num_timesteps)
         return True
 
     def _signals(self, i: int, info: dict[str, Any]) -> dict[str, float]:

@@ -112,3 +112,26 @@ def truncate_history(path: str, timesteps: int) -> None:
 def start_record(teacher: Teacher, timesteps: int, event: str = "start") -> dict[str, Any]:
     return {"event": event, "timesteps": int(timesteps), "teacher": teacher.name, "ranges": teacher.ranges(),
             "entropy_npd": teacher.entropy(), "episodes": teacher.episodes}
+
+
+class CurriculumHistory:
+    """``RUN_DIR/curriculum_history.jsonl`` of one run, the same for every trainer (SB3 callback, RL² trials).
+
+    :meth:`begin` writes the ``start`` record of a run from step 0 (a stale file from an earlier attempt is
+    dropped) or, for a resumed run, drops the records past the checkpoint and writes ``resume``; :meth:`record`
+    appends range changes (:meth:`Teacher.pop_events`) stamped with the env steps done so far.
+    """
+
+    def __init__(self, run_dir: str) -> None:
+        self.path = os.path.join(run_dir, HISTORY_FILE)
+
+    def begin(self, teacher: Teacher, timesteps: int, resumed: bool) -> None:
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        if resumed:
+            truncate_history(self.path, timesteps)
+        elif timesteps == 0 and os.path.isfile(self.path):
+            os.unlink(self.path)
+        append_history(self.path, [start_record(teacher, timesteps, "resume" if resumed else "start")])
+
+    def record(self, events: Iterable[Mapping[str, Any]], timesteps: int) -> None:
+        append_history(self.path, [{"event": "range", "timesteps": int(timesteps), **e} for e in events])

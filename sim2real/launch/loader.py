@@ -265,9 +265,14 @@ def _check_policy(config: dict[str, Any], explicit: set[str]) -> None:
     except ConfigError as err:
         raise UserError(f"rl2: {err}") from None
     teacher = config.get("curriculum")
-    if teacher in ("plr", "robust_plr"):
-        raise UserError(f"curriculum: {teacher} scores levels with per-step value estimates; RL² reports trial "
-                        "returns (use adr, alp_gmm, schedule or uniform)")
+    score = (config.get("curriculum_options") or {}).get("score", "positive_value_loss")
+    if teacher in ("plr", "robust_plr") and score == "success":
+        raise UserError(f"curriculum_options.score: with policy: rl2 the {teacher} curriculum scores whole trials by "
+                        "their value loss; use positive_value_loss, l1_value_loss or max_mc")
+    if teacher in ("plr", "robust_plr") and score == "max_mc" and (config.get("rl2") or {}).get(
+            "normalize_reward", True):
+        raise UserError("curriculum_options.score: max_mc compares trial returns with value estimates, which "
+                        "rl2.normalize_reward scales; set rl2.normalize_reward: false or use positive_value_loss")
     if teacher in ("adr", "alp_gmm") and (config.get("curriculum_options") or {}).get("metric") != "return":
         raise UserError(f"curriculum_options.metric: with policy: rl2 the {teacher} curriculum sees trial returns; "
                         "set metric: return (and t_high/t_low in return units for adr)")

@@ -138,6 +138,7 @@ def test_rl2_policy_trains_from_a_launch_file_and_resumes(tmp_path, capsys):
     ("algo.learning_rate=0.1", "algo settings apply to policy: mlp"),
     ("rl2.total_steps=10", "set budget.total_timesteps instead"),
     ("rl2.bogus=1", "rl2:"),
+    ("rl2.workers=3", "rl2: workers: expected an integer in [0, 2]"),
     ("policy=mlp", "rl2: only used with policy: rl2"),
 ])
 def test_rl2_launch_errors_are_one_line(override, fragment, capsys):
@@ -146,11 +147,11 @@ def test_rl2_launch_errors_are_one_line(override, fragment, capsys):
     assert fragment in err and "\n" not in err
 
 
-def test_rl2_with_an_adr_curriculum_keeps_the_teacher_in_its_checkpoint(tmp_path):
+def test_rl2_with_an_adr_curriculum_in_worker_processes_keeps_the_teacher_and_writes_its_history(tmp_path):
     import torch
 
     run_dir = tmp_path / "rl2_adr"
-    assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=adr",
+    assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=adr", "rl2.workers=2",
                  "curriculum_options={buffer_size: 2, metric: return, t_high: -5.0, t_low: -200.0}",
                  "budget.total_timesteps=300", "rl2.rollout_steps=150", "rl2.seq_len=50",
                  "rl2.network.hidden_size=16", "--run-dir", str(run_dir)]) == 0
@@ -158,10 +159,16 @@ def test_rl2_with_an_adr_curriculum_keeps_the_teacher_in_its_checkpoint(tmp_path
     assert data["curriculum"]["teacher"] == "adr" and "buffers" in data["curriculum"]
     progress = [json.loads(line) for line in open(run_dir / "progress.jsonl")]
     assert any(key.startswith("curriculum/") for key in progress[-1])
+    history = [json.loads(line) for line in open(run_dir / "curriculum_history.jsonl")]
+    assert history[0]["event"] == "start" and history[0]["teacher"] == "adr"
+    assert main(["curriculum", "plot", str(run_dir)]) == 0 and (run_dir / "curriculum_ranges.png").is_file()
 
 
 def test_rl2_curricula_must_use_trial_returns(capsys):
     assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=adr"]) == 2
     assert "set metric: return" in capsys.readouterr().err
-    assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=plr"]) == 2
-    assert "per-step value estimates" in capsys.readouterr().err
+    assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=plr", "curriculum_options={score: success}"]) == 2
+    assert "scores whole trials by their value loss" in capsys.readouterr().err
+    assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=robust_plr",
+                 "curriculum_options={score: max_mc}"]) == 2
+    assert "rl2.normalize_reward" in capsys.readouterr().err

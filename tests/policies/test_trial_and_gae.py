@@ -1,6 +1,7 @@
 """TrialWrapper semantics, rollout bookkeeping across inner episodes/trials, and GAE by hand."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -130,3 +131,38 @@ def test_truncated_trial_is_bootstrapped_from_its_last_observation():
     assert torch.all(bonus[[0, 1, 2, 4, 5, 6]] == 0)
     assert torch.all(bonus[[3, 7]] != 0)
     assert torch.equal(ro.trial_ends[:, 0], torch.tensor([0, 0, 0, 1, 0, 0, 0, 1.0]))
+
+
+def test_steps_left_out_of_training_do_not_move_the_weights():
+    """A rollout's ``keep`` mask (robust PLR's evaluation-only trials): whatever the excluded steps hold, the update
+    is the same; with every step kept it is the update without a mask (up to rounding)."""
+    from policies.ppo import ppo_update
+
+    cfg = RL2Config(episodes_per_trial=2, rollout_steps=12, seq_len=6, num_envs=2, num_minibatches=2, epochs=2,
+                    normalize_reward=False, network=NetworkConfig(hidden_size=8, embed_size=8))
+    env = make_vec_env(cfg, [lambda: CountEnv(3)] * 2)
+    torch.manual_seed(0)
+    model = RecurrentActorCritic(make_spec(env.observation_space, env.action_space), cfg.network)
+    ro, _ = collect(model, env, env.reset(seed=0), _Carry(model, 2), cfg, None, [], torch.zeros(2))
+    adv, ret = compute_gae(ro.rewards, ro.values, ro.trial_ends, torch.zeros(2), cfg.gamma, cfg.gae_lambda)
+    keep = torch.ones(12, 2)
+    keep[:6, 1] = 0  # env 1's first trial is evaluated only
+
+    def update(rollout, advantages, returns):
+        net = RecurrentActorCritic(model.spec, cfg.network)
+        net.load_state_dict(model.state_dict())
+        ppo_update(net, torch.optim.Adam(net.parameters(), lr=1e-2), rollout, advantages, returns, cfg,
+                   torch.Generator().manual_seed(1))
+        return net.state_dict()
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    masked = update(replace(ro, keep=keep), adv, ret)
+    changed_adv, changed_ret = adv.clone(), ret.clone()
+    changed_adv[:6, 1] += 100.0
+    changed_ret[:6, 1] -= 50.0
+    assert same(masked, update(replace(ro, keep=keep), changed_adv, changed_ret))
+    assert not same(masked, update(ro, adv, ret))
+    ones, plain = update(replace(ro, keep=torch.ones(12, 2)), adv, ret), update(ro, adv, ret)
+    assert all(torch.allclose(ones[k], plain[k], atol=1e-6) for k in plain)
