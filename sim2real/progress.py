@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 def interactive() -> bool:
@@ -46,6 +46,22 @@ class Bars:
         if status is not None:
             fields["status"] = status
         self._progress.update(bar, **fields)
+
+    def counter(self, description: str, line_every: int = 0) -> Callable[[int, int, str], None]:
+        """A ``(done, total, status)`` callback for work that reports counts: it moves a bar of its own (added at the
+        first call); with no bars drawn it prints a line when the work is done and every ``line_every`` units."""
+        bar, printed = [-2], [0]
+
+        def report(done: int, total: int, status: str = "") -> None:
+            if self.live:
+                if bar[0] == -2:
+                    bar[0] = self.add(description, total)
+                self.update(bar[0], completed=done, total=total, status=status)
+            elif done >= total or (line_every and done - printed[0] >= line_every):
+                printed[0] = done
+                self.line(f"{description}: {done}/{total}" + (f", {status}" if status else ""))
+
+        return report
 
     def line(self, text: str) -> None:
         """A milestone for logs: printed (flushed) when no bars are drawn; with bars, the bars already show it."""

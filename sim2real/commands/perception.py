@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.conditions import heldout_textures_config
     from sim2real.launch import resolve
     from sim2real.launch.randomizers import validate_randomizers
+    from sim2real.progress import progress_bars
     from sim2real.vision.dataset import cached_dataset, target_names
     from sim2real.vision.training import axis_errors, fit, load, localization_error, save, target_errors
 
@@ -112,17 +113,19 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--init {args.init}: not a perception folder ({err})") from None
     out = args.out or os.path.join("runs", f"perception-{time.strftime('%Y%m%d-%H%M%S')}")
     started = time.time()
-    print(f"rendering {args.images} images of {config['env']['id']} ...", flush=True)
-    images, goals, keypoints = cached_dataset(config, args.images, args.seed * 1_000_003, args.cache, print,
-                                              args.workers, args.arm_poses)
-    test_x, test_y, _ = cached_dataset(heldout, args.test_images, 500_000_000 + args.seed, args.cache, print,
-                                       args.workers)
-    rendered = time.time() - started
-    try:
-        perception, result = fit(images, goals, args.epochs, args.seed, lr=args.lr, keypoints=keypoints,
-                                 progress=print, init=init, targets=targets)
-    except ValueError as err:  # --init of another task
-        raise UserError(f"--init {args.init}: {err}") from None
+    with progress_bars() as bars:
+        images, goals, keypoints = cached_dataset(config, args.images, args.seed * 1_000_003, args.cache,
+                                                  bars.counter(f"rendering {config['env']['id']}"), args.workers,
+                                                  args.arm_poses)
+        test_x, test_y, _ = cached_dataset(heldout, args.test_images, 500_000_000 + args.seed, args.cache,
+                                           bars.counter("rendering held-out textures"), args.workers)
+        rendered = time.time() - started
+        try:
+            perception, result = fit(images, goals, args.epochs, args.seed, lr=args.lr, keypoints=keypoints,
+                                     progress=bars.counter("training epochs", line_every=1), init=init,
+                                     targets=targets)
+        except ValueError as err:  # --init of another task
+            raise UserError(f"--init {args.init}: {err}") from None
     heldout_error = localization_error(perception, test_x, test_y)
     per_target = target_errors(perception, test_x, test_y)
     facts = {"launch": os.path.abspath(args.launch), "images": args.images, "epochs": args.epochs,

@@ -12,14 +12,14 @@ import hashlib
 import json
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from sim2real.vision.cameras import keypoint_targets
 
-Progress = Callable[[str], None]
+Progress = Callable[[int, int, str], None]  # (units done, units in all, status) for progress displays
 FORMAT = 4  # part of the cache key: bump when what a set holds changes
 
 
@@ -89,8 +89,8 @@ def _render_range(config: dict[str, Any], start: int, stop: int, seed: int, prog
             goals.append(targets.reshape(-1))
             views = (base.camera, *base.extra_cameras)
             keypoints.append(np.concatenate([keypoint_targets(views, t[None])[0] for t in targets]))
-            if progress is not None and (i + 1 - start) % 500 == 0:
-                progress(f"rendered {i + 1 - start}/{stop - start} images")
+            if progress is not None:
+                progress(i + 1 - start, stop - start, "")
     finally:
         env.close()
     return Renders(np.stack(images), np.stack(goals), np.stack(keypoints))
@@ -109,9 +109,12 @@ def render_dataset(config: dict[str, Any], n_images: int, seed: int, progress: P
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = [pool.submit(_render_range, config, int(a), int(b), seed, None, arm_poses)
                  for a, b in zip(bounds[:-1], bounds[1:])]
+        done = 0
+        for finished in as_completed(parts):
+            done += len(finished.result().images)
+            if progress is not None:
+                progress(done, n_images, f"{workers} processes")
         results = [part.result() for part in parts]
-    if progress is not None:
-        progress(f"rendered {n_images} images in {workers} processes")
     return Renders(*(np.concatenate([r[k] for r in results]) for k in range(3)))
 
 
@@ -133,7 +136,7 @@ def cached_dataset(config: dict[str, Any], n_images: int, seed: int, cache_dir: 
     if os.path.isfile(path):
         with np.load(path) as data:
             if progress is not None:
-                progress(f"{n_images} images from {path}")
+                progress(n_images, n_images, f"read from {path}")
             return Renders(data["images"], data["goals"], data["keypoints"])
     renders = render_dataset(config, n_images, seed, progress, workers, arm_poses)
     os.makedirs(cache_dir, exist_ok=True)

@@ -68,14 +68,15 @@ def _keypoint_loss(logits: torch.Tensor, keypoints: torch.Tensor, target: torch.
 
 def fit(images: np.ndarray, goals: np.ndarray, epochs: int = 30, seed: int = 0, val_fraction: float = 0.1,
         batch_size: int = 32, lr: float = 1e-3, channels: int = 16, keypoints: np.ndarray | None = None,
-        progress: Callable[[str], None] | None = None, init: Perception | None = None,
+        progress: Callable[[int, int, str], None] | None = None, init: Perception | None = None,
         targets: tuple[str, ...] = ("goal",)) -> tuple[Perception, FitResult]:
     """Train with Adam on MSE of normalized positions (cosine learning-rate decay); the last ``val_fraction`` of
     the images is held out. ``goals`` (N, 3 × T) holds the positions of the T named ``targets`` (m). With
     ``keypoints`` (N, K, 2: each target in each camera view, see :func:`sim2real.vision.cameras.keypoint_targets`)
     channel k of the last layer is also taught to peak at keypoint k (a keypoint loss: from random weights the
     position term alone rarely finds a 5-pixel marker). ``init``: continue training that perception (its width,
-    targets and normalization) instead of random weights. ``progress`` gets one line per epoch."""
+    targets and normalization) instead of random weights. ``progress`` gets (epochs done, epochs, loss and validation
+    error) after every epoch."""
     if goals.shape[1] != 3 * len(targets):
         raise ValueError(f"{len(targets)} targets need {3 * len(targets)} columns, got {goals.shape[1]}")
     torch.manual_seed(seed)
@@ -112,7 +113,7 @@ def fit(images: np.ndarray, goals: np.ndarray, epochs: int = 30, seed: int = 0, 
         sched.step()
         if progress is not None:
             val = localization_error(Perception(net, meta), va_x, va_y)
-            progress(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}, validation error {val * 100:.2f} cm")
+            progress(epoch + 1, epochs, f"loss {total / len(x):.4f}, validation error {val * 100:.2f} cm")
     perception = Perception(net, meta)
     return perception, FitResult(localization_error(perception, tr_x, tr_y),
                                  localization_error(perception, va_x, va_y), epochs,

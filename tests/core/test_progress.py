@@ -38,6 +38,33 @@ def test_bars_show_counts_status_and_eta_when_forced():
     assert "ETA" in text and "━" in text and "not printed" not in text
 
 
+def test_counter_prints_milestones_without_bars_and_moves_a_bar_with_them(capsys):
+    with progress_bars(False) as bars:
+        report = bars.counter("training epochs", line_every=2)
+        for epoch in range(1, 6):
+            report(epoch, 5, f"loss {1.0 / epoch:.2f}")
+    assert capsys.readouterr().out.splitlines() == ["training epochs: 2/5, loss 0.50", "training epochs: 4/5, loss 0.25",
+                                                     "training epochs: 5/5, loss 0.20"]
+    out = io.StringIO()
+    with progress_bars(True, Console(file=out, force_terminal=True, width=120)) as bars:
+        report = bars.counter("rendering")
+        for done in range(1, 5):
+            report(done, 8, "")
+    assert "rendering" in out.getvalue() and "4/8" in out.getvalue()
+
+
+def test_perception_fit_reports_each_epoch_with_counts():
+    import numpy as np
+
+    from sim2real.vision.training import fit
+
+    rng = np.random.default_rng(0)
+    calls = []
+    fit(rng.integers(0, 255, (24, 40, 40, 3)).astype(np.uint8), rng.uniform(-0.1, 0.1, (24, 3)).astype(np.float32),
+        epochs=2, progress=lambda done, total, status: calls.append((done, total, status)))
+    assert [c[:2] for c in calls] == [(1, 2), (2, 2)] and all("validation error" in c[2] for c in calls)
+
+
 @pytest.mark.parametrize("progress", [True, False])
 def test_rl2_training_reports_steps_trial_return_and_success(progress, tmp_path, capsys, monkeypatch):
     from sim2real.launch import resolve
