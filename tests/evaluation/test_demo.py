@@ -24,3 +24,7 @@ def test_demo_smoke(tmp_path, capsys):
     assert len(report["conditions"]["emulated"]["episodes"]["run"]) == 1
     refs = re.findall(r"(?:src|href)='([^']+)'", (out / "report" / "report.html").read_text())
     assert refs and all((out / "report" / r).is_file() for r in refs)
+    logs = report["conditions"]["emulated"]["facts"]["run"]["logs"]
+    page = (out / "report" / "report.html").read_text()
+    assert f"<code>{logs}</code>" in page and "safety interventions" in page  # the emulated facts, not only in .md
+    assert (out / "report" / "emulated" / "run" / "deploy_log_000.jsonl").is_file()
