@@ -132,8 +132,10 @@ class EvalResult:
                 "mean_return": self.mean_return, "std_return": self.std_return}
 
 
-def evaluate(model, env: gym.Env, episodes: int, seed: int) -> EvalResult:
-    """Run ``episodes`` deterministic episodes; success is ``info["is_success"]`` at the last step."""
+def evaluate(model, env: gym.Env, episodes: int, seed: int,
+             progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
+    """Run ``episodes`` deterministic episodes; success is ``info["is_success"]`` at the last step. ``progress``
+    gets (episodes done, episodes, successes so far) after each episode."""
     returns, successes = [], []
     for episode in range(episodes):
         obs, info = env.reset(seed=seed + episode)
@@ -145,6 +147,8 @@ def evaluate(model, env: gym.Env, episodes: int, seed: int) -> EvalResult:
             done = terminated or truncated
         returns.append(total)
         successes.append(bool(info.get("is_success", False)))
+        if progress is not None:
+            progress(episode + 1, episodes, f"{sum(successes)}/{episode + 1} succeeded")
     return EvalResult(episodes, float(np.mean(successes)), float(np.mean(returns)), float(np.std(returns)))
 
 
@@ -395,12 +399,13 @@ def load_model(config: dict[str, Any], path: str, env: gym.Env):
     return load_sb3_model(config, path, env)
 
 
-def evaluate_run(run_dir: str, episodes: int, seed: int | None = None) -> EvalResult:
+def evaluate_run(run_dir: str, episodes: int, seed: int | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
     config, path = run_model_path(run_dir)
     env = make_env_fn(config, rank=0, seed_offset=200_000)()
     try:
         model = load_model(config, path, env)
-        result = evaluate(model, env, episodes, config["seed"] + 200_000 if seed is None else seed)
+        result = evaluate(model, env, episodes, config["seed"] + 200_000 if seed is None else seed, progress)
     finally:
         env.close()
     atomic_write_json(os.path.join(run_dir, "eval.json"), result.as_dict())

@@ -37,9 +37,11 @@ def run(args: argparse.Namespace) -> int:
     if args.conditions is None:
         if len(args.policy) != 1 or args.launch or args.textures or args.reality or args.out:
             raise UserError("--launch, --textures, --reality, --out and several policies need --conditions")
+        from sim2real.progress import progress_bars
         from sim2real.train import evaluate_run
 
-        result = evaluate_run(args.policy[0], args.episodes, args.seed)
+        with progress_bars() as bars:
+            result = evaluate_run(args.policy[0], args.episodes, args.seed, bars.counter("episodes"))
         print(f"episodes {result.episodes}  success rate {result.success_rate:.1%}  "
               f"mean return {result.mean_return:.2f} ± {result.std_return:.2f}")
         return 0

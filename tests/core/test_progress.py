@@ -107,3 +107,16 @@ def test_emulate_address_line_reaches_a_pipe_while_it_serves(args, words):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_plain_eval_counts_episodes_and_prints_one_line_without_a_terminal(tiny_run, capsys):
+    from sim2real.cli import main
+    from sim2real.train import evaluate_run
+
+    calls = []
+    evaluate_run(tiny_run, 3, seed=5, progress=lambda done, total, status: calls.append((done, total, status)))
+    assert [c[:2] for c in calls] == [(1, 3), (2, 3), (3, 3)] and calls[-1][2].endswith("/3 succeeded")
+    capsys.readouterr()
+    assert main(["eval", tiny_run, "--episodes", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("episodes: 2/2, ") and lines[1].startswith("episodes 2  success rate")
