@@ -393,6 +393,20 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool, progress: boo
     return run_dir
 
 
+def run_model_path(run_dir: str) -> tuple[dict[str, Any], str]:
+    """(resolved config, model path) of a run; prefers ``final/model.zip`` over the newest checkpoint."""
+    launch = os.path.join(run_dir, "launch.yaml")
+    if not os.path.isdir(run_dir) or not os.path.isfile(launch):
+        raise UserError(f"{run_dir}: not a run directory (no launch.yaml)")
+    config = resolve(launch)
+    final = os.path.join(run_dir, "final", "model.zip")
+    checkpoint = latest_checkpoint(run_dir)
+    path = final if os.path.isfile(final) else (os.path.join(checkpoint, "model.zip") if checkpoint else None)
+    if path is None:
+        raise UserError(f"{run_dir}: no model (neither final/model.zip nor a checkpoint)")
+    return config, path
+
+
 def load_model(config: dict[str, Any], path: str, env: gym.Env):
     """Load a trained SB3 model bound to ``env`` (HER models need one); nothing in the file is unpickled
     (:func:`sim2real.sb3_safe_load.load_sb3_model`)."""
