@@ -98,7 +98,8 @@ def _first_line_through_pipe(args: list[str], timeout_s: float = 30.0) -> tuple[
 
 
 @pytest.mark.parametrize("args, words", [(["emulate", "dynamixel"], "dynamixel bus emulator"),
-                                         (["emulate", "crazyflie", "--port", "0"], "crazyflie emulator")])
+                                         (["emulate", "crazyflie", "--port", "0"], "crazyflie emulator"),
+                                         (["emulate", "mavlink", "--port", "0"], "mavlink emulator")])
 def test_emulate_address_line_reaches_a_pipe_while_it_serves(args, words):
     line, process = _first_line_through_pipe(args)
     try:
