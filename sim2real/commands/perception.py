@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("perception", help="train localization CNNs (goal, object) on randomized renders")
     actions = parser.add_subparsers(dest="action", required=True)
     train = actions.add_parser("train", help="render randomized images and train the CNN")
-    train.add_argument("launch", help="launch file of a camera env (obs_mode: rgb), e.g. launch/so101_reach_vision.yaml")
+    train.add_argument("launch", help="launch file of a camera env (obs_mode: rgb), path or shipped name, "
+                                      "e.g. so101_reach_twoview")
     train.add_argument("--images", type=positive_int, default=3000, help="training images (default 3000)")
     train.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30)")
     train.add_argument("--test-images", type=positive_int, default=300,
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.errors import UserError
     from sim2real.evaluation.conditions import heldout_textures_config
     from sim2real.launch import resolve
+    from sim2real.launch.files import find_launch_file
     from sim2real.launch.randomizers import validate_randomizers
     from sim2real.progress import progress_bars
     from sim2real.vision.dataset import cached_dataset, target_names
@@ -128,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--init {args.init}: {err}") from None
     heldout_error = localization_error(perception, test_x, test_y)
     per_target = target_errors(perception, test_x, test_y)
-    facts = {"launch": os.path.abspath(args.launch), "images": args.images, "epochs": args.epochs,
+    facts = {"launch": os.path.abspath(find_launch_file(args.launch)), "images": args.images, "epochs": args.epochs,
              "seed": args.seed, "visual_randomization": not args.no_visual, "n_unique": args.n_unique,
              "init": os.path.abspath(args.init) if args.init else None, "lr": args.lr, "arm_poses": args.arm_poses,
              "train_error_m": result.train_error, "val_error_m": result.val_error,
