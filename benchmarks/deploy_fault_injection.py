@@ -62,7 +62,7 @@ class Policy:
                 return np.array([0.3, np.nan if self.fault == "policy_nan" else np.inf, 0.0])
         return np.array([0.3, 0.0, 0.0])
 
-    def observe(self, reward, episode_done) -> None:
+    def observe(self, reward, terminated, truncated) -> None:
         return None
 
     def goal_estimate(self):

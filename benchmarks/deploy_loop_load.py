@@ -157,7 +157,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from sim2real.deploy.policies import load_policy
+    from sim2real.policy_files import load_policy
     from sim2real.launch import resolve
 
     torch.set_num_threads(1)  # as sim2real deploy does

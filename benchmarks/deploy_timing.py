@@ -21,7 +21,7 @@ from robots.so101 import so101_spec
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog, read_log
 from sim2real.deploy.loop import DeploymentLoop, LoopConfig
-from sim2real.deploy.policies import load_policy
+from sim2real.policy_files import load_policy
 from sim2real.deploy.report import timing
 from sim2real.hal.dynamixel import DynamixelBus
 from sim2real.hal.feetech import FeetechBus

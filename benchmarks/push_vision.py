@@ -15,9 +15,10 @@ import json
 import time
 
 import numpy as np
+from sim2real.agents import StatelessPolicy
 
 
-class TrueState:
+class TrueState(StatelessPolicy):
     """Hands a state policy the true cube and goal instead of the perceived ones (same observation layout as
     :class:`~sim2real.vision.pipeline.VisionPipeline`); reads them from the envs it is given."""
 
@@ -48,7 +49,8 @@ def main() -> None:
     from sim2real.evaluation.simulated import run_episodes
     from sim2real.tasks.scripted import ScriptedExpert
     from sim2real.train import make_env_fn
-    from sim2real.vision.pipeline import VisionPipeline, load_pipeline
+    from sim2real.policy_files import load_batch_policy
+    from sim2real.vision.pipeline import VisionPipeline
     from sim2real.vision.training import target_errors
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,7 +59,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="JSON file for every number")
     args = parser.parse_args()
-    pipeline, config = load_pipeline(args.pipeline, None)
+    pipeline, config = load_batch_policy(args.pipeline, None)
     scripted = ScriptedExpert(env_task(config["env"]["id"]))
     seeds = [args.seed + i for i in range(args.episodes)]
     rng = np.random.default_rng(args.seed)

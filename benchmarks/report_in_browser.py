@@ -105,6 +105,7 @@ def write_sample_report(out_dir: str) -> str:
     """A small report of one rendered SO-101 Reach episode per condition (a random policy), written here."""
     import numpy as np
 
+    from sim2real.agents import StatelessPolicy
     from sim2real.evaluation.report import write_report
     from sim2real.evaluation.run import ConditionResult, summarize
     from sim2real.evaluation.simulated import run_episodes
@@ -113,7 +114,7 @@ def write_sample_report(out_dir: str) -> str:
 
     config = resolve("launch/so101_reach.yaml")
 
-    class RandomPolicy:
+    class RandomPolicy(StatelessPolicy):
         def __init__(self) -> None:
             self.rng = np.random.default_rng(0)
 

@@ -9,13 +9,19 @@ Main entry points:
 
 Imports torch, numpy and gymnasium only (never pybullet, never :mod:`sim2real`).
 """
-from policies.actor_critic import RecurrentActorCritic
-from policies.config import NetworkConfig, RL2Config
-from policies.errors import ConfigError, PolicyFileError
-from policies.export import export_policy
-from policies.ppo import TrainResult, train_rl2
-from policies.runner import PolicyRunner
-from policies.trial import TrialWrapper
+from __future__ import annotations
 
-__all__ = ["RecurrentActorCritic", "NetworkConfig", "RL2Config", "ConfigError", "PolicyFileError", "export_policy",
-           "TrainResult", "train_rl2", "PolicyRunner", "TrialWrapper"]
+import importlib
+from typing import Any
+
+_HOMES = {"RecurrentActorCritic": "actor_critic", "NetworkConfig": "config", "RL2Config": "config",
+          "ConfigError": "errors", "PolicyFileError": "errors", "export_policy": "export", "TrainResult": "ppo",
+          "train_rl2": "ppo", "PolicyRunner": "runner", "TrialWrapper": "trial"}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    """The entry points, imported when first used: running a policy (``policies.runner``) never loads the trainer."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'policies' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"policies.{_HOMES[name]}"), name)

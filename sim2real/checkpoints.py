@@ -22,7 +22,7 @@ import json
 import os
 import re
 import shutil
-from typing import Callable
+from typing import Any, Callable
 
 from policies.run_files import drop_jsonl_after, drop_tensorboard_after, remove_temp_files
 
@@ -194,5 +194,23 @@ def clear_logs(run_dir: str) -> None:
             os.unlink(os.path.join(run_dir, name))
 
 
+def run_model_path(run_dir: str) -> tuple[dict[str, Any], str]:
+    """(resolved config, model path) of an SB3 run; prefers ``final/model.zip`` over the newest checkpoint."""
+    from sim2real.errors import UserError
+    from sim2real.launch import resolve
+
+    launch = os.path.join(run_dir, "launch.yaml")
+    if not os.path.isdir(run_dir) or not os.path.isfile(launch):
+        raise UserError(f"{run_dir}: not a run directory (no launch.yaml)")
+    config = resolve(launch)
+    final = os.path.join(run_dir, "final", "model.zip")
+    checkpoint = newest_checkpoint(run_dir)
+    path = final if os.path.isfile(final) else (os.path.join(checkpoint, "model.zip") if checkpoint else None)
+    if path is None:
+        raise UserError(f"{run_dir}: no model (neither final/model.zip nor a checkpoint)")
+    return config, path
+
+
 __all__ = ["CHECKPOINTS", "LATEST", "MANIFEST", "checkpoint_name", "checkpoint_step", "is_complete",
-           "newest_checkpoint", "write_checkpoint", "recover", "rewind_logs", "clear_logs"]
+           "newest_checkpoint", "write_checkpoint", "recover", "rewind_logs", "clear_logs",
+           "run_model_path"]

@@ -26,11 +26,12 @@ import gymnasium as gym
 import numpy as np
 
 from sim2real.checkpoints import (
-    checkpoint_step, clear_logs, newest_checkpoint, recover, rewind_logs, write_checkpoint,
+    checkpoint_step, clear_logs, newest_checkpoint, recover, rewind_logs, run_model_path, write_checkpoint,
 )
+from sim2real.env_factory import make_env_fn
 from sim2real.errors import UserError
 from sim2real.io import append_jsonl, atomic_write_json
-from sim2real.launch import dump, resolve
+from sim2real.launch import dump
 from sim2real.replay_buffers import resume_replay_buffer, save_replay_buffer
 from sim2real.sb3_safe_load import algo_class, load_sb3_model, policy_settings, replay_buffer_settings
 
@@ -44,53 +45,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def make_env_fn(config: dict[str, Any], rank: int, seed_offset: int = 0) -> Callable[[], gym.Env]:
-    """A picklable factory building the launch file's environment (for SubprocVecEnv workers).
-
-    Layers, env outward: the registered env with gymnasium's TimeLimit, the launch file's randomizers
-    (:func:`randomizers.launch.wrap`; outside the TimeLimit, so action repeat cannot stretch an episode past it),
-    with ``asymmetric_critic`` the privileged true state (:class:`sim2real.envs.privileged.PrivilegedState`,
-    outside the randomizers so their noise never reaches it), with ``critic_sees_world`` the sampled world
-    (:class:`sim2real.envs.privileged.WorldParameters`), then SB3's Monitor.
-    ``VecEnv.env_method("set_randomization_values", ...)`` reaches the randomizers through Monitor (SB3 looks
-    methods up with ``get_wrapper_attr``).
-    """
-    env_cfg = config["env"]
-
-    def build() -> gym.Env:
-        import sim2real  # noqa: F401  (registers the environments inside worker processes)
-        from stable_baselines3.common.monitor import Monitor
-
-        env = gym.make(env_cfg["id"], obs_mode=env_cfg["obs_mode"], control_mode=env_cfg["control_mode"],
-                       reward_type=env_cfg["reward_type"], max_episode_steps=env_cfg["max_episode_steps"])
-        env = _randomized(env, config.get("randomizers") or [])
-        if config.get("asymmetric_critic"):
-            from sim2real.envs.privileged import PrivilegedState
-
-            env = PrivilegedState(env)
-        if config.get("critic_sees_world"):
-            from sim2real.envs.privileged import WorldParameters
-
-            env = WorldParameters(env)
-        env = Monitor(env, info_keywords=("is_success",))
-        env.reset(seed=config["seed"] + seed_offset + rank)
-        return env
-
-    return build
-
-
-def _randomized(env: gym.Env, entries: list[Any]) -> gym.Env:
-    """``env`` wrapped with the launch file's randomizers (entries were validated when the file was resolved)."""
-    if not entries:
-        return env
-    from randomizers.launch import RandomizerConfigError, wrap
-
-    try:
-        return wrap(env, entries)
-    except RandomizerConfigError as err:
-        raise UserError(str(err)) from None
 
 
 def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):
@@ -391,20 +345,6 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool, progress: boo
         except EnvWorkerError as err:
             raise UserError(f"rl2.workers: {str(err).splitlines()[0]}") from None
     return run_dir
-
-
-def run_model_path(run_dir: str) -> tuple[dict[str, Any], str]:
-    """(resolved config, model path) of a run; prefers ``final/model.zip`` over the newest checkpoint."""
-    launch = os.path.join(run_dir, "launch.yaml")
-    if not os.path.isdir(run_dir) or not os.path.isfile(launch):
-        raise UserError(f"{run_dir}: not a run directory (no launch.yaml)")
-    config = resolve(launch)
-    final = os.path.join(run_dir, "final", "model.zip")
-    checkpoint = latest_checkpoint(run_dir)
-    path = final if os.path.isfile(final) else (os.path.join(checkpoint, "model.zip") if checkpoint else None)
-    if path is None:
-        raise UserError(f"{run_dir}: no model (neither final/model.zip nor a checkpoint)")
-    return config, path
 
 
 def load_model(config: dict[str, Any], path: str, env: gym.Env):

@@ -20,6 +20,34 @@ def tiny_run(tmp_path_factory) -> str:
     return train(config, run_dir=str(root / "run"), progress=False)
 
 
+TINY_RL2_REACH = """
+name: tiny_so101_reach_rl2
+env: {id: sim2real/SO101Reach-v0, obs_mode: state, control_mode: ee, reward_type: dense, max_episode_steps: 20}
+randomizers:
+  - group: dynamics
+    params:
+      - {name: dynamics.actuator.strength, range: [0.8, 1.2]}
+policy: rl2
+rl2: {episodes_per_trial: 3, rollout_steps: 60, seq_len: 20, num_minibatches: 1, epochs: 1,
+      network: {hidden_size: 16, embed_size: 16}}
+n_envs: 1
+budget: {total_timesteps: 60}
+seed: 0
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_rl2_run(tmp_path_factory) -> str:
+    """A tiny RL² SO-101 Reach run (one 60-step iteration, trials of 3 episodes of 20 steps, dynamics randomized);
+    quality does not matter where it is used."""
+    from sim2real.cli import main
+
+    root = tmp_path_factory.mktemp("rl2_run")
+    (root / "launch.yaml").write_text(TINY_RL2_REACH, encoding="utf-8")
+    assert main(["train", str(root / "launch.yaml"), "--run-dir", str(root / "run")]) == 0
+    return str(root / "run")
+
+
 @pytest.fixture
 def threaded_emulator(tmp_path):
     """Factory ``threaded_emulator(build, **faults)``: the emulator ``build(profile_path)`` made from a reality

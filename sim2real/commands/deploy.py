@@ -162,7 +162,7 @@ def run_multirotor(args: argparse.Namespace) -> int:
     from robots.quadrotor import get_quadrotor_spec
     from sim2real.deploy.loop import LoopConfig, run_connected
     from sim2real.deploy.multirotor import MultirotorDeploymentLoop
-    from sim2real.deploy.policies import Sb3Policy, load_policy
+    from sim2real.policy_files import load_policy
     from sim2real.envs import control_modes
     from sim2real.envs.quadrotor_env import QUAD_ENVS, vehicle_size
     from sim2real.errors import UserError
@@ -182,8 +182,6 @@ def run_multirotor(args: argparse.Namespace) -> int:
     if env_id not in QUAD_ENVS or config["env"]["obs_mode"] != "state":
         raise UserError(f"{env_id} ({config['env']['obs_mode']} observations) cannot fly through --driver "
                         f"{args.driver}: quadrotor tasks with state observations only")
-    if not isinstance(policy, Sb3Policy):
-        raise UserError(f"{args.policy}: quadrotor deployment runs stable-baselines3 policies (no RL² exports yet)")
     vehicle, task_name, _ = QUAD_ENVS[env_id]
     spec = get_quadrotor_spec(vehicle)
     action_mode = config["env"]["control_mode"] or control_modes(env_id)[0]
@@ -213,7 +211,8 @@ def run_multirotor(args: argparse.Namespace) -> int:
     with _disconnected_on_failure(robot, LinkError):
         robot.connect()
     result, problems = run_connected(robot, log_path, args.stop_file, lambda log, estop: MultirotorDeploymentLoop(
-        robot, task, spec, action_mode, policy, safety, log, loop_config, estop, tolerance=args.tolerance))
+        robot, task, spec, action_mode, policy, safety, log, loop_config, estop, tolerance=args.tolerance,
+        reward_type=config["env"]["reward_type"]))
     return _summarize(result, log_path, problems, lambda e: f", RMS after 1 s {e['rms_distance'] * 100:.1f} cm")
 
 
@@ -253,7 +252,7 @@ def _scene(args: argparse.Namespace, task) -> ContextManager:
 def run(args: argparse.Namespace) -> int:
     from sim2real.deploy.goals import GoalSource, check_goals, load_goals, parse_goal
     from sim2real.deploy.loop import DeploymentLoop, LoopConfig, run_connected
-    from sim2real.deploy.policies import load_policy
+    from sim2real.policy_files import load_policy
     from sim2real.envs import ARM_ENVS, env_task
     from sim2real.errors import UserError
     from sim2real.hal.camera import CameraError

@@ -30,7 +30,7 @@ from sim2real.deploy.estop import EStop
 from sim2real.deploy.faults import describe, fault_reason, release
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog
-from sim2real.deploy.policies import DeployPolicy
+from sim2real.agents import Policy
 from sim2real.deploy.timing import OVERRUN_PERIODS, STALE_PERIODS, raised_priority
 from sim2real.hal.camera import Camera, CameraError
 from sim2real.hal.robot import Robot
@@ -106,7 +106,7 @@ def halt(robot: Robot) -> dict:
 class DeploymentLoop:
     """Runs ``policy`` on ``robot`` for ``task``; the robot must be connected."""
 
-    def __init__(self, robot: Robot, task: ArmTask, controller: Controller, policy: DeployPolicy, scene: Scene,
+    def __init__(self, robot: Robot, task: ArmTask, controller: Controller, policy: Policy, scene: Scene,
                  goals: GoalSource, safety: SafetyLayer, log: DeploymentLog, config: LoopConfig,
                  estop: EStop | None = None, clock: Callable[[], float] = time.monotonic,
                  camera: Camera | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -239,7 +239,7 @@ class DeploymentLoop:
             distance = float(np.linalg.norm(achieved - goal))
             distances.append(distance)
             last = step == self.config.steps_per_episode - 1
-            self.policy.observe(float(self.task.compute_reward(achieved, goal)), last)
+            self.policy.observe(float(self.task.compute_reward(achieved, goal)), False, last)
             self.log.write("step", phase="policy", episode=episode, step=step, t=deadline - self._start,
                            late=lateness, compute=compute, state_age=started - state.timestamp,
                            positions=state.positions, velocities=state.velocities, ee=state.ee_position,

@@ -1,10 +1,13 @@
 """Deploying a quadrotor policy: the arm deployment loop (fixed rate on a monotonic clock, watchdog, e-stop, JSONL log,
 safe stop on any trip) with a multirotor's phases — arm, fly to the episode's start position, run the policy, land.
 
-Observations and commands come from the same code as :class:`sim2real.envs.quadrotor_env.QuadrotorEnv`: the task's
-``reference`` (:mod:`sim2real.quadrotor.tasks`), :func:`sim2real.envs.quadrotor_env.state_vector` and
-:func:`sim2real.envs.quadrotor_env.action_to_setpoint`. Every setpoint passes the :class:`MultirotorSafetyLayer`;
-a measured state outside the geofence or tilted past its limit trips the safe stop (land). The land record says
+Observations, commands and rewards come from the same code as :class:`sim2real.envs.quadrotor_env.QuadrotorEnv`:
+the task's ``reference`` (:mod:`sim2real.quadrotor.tasks`), :func:`sim2real.envs.quadrotor_env.state_vector`,
+:func:`sim2real.envs.quadrotor_env.action_to_setpoint` and :func:`sim2real.envs.quadrotor_env.step_reward`: each
+action's reward (measured at the next step's state) and the episode's end (truncated after its last step) go to
+``policy.observe``, so a recurrent (RL²) policy gets the inputs it was trained with. Every setpoint passes the
+:class:`MultirotorSafetyLayer`; a measured state outside the geofence or tilted past its limit trips the safe stop
+(land). The land record says
 ``took_off`` (a measured height over ``TAKEOFF_RISE_M`` above the lowest) and ``landed`` (took off and came down: a
 vehicle that never lifted is reported as not having taken off, not as landed). Frames: world ENU, body FLU; units SI.
 """
@@ -20,8 +23,8 @@ from sim2real.deploy.estop import EStop
 from sim2real.deploy.faults import describe
 from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.loop import DeploymentLoop, DeployResult, LoopConfig, Trip
-from sim2real.deploy.policies import DeployPolicy
-from sim2real.envs.quadrotor_env import action_to_setpoint, state_vector
+from sim2real.agents import Policy
+from sim2real.envs.quadrotor_env import action_to_setpoint, state_vector, step_reward, vehicle_size
 from sim2real.hal.flight import FlightVehicle
 from sim2real.hal.multirotor import MultirotorState, Position
 from sim2real.hal.safety import MultirotorSafetyLayer
@@ -45,15 +48,15 @@ class MultirotorDeploymentLoop(DeploymentLoop):
     """
 
     def __init__(self, robot: FlightVehicle, task: QuadTask, spec: QuadrotorSpec, action_mode: str,
-                 policy: DeployPolicy, safety: MultirotorSafetyLayer, log: DeploymentLog, config: LoopConfig,
+                 policy: Policy, safety: MultirotorSafetyLayer, log: DeploymentLog, config: LoopConfig,
                  estop: EStop | None = None, clock: Callable[[], float] = time.monotonic,
                  approach_tolerance: float = 0.1, approach_timeout_s: float = 15.0, tolerance: float = 0.1,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, reward_type: str = "dense") -> None:
         super().__init__(robot, task, None, policy, None, None, safety, log, config, estop, clock,  # type: ignore
                          sleep=sleep)
         self.spec, self.action_mode = spec, action_mode
         self.approach_tolerance, self.approach_timeout_s = approach_tolerance, approach_timeout_s
-        self.tolerance = tolerance
+        self.tolerance, self.reward_type = tolerance, reward_type
         self._heights: tuple[float, float] | None = None  # (lowest, highest) measured z (m) of this run
 
     @property
@@ -102,6 +105,8 @@ class MultirotorDeploymentLoop(DeploymentLoop):
             t0 = deadline if t0 is None else t0
             state = self._state(lateness)
             reference = self.task.reference(deadline - t0, state.position)
+            if step > 0:  # what the previous action earned, measured now (as the simulator rewards it)
+                self._observe(state, reference, episode, step - 1, truncated=False)
             obs = state_vector(state, reference, previous)
             started = self.clock()
             action = self._act(obs, step)
@@ -114,12 +119,16 @@ class MultirotorDeploymentLoop(DeploymentLoop):
             self.log.write("step", phase="policy", episode=episode, step=step, t=deadline - self._start,
                            late=lateness, compute=compute, state_age=started - state.timestamp,
                            position=state.position, velocity=state.velocity, reference=reference.position,
-                           body_rates=state.body_rates, action=action, setpoint=_setpoint_record(setpoint),
+                           body_rates=state.body_rates, observation=obs, action=action,
+                           setpoint=_setpoint_record(setpoint),
                            applied=_setpoint_record(applied), distance=distance,
                            interventions=self._interventions())
             self._check_estop()
         last = self._state(self._wait()[1])  # one period later: where the last setpoint took the vehicle
-        final = float(np.linalg.norm(self.task.reference(self.clock() - t0, last.position).position - last.position))
+        final_reference = self.task.reference(self.clock() - t0, last.position)
+        final = float(np.linalg.norm(final_reference.position - last.position))
+        # the last action's reward; the episode ends by its time limit, as a training episode is truncated
+        self._observe(last, final_reference, episode, self.config.steps_per_episode - 1, truncated=True)
         settle = min(len(distances), int(self.config.rate_hz))  # the first second: approach from the start offset
         held = np.array(distances[settle:] or distances)
         record = {"episode": episode, "goal": reference.position.tolist(), "final_distance": final,
@@ -127,6 +136,14 @@ class MultirotorDeploymentLoop(DeploymentLoop):
                   "max_distance_after_1s": float(held.max()), "success": bool(final < self.tolerance)}
         self.log.write("episode", **record)
         return record
+
+    def _observe(self, state: MultirotorState, reference: Reference, episode: int, step: int,
+                 truncated: bool) -> None:
+        """Tell the policy the reward the action of ``step`` earned, measured at ``state`` (logged)."""
+        distance = float(np.linalg.norm(reference.position - state.position))
+        reward = step_reward(distance, state.body_rates, vehicle_size(self.spec.name), self.reward_type)
+        self.policy.observe(reward, False, truncated)
+        self.log.write("reward", episode=episode, step=step, reward=reward, truncated=truncated)
 
     def _warm_up_observation(self, state: MultirotorState) -> np.ndarray:
         """The warm-up observation: the vehicle asked to stay where it is (nothing acts on it)."""

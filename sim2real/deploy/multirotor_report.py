@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim2real.deploy.report import finish_report, timing
+from sim2real.deploy.report_common import finish_report, timing
 
 
 def plot_multirotor_report(records: list[dict], out: str) -> dict[str, float]:

@@ -66,6 +66,20 @@ def state_vector(state, reference, previous_action: np.ndarray) -> np.ndarray:
                            reference.lookahead - state.position)).astype(np.float32)
 
 
+def step_reward(distance: float, body_rates, size: float, reward_type: str, crashed: bool = False) -> float:
+    """The reward of one control step, from the distance to the reference after it (m) and the body rates (rad/s):
+    ``sparse`` −1 unless within the success radius; ``dense`` closeness terms minus a spin penalty; a crash costs
+    ``CRASH_PENALTY`` more. The one definition used in simulation and fed to a deployed RL² policy."""
+    if reward_type == "sparse":
+        reward = -float(distance > SUCCESS_RADIUS * size)
+    else:
+        d = distance / size
+        wx, wy, wz = body_rates
+        spin = math.sqrt(wx * wx + wy * wy + wz * wz)
+        reward = 0.5 * math.exp(-d / 0.15) + 0.5 * (1.0 - min(d, 2.0) / 2.0) - 0.02 * spin
+    return reward - CRASH_PENALTY if crashed else reward
+
+
 def vehicle_size(vehicle: str) -> float:
     """Scale of task distances and the arena (m per unit): 1 for the Crazyflie, 2 otherwise."""
     return 1.0 if vehicle == "crazyflie" else 2.0
@@ -150,15 +164,7 @@ class QuadrotorEnv(gym.Env):
         x, y, z = kin.position
         gx, gy, gz = ref.position
         distance = math.sqrt((gx - x) ** 2 + (gy - y) ** 2 + (gz - z) ** 2)  # true (noise-free) error, m
-        if self.reward_type == "sparse":
-            reward = -float(distance > SUCCESS_RADIUS * self.size)
-        else:
-            d = distance / self.size
-            wx, wy, wz = kin.body_rates
-            spin = math.sqrt(wx * wx + wy * wy + wz * wz)
-            reward = 0.5 * math.exp(-d / 0.15) + 0.5 * (1.0 - min(d, 2.0) / 2.0) - 0.02 * spin
-        if termination is not None:
-            reward -= CRASH_PENALTY
+        reward = step_reward(distance, kin.body_rates, self.size, self.reward_type, termination is not None)
         info = {"is_success": distance < SUCCESS_RADIUS * self.size, "position_error": distance, **self.task.progress()}
         if termination is not None:
             info["termination"] = termination

@@ -15,14 +15,14 @@ def run_eval(policy_paths: list[str], launch: str | None, settings: EvalSettings
     report.
 
     Returns (report directory, summary dict as in ``report.json``)."""
-    from sim2real.evaluation.policy import load_eval_policy
     from sim2real.evaluation.report import write_report
     from sim2real.launch import resolve
+    from sim2real.policy_files import load_batch_policy
 
     config = resolve(launch) if launch else None
     policies, first = {}, None
     for i, path in enumerate(policy_paths):
-        policy, cfg = load_eval_policy(path, config)
+        policy, cfg = load_batch_policy(path, config)
         first = first or cfg
         label = os.path.basename(os.path.normpath(path)) or f"policy{i}"
         policies[label if label not in policies else f"{label}-{i}"] = policy

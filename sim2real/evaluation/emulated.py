@@ -18,10 +18,9 @@ import subprocess
 import sys
 from typing import Any, Callable, Iterator
 
-from sim2real.deploy.policies import BatchPolicy
+from sim2real.agents import BatchPolicy, OneEnv
 from sim2real.emulators.process import stop_process
 from sim2real.errors import UserError
-from sim2real.evaluation.policy import EvalPolicy
 from sim2real.evaluation.simulated import Episode
 
 WATCHDOG_PERIODS = 5.0  # evaluation watchdog: state age and step lateness allowed, in control periods
@@ -79,16 +78,18 @@ def check_emulatable(config: dict[str, Any]) -> None:
                         f"{' and '.join(EMULATED_TASKS)} tasks only, and this policy is for {env_id}")
 
 
-def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed: int, workdir: str,
+def run_emulated(policy: BatchPolicy, config: dict[str, Any], episodes: int, seed: int, workdir: str,
                  reality: str | None = None, watchdog_periods: float = WATCHDOG_PERIODS,
                  on_episode: Callable[[Episode], None] | None = None) -> tuple[list[Episode], dict[str, Any]]:
-    """``episodes`` episodes through the emulator (goals and cubes from the task's sampler, seed ``seed + i``).
+    """``episodes`` trials through the emulator (goals and cubes from the task's sampler, seed ``seed + i``); a trial
+    is ``policy.episodes_per_trial`` episodes in one deployment (an RL² policy keeps its memory across them and
+    observes the task's reward and the episode ends), one episode for a policy without memory.
 
     The watchdog allows ``watchdog_periods`` control periods of state age and step lateness (a deployment allows
     2.5 and 1: evaluation shares the CPU with the emulator). An episode ended by a safety trip (watchdog, link,
     a non-finite action) or by an error inside the loop (the policy, task or driver raised) is safe-stopped, logged
     with its cause, and counts as a failure with no return or distance; the returned facts list the trips, the
-    safety interventions and where the deployment logs are. A camera policy's
+    safety interventions and where the deployment logs are; a trip fails the rest of its trial. A camera policy's
     episodes carry the mean localization error of its perceived goals. ``on_episode`` sees each finished episode."""
     from robots.calibration import calibration_from_spec
     from sim2real.deploy.goals import GoalSource
@@ -114,7 +115,8 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
     os.makedirs(workdir, exist_ok=True)
     calibration = os.path.join(workdir, "calibration.json")
     atomic_write_text(calibration, calibration_from_spec(spec).to_json())
-    adapter = BatchPolicy(policy)
+    adapter = OneEnv(policy)
+    per_trial = max(1, int(policy.episodes_per_trial))
     rgb = config["env"]["obs_mode"] == "rgb"
     views = env_views(env_id) if rgb else ()
     with EmulatorProcess(reality) as emulator, EmulatedWorkspace(task) as scene, _one_torch_thread():
@@ -129,12 +131,12 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
         try:
             if camera is not None:
                 camera.connect()
-            for i in range(episodes):  # one loop per episode (each warms the policy up untimed first); a trip or
-                # an error in the loop (policy, task, driver) safe-stops the arm and fails that episode only
+            for i in range(episodes):  # one loop per trial (each warms the policy up untimed first); a trip or
+                # an error in the loop (policy, task, driver) safe-stops the arm and fails that trial only
                 log = DeploymentLog(os.path.join(workdir, f"deploy_log_{i:03d}.jsonl"))
                 safety = SafetyLayer(SafetyConfig.from_spec(spec, base), robot.model, 1.0 / rate)
                 loop = DeploymentLoop(robot, task, controller, adapter, scene, GoalSource(), safety, log,
-                                      LoopConfig(rate, 1, config["env"]["max_episode_steps"],
+                                      LoopConfig(rate, per_trial, config["env"]["max_episode_steps"],
                                                  stale_after_s=watchdog_periods / rate,
                                                  overrun_after_s=watchdog_periods / rate, seed=seed + i),
                                       camera=camera)
@@ -143,15 +145,18 @@ def run_emulated(policy: EvalPolicy, config: dict[str, Any], episodes: int, seed
                 finally:
                     log.close()
                 interventions += len(safety.interventions)
-                if result.stopped is not None or not result.episodes:
+                if result.stopped is not None or len(result.episodes) < per_trial:
                     trips.append({"episode": i, **(result.stopped or {})})
-                    out.append(Episode(seed + i, False, float("nan"), float("nan")))
-                else:
-                    record = result.episodes[0]
-                    out.append(Episode(seed + i, bool(record["success"]), float(adapter.returns[0]),
-                                       float(record["final_distance"]), record.get("localization_error")))
-                if on_episode is not None:
-                    on_episode(out[-1])
+                for k in range(per_trial):
+                    if k < len(result.episodes) and k < len(adapter.returns):
+                        record = result.episodes[k]
+                        out.append(Episode(seed + i, bool(record["success"]), float(adapter.returns[k]),
+                                           float(record["final_distance"]), record.get("localization_error"),
+                                           index_in_trial=k))
+                    else:  # tripped: the rest of the trial failed
+                        out.append(Episode(seed + i, False, float("nan"), float("nan"), index_in_trial=k))
+                    if on_episode is not None:
+                        on_episode(out[-1])
         finally:
             if camera is not None:
                 camera.disconnect()

@@ -57,6 +57,16 @@ def per_policy_rows(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def adaptation_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """Header + one row per condition and episode index within a trial (policies with memory, RL²): return and
+    success rate with 95 % CIs, the adaptation within a trial; only the header when every trial is one episode."""
+    rows = [["condition", "episode in trial", "return [95% CI]", "success rate [95% CI]"]]
+    for name in summary["condition_order"]:
+        for row in summary["conditions"][name].get("adaptation") or []:
+            rows.append([name, str(row["episode"]), _fmt("return", row["return"]), _fmt("success", row["success"])])
+    return rows
+
+
 def emulated_notes(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """One (sentence, deployment log directory) per policy evaluated on the emulator: reality profile, control
     rate, watchdog, safety interventions and trips."""
@@ -73,9 +83,12 @@ def emulated_notes(summary: dict[str, Any]) -> list[tuple[str, str]]:
 
 def summary_table(summary: dict[str, Any]) -> str:
     """The summary as aligned plain text (one line per row)."""
-    rows = summary_rows(summary)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    tables = [summary_rows(summary)] + [rows for rows in (adaptation_rows(summary),) if len(rows) > 1]
+    texts = []
+    for rows in tables:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        texts.append("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
+    return "\n\n".join(texts)
 
 
 def _plot(summary: dict[str, Any], path: str) -> None:
@@ -170,7 +183,8 @@ def _videos(results: list[ConditionResult], out_dir: str) -> dict[str, list[str]
         for label, episodes in result.episodes.items():
             for ep in episodes:
                 if ep.frames:
-                    rel = os.path.join("videos", f"{result.name}-{label}-seed{ep.seed}.webm")
+                    part = f"-episode{ep.index_in_trial + 1}" if ep.index_in_trial else ""  # later episodes of a trial
+                    rel = os.path.join("videos", f"{result.name}-{label}-seed{ep.seed}{part}.webm")
                     if write_video(ep.frames, os.path.join(out_dir, rel)):
                         made.setdefault(result.name, []).append(rel)
     return made
@@ -189,6 +203,10 @@ def _markdown(summary: dict[str, Any], plots: list[str]) -> str:
     seeds = per_policy_rows(summary)
     if len(seeds) > 1:
         lines += ["", "Per policy (seed):", ""] + _md_table(seeds)
+    adaptation = adaptation_rows(summary)
+    if len(adaptation) > 1:
+        lines += ["", "Return by episode within a trial (adaptation; the policy keeps its memory across a trial's "
+                  "episodes in one sampled world):", ""] + _md_table(adaptation)
     loc = {n: c["metrics"]["localization_error"] for n, c in summary["conditions"].items()
            if "localization_error" in c["metrics"]}
     if loc:
@@ -223,6 +241,10 @@ def _html(summary: dict[str, Any], plots: list[str], videos: dict[str, list[str]
     seeds = per_policy_rows(summary)
     if len(seeds) > 1:
         parts += ["<h2>Per policy (seed)</h2>", _html_table(seeds)]
+    adaptation = adaptation_rows(summary)
+    if len(adaptation) > 1:
+        parts += ["<h2>Adaptation within a trial</h2><p>Return by episode of a trial: the policy keeps its memory "
+                  "across the episodes of one sampled world.</p>", _html_table(adaptation)]
     parts += [f"<p>{esc(text)} Deployment logs: <code>{esc(logs)}</code>.</p>"
               for text, logs in emulated_notes(summary)]
     parts += [f"<p><img src='{esc(p)}' alt='{esc(p)}'></p>" for p in plots]

@@ -7,9 +7,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from sim2real.agents import BatchPolicy
 from sim2real.errors import UserError
 from sim2real.evaluation.conditions import condition_config, dynamics_ranges
-from sim2real.evaluation.policy import EvalPolicy
 from sim2real.evaluation.simulated import Episode, run_episodes
 from sim2real.evaluation.stats import bootstrap_ci, gap_ci, iqm, rate_gap_ci, wilson_ci
 from sim2real.progress import QUIET, Bars
@@ -55,7 +55,7 @@ class ConditionResult:
 
 
 def _sim_env_factory(config: dict[str, Any]) -> Callable[[int], Any]:
-    from sim2real.train import make_env_fn
+    from sim2real.env_factory import make_env_fn
 
     return lambda rank: make_env_fn(config, rank)()
 
@@ -72,10 +72,11 @@ def _tally(bars: Bars, bar: int, label: str) -> Callable[[Episode], None]:
     return on_episode
 
 
-def evaluate(policies: dict[str, EvalPolicy], config: dict[str, Any], settings: EvalSettings, workdir: str,
+def evaluate(policies: dict[str, BatchPolicy], config: dict[str, Any], settings: EvalSettings, workdir: str,
              bars: Bars = QUIET) -> list[ConditionResult]:
     """Episodes of every condition for every policy; episode ``i`` uses seed ``settings.seed + i`` in each
-    simulated condition (the same goals and draws for every policy). ``bars`` shows one bar per condition
+    simulated condition (the same goals and draws for every policy); a policy with memory (RL²) plays a trial of
+    its ``episodes_per_trial`` episodes per seed, in the world the seed sampled. ``bars`` shows one bar per condition
     (episodes done of all policies) or, when not drawn, one line per condition and policy."""
     from sim2real.evaluation.emulated import check_emulatable, run_emulated
 
@@ -91,7 +92,8 @@ def evaluate(policies: dict[str, EvalPolicy], config: dict[str, Any], settings: 
     n_emulated = settings.emulated_episodes or min(settings.episodes, 10)
     for name in settings.conditions:
         result = ConditionResult(name)
-        bar = bars.add(name, total=(n_emulated if name == "emulated" else settings.episodes) * len(policies))
+        trials = n_emulated if name == "emulated" else settings.episodes
+        bar = bars.add(name, total=trials * sum(p.episodes_per_trial for p in policies.values()))
         for label, policy in policies.items():
             bars.line(f"{name}: {label} ...")
             on_episode = _tally(bars, bar, label)
@@ -122,6 +124,24 @@ def _estimate(metric: str, values: np.ndarray, rng: np.random.Generator, n_boot:
     return bootstrap_ci(values, rng, n_boot=n_boot).as_dict()
 
 
+def adaptation_by_episode(result: ConditionResult, rng: np.random.Generator, n_boot: int = 2000
+                          ) -> list[dict[str, Any]]:
+    """Within-trial adaptation: per episode index of a trial (0 first), the mean return (bootstrap 95 % CI) and the
+    success rate (Wilson 95 % CI) over every trial and policy; empty when trials are single episodes."""
+    episodes = [e for eps in result.episodes.values() for e in eps if np.isfinite(e.episode_return)]
+    count = 1 + max((e.index_in_trial for e in episodes), default=0)
+    if count < 2:
+        return []
+    rows = []
+    for k in range(count):
+        returns = np.asarray([e.episode_return for e in episodes if e.index_in_trial == k])
+        successes = [float(e.success) for e in episodes if e.index_in_trial == k]
+        if returns.size:
+            rows.append({"episode": k + 1, "return": bootstrap_ci(returns, rng, n_boot=n_boot).as_dict(),
+                         "success": wilson_ci(int(sum(successes)), len(successes)).as_dict()})
+    return rows
+
+
 def summarize(results: list[ConditionResult], seed: int, n_boot: int = 2000) -> dict[str, Any]:
     """Every number of the report: per condition and metric the mean with a 95 % CI over pooled episodes (Wilson
     score for the success rate, bootstrap for continuous metrics; ``interval`` names which), the same per policy
@@ -149,5 +169,6 @@ def summarize(results: list[ConditionResult], seed: int, n_boot: int = 2000) -> 
                 entry["gap"] = gap.as_dict()
             metrics[metric] = entry
         out[result.name] = {"metrics": metrics, "facts": result.facts,
+                            "adaptation": adaptation_by_episode(result, rng, n_boot),
                             "episodes": {lab: [e.as_dict() for e in eps] for lab, eps in result.episodes.items()}}
     return out

@@ -6,13 +6,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sim2real.evaluation.policy import EvalPolicy
+from sim2real.agents import BatchPolicy
 
 
 @dataclass
 class Episode:
-    """One episode: return (sum of rewards), success at the last step, final EE–goal distance (m), and the mean
-    distance (m) between the perceived and the true goal when the policy perceives it (else None)."""
+    """One episode: the seed of its trial, return (sum of rewards), success at the last step, final EE–goal
+    distance (m), the mean distance (m) between the perceived and the true goal when the policy perceives it (else
+    None), and its index within the trial."""
 
     seed: int
     success: bool
@@ -20,10 +21,12 @@ class Episode:
     final_distance: float
     localization_error: float | None = None
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
+    index_in_trial: int = 0  # 0 for the first episode of a trial (the seed's); RL² trials have several
 
     def as_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "success": self.success, "return": self.episode_return,
-                "final_distance": self.final_distance, "localization_error": self.localization_error}
+                "final_distance": self.final_distance, "localization_error": self.localization_error,
+                "index_in_trial": self.index_in_trial}
 
 
 def _distance(env: Any) -> float:
@@ -32,46 +35,60 @@ def _distance(env: Any) -> float:
     return float(np.linalg.norm(achieved - base.goal))
 
 
-def run_episodes(make_env: Callable[[int], Any], policy: EvalPolicy, seeds: list[int], n_envs: int = 4,
+def run_episodes(make_env: Callable[[int], Any], policy: BatchPolicy, seeds: list[int], n_envs: int = 4,
                  video_episodes: int = 0, on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
-    """Run one episode per seed (``env.reset(seed=s)``), ``n_envs`` at a time; frames of the first
-    ``video_episodes`` episodes are rendered from the env's overview camera (240 x 240 RGB). ``on_episode`` is
-    called with each finished episode (for progress displays)."""
+    """One trial per seed, ``n_envs`` trials at a time: ``env.reset(seed=s)`` samples the trial's world, then
+    ``policy.episodes_per_trial`` episodes run in it (later resets pass ``options={"randomize": False}``, so the
+    randomizers keep their values: the RL² trial contract, :mod:`policies.trial`). The policy's memory lasts a
+    trial; it observes every step's reward and end flags. Without memory a trial is one episode. Frames of the
+    episodes of the first ``video_episodes`` trials are rendered from the env's overview camera (240 x 240 RGB).
+    ``on_episode`` is called with each finished episode (for progress displays). Episodes are returned trial by
+    trial, in order within a trial (``Episode.index_in_trial``)."""
     from sim2real.envs.arm_env import RENDER_CAMERA
 
+    per_trial = max(1, int(policy.episodes_per_trial))
     envs = [make_env(i) for i in range(max(1, min(n_envs, len(seeds))))]
     episodes: list[Episode] = []
     try:
         for start in range(0, len(seeds), len(envs)):
             batch = seeds[start:start + len(envs)]
-            active = envs[:len(batch)]
+            active, n = envs[:len(batch)], len(batch)
             obs = [env.reset(seed=s)[0] for env, s in zip(active, batch)]
-            if hasattr(policy, "start_episodes"):  # e.g. a vision pipeline that fuses goal estimates per episode
-                policy.start_episodes(len(batch))
-            totals, done = np.zeros(len(batch)), np.zeros(len(batch), dtype=bool)
+            policy.reset_trials(n)
+            index, over = [0] * n, np.zeros(n, dtype=bool)  # episode within the trial; trial finished
+            totals, success = np.zeros(n), [False] * n
             loc: list[list[float]] = [[] for _ in batch]
             frames: list[list[np.ndarray]] = [[] for _ in batch]
-            success = [False] * len(batch)
-            record = [start + i < video_episodes for i in range(len(batch))]
-            while not done.all():
+            record = [start + i < video_episodes for i in range(n)]
+            finished: list[Episode] = []
+            while not over.all():
                 actions = policy.act_batch(obs)
                 estimates = policy.goal_estimates()
+                rewards, terminated, truncated = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
                 for i, env in enumerate(active):
-                    if done[i]:
+                    if over[i]:
                         continue
                     if estimates is not None:
                         loc[i].append(float(np.linalg.norm(estimates[i] - env.unwrapped.goal)))
                     if record[i]:
                         frames[i].append(env.unwrapped.world.render(RENDER_CAMERA))
-                    obs[i], reward, terminated, truncated, info = env.step(actions[i])
-                    totals[i] += float(reward)
+                    obs[i], rewards[i], terminated[i], truncated[i], info = env.step(actions[i])
+                    totals[i] += float(rewards[i])
                     success[i] = bool(info.get("is_success", False))
-                    done[i] = terminated or truncated
-            for i, (env, seed) in enumerate(zip(active, batch)):
-                episodes.append(Episode(seed, success[i], float(totals[i]), _distance(env),
-                                        float(np.mean(loc[i])) if loc[i] else None, frames[i]))
-                if on_episode is not None:
-                    on_episode(episodes[-1])
+                policy.observe_batch(rewards, terminated, truncated)
+                for i, env in enumerate(active):
+                    if over[i] or not (terminated[i] or truncated[i]):
+                        continue
+                    finished.append(Episode(batch[i], success[i], float(totals[i]), _distance(env),
+                                            float(np.mean(loc[i])) if loc[i] else None, frames[i], index[i]))
+                    if on_episode is not None:
+                        on_episode(finished[-1])
+                    index[i] += 1
+                    over[i] = index[i] >= per_trial
+                    if not over[i]:  # the next episode of the trial, in the same sampled world
+                        obs[i] = env.reset(options={"randomize": False})[0]
+                        totals[i], success[i], loc[i], frames[i] = 0.0, False, [], []
+            episodes += sorted(finished, key=lambda e: (batch.index(e.seed), e.index_in_trial))
     finally:
         for env in envs:
             env.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim2real.agents import StatelessPolicy
 from sim2real.tasks.base import ArmTask
 
 SCRIPTED_TASKS = ("reach", "push")
 
 
-class ScriptedExpert:
+class ScriptedExpert(StatelessPolicy):
     """Acts on the goal-conditioned observation of ``task`` (:meth:`ArmTask.goal_observation`; the tool position
     is ``observation[:3]``, Push's cube position follows the robot part) with actions for the end-effector
     controller (``ee_step`` m of tool travel per unit action).
@@ -50,9 +51,5 @@ class ScriptedExpert:
         return self._toward(np.append(start, height), tool).astype(np.float32)
 
     def act_batch(self, observations: list[dict[str, np.ndarray]]) -> np.ndarray:
-        """Actions for a batch of observations (the :class:`~sim2real.evaluation.policy.EvalPolicy` interface)."""
+        """Actions for a batch of observations (the :class:`~sim2real.agents.BatchPolicy` interface)."""
         return np.stack([self.act(o) for o in observations])
-
-    def goal_estimates(self) -> None:
-        """A state controller perceives no goal."""
-        return None

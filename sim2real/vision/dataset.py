@@ -73,7 +73,7 @@ def _pose_arm(env, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 def _render_range(config: dict[str, Any], start: int, stop: int, seed: int, progress: Progress | None = None,
                   arm_poses: float = 0.0) -> Renders:
-    from sim2real.train import make_env_fn
+    from sim2real.env_factory import make_env_fn
 
     env = make_env_fn({**config, "curriculum": None}, rank=0)()
     try:

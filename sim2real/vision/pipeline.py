@@ -8,23 +8,25 @@ paths and ``..`` escapes are refused), and its state policy's model zip loads wi
 state policy gets the robot part of the observation (``proprio``), then for Push the perceived cube position, as
 ``observation``; the EE position (Reach) or the perceived cube (Push) as achieved goal; the perceived goal as
 desired goal — the layout of :meth:`sim2real.tasks.base.ArmTask.goal_observation` (Push with
-``object_state="position"``).
+``object_state="position"``). A pipeline is a :class:`~sim2real.agents.BatchPolicy`; its state policy is loaded by
+the loader it is handed (:func:`sim2real.policy_files.load_state_policy`).
 
 A goal does not move during an episode, so the per-frame estimates can be fused (``goal_filter``): ``none``
 uses each frame's own estimate, ``first`` holds the estimate of the episode's first frame (the arm is at home and
-hides nothing), ``median`` the element-wise median of every estimate so far. Callers that run episodes call
-:meth:`VisionPipeline.start_episodes`; without it every filter acts like ``none``.
+hides nothing), ``median`` the element-wise median of every estimate so far. A slot forgets its estimates at a
+trial start (``reset_trials``) and when its episode ends (``observe_batch``); before the first ``reset_trials``
+every filter acts like ``none``.
 """
 from __future__ import annotations
 
 import os
 import shutil
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from sim2real.errors import UserError
-from sim2real.evaluation.policy import EvalPolicy
+from sim2real.agents import BatchPolicy
 from sim2real.io import atomic_write_json
 from sim2real.user_files import read_json
 from sim2real.vision.model import Perception
@@ -48,16 +50,33 @@ class VisionPipeline:
     """``act_batch`` on ``{"image", "proprio"}`` observations; ``goal_estimates`` are the goals (m) handed to the
     state policy at the last ``act_batch`` (after ``goal_filter``)."""
 
-    def __init__(self, perception: Perception, state_policy: EvalPolicy, goal_filter: str = "none") -> None:
+    def __init__(self, perception: Perception, state_policy: BatchPolicy, goal_filter: str = "none") -> None:
         if goal_filter not in GOAL_FILTERS:
             raise ValueError(f"goal_filter must be one of {GOAL_FILTERS}, got {goal_filter!r}")
         self.perception, self.state_policy, self.goal_filter = perception, state_policy, goal_filter
         self._estimates: np.ndarray | None = None
         self._seen: list[list[np.ndarray]] | None = None  # per observation slot: this episode's raw estimates
 
-    def start_episodes(self, n: int) -> None:
-        """New episodes begin in all ``n`` observation slots: forget the estimates of the previous ones."""
+    @property
+    def recurrent(self) -> bool:
+        return self.state_policy.recurrent
+
+    @property
+    def episodes_per_trial(self) -> int:
+        return self.state_policy.episodes_per_trial
+
+    def reset_trials(self, n: int) -> None:
+        """New trials begin in all ``n`` observation slots: forget the estimates of the previous episodes."""
         self._seen = [[] for _ in range(n)]
+        self.state_policy.reset_trials(n)
+
+    def observe_batch(self, rewards: Sequence[float], terminated: Sequence[bool],
+                      truncated: Sequence[bool]) -> None:
+        """A slot whose episode ended starts its next one from its own first frame."""
+        for slot, ended in enumerate(bool(a or b) for a, b in zip(terminated, truncated)):
+            if ended and self._seen is not None and slot < len(self._seen):
+                self._seen[slot] = []
+        self.state_policy.observe_batch(rewards, terminated, truncated)
 
     def _filtered(self, goals: np.ndarray) -> np.ndarray:
         if self.goal_filter == "none" or self._seen is None or len(self._seen) != len(goals):
@@ -90,7 +109,7 @@ def write_pipeline(out_dir: str, perception_dir: str, state_policy: str, config:
     if goal_filter not in GOAL_FILTERS:
         raise UserError(f"goal filter must be one of {', '.join(GOAL_FILTERS)}, got {goal_filter!r}")
     from sim2real.launch import dump
-    from sim2real.train import run_model_path
+    from sim2real.checkpoints import run_model_path
     from sim2real.vision.training import META, WEIGHTS
 
     _, model_path = run_model_path(state_policy)
@@ -125,7 +144,7 @@ def _confined(folder: str, path: str) -> str:
     return resolved
 
 
-def _check_state_policy(path: str, state_policy: EvalPolicy, env_id: str) -> None:
+def _check_state_policy(path: str, state_policy: BatchPolicy, env_id: str) -> None:
     """One line when the state policy observes another number of values than the pipeline hands it (robot part,
     plus the cube's position for tasks with an object)."""
     from sim2real.envs import env_task
@@ -143,12 +162,16 @@ def _check_state_policy(path: str, state_policy: EvalPolicy, env_id: str) -> Non
                         f"{env_id}{hint}")
 
 
-def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipeline, dict[str, Any]]:
-    """(pipeline, camera-env launch config) from a pipeline folder; ``config`` overrides its launch.yaml."""
+StateLoader = Callable[[str, dict[str, Any]], tuple[BatchPolicy, dict[str, Any]]]
+
+
+def load_pipeline(path: str, config: dict[str, Any] | None,
+                  load_state_policy: StateLoader) -> tuple[VisionPipeline, dict[str, Any]]:
+    """(pipeline, camera-env launch config) from a pipeline folder; ``config`` overrides its launch.yaml;
+    ``load_state_policy(model_path, state_config)`` loads the state policy (an SB3 model zip)."""
     from sim2real.envs import ARM_ENVS
-    from sim2real.evaluation.policy import load_eval_policy
     from sim2real.launch import resolve, same_env
-    from sim2real.train import run_model_path
+    from sim2real.checkpoints import run_model_path
     from sim2real.vision.dataset import target_names
     from sim2real.vision.training import META, WEIGHTS, load
 
@@ -173,7 +196,7 @@ def load_pipeline(path: str, config: dict[str, Any] | None) -> tuple[VisionPipel
     if tuple(perception.meta.targets) != target_names(ARM_ENVS[env_id][1]):
         raise UserError(f"{path}: its perception locates {', '.join(perception.meta.targets)}, and {env_id} needs "
                         f"{', '.join(target_names(ARM_ENVS[env_id][1]))}")
-    state_policy, _ = load_eval_policy(model_path, state_config)
+    state_policy, _ = load_state_policy(model_path, state_config)
     _check_state_policy(path, state_policy, env_id)
     try:
         return VisionPipeline(perception, state_policy, goal_filter), config

@@ -141,7 +141,7 @@ class _WildPolicy:
     def act(self, obs):
         return np.array([5.0, -7.0, 9.0])
 
-    def observe(self, reward, episode_done) -> None:
+    def observe(self, reward, terminated, truncated) -> None:
         return None
 
     def goal_estimate(self):
@@ -218,7 +218,7 @@ class _FailingPolicy:
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         return np.array([0.1, np.nan, 0.2])
 
-    def observe(self, reward, episode_done) -> None:
+    def observe(self, reward, terminated, truncated) -> None:
         return None
 
     def goal_estimate(self):
@@ -279,15 +279,15 @@ def _nan_weights(run_dir: str, dest) -> str:
 
     import torch
 
-    from sim2real.deploy.policies import load_policy
+    from sim2real.policy_files import load_policy
     from sim2real.train import run_model_path
 
     shutil.copytree(run_dir, dest)
     policy, _ = load_policy(str(dest), None)
     with torch.no_grad():
-        for parameter in policy.model.policy.parameters():
+        for parameter in policy.batch.model.policy.parameters():
             parameter.fill_(float("nan"))
-    policy.model.save(run_model_path(str(dest))[1])
+    policy.batch.model.save(run_model_path(str(dest))[1])
     return str(dest)
 
 

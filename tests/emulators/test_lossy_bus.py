@@ -137,8 +137,8 @@ class SwingingPolicy:
     def act(self, obs):
         return np.array([self.sign, -self.sign, self.sign])
 
-    def observe(self, reward, episode_done) -> None:
-        if episode_done:
+    def observe(self, reward, terminated, truncated) -> None:
+        if terminated or truncated:
             self.sign = -self.sign
 
     def goal_estimate(self):

@@ -9,10 +9,11 @@ import pytest
 from sim2real.deploy.log import read_log
 from sim2real.evaluation.emulated import run_emulated
 from sim2real.launch import resolve
+from sim2real.agents import StatelessPolicy
 
 
-class BrokenPolicy:
-    """An :class:`~sim2real.evaluation.policy.EvalPolicy` whose every call fails: it raises, or returns NaN."""
+class BrokenPolicy(StatelessPolicy):
+    """A batch policy whose every call fails: it raises, or returns NaN."""
 
     def __init__(self, fault: str) -> None:
         self.fault, self.calls = fault, 0

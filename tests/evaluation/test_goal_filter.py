@@ -8,9 +8,10 @@ import torch
 
 from sim2real.vision.model import Perception, PerceptionMeta, PerceptionNet
 from sim2real.vision.pipeline import VisionPipeline
+from sim2real.agents import StatelessPolicy
 
 
-class GoalEcho:
+class GoalEcho(StatelessPolicy):
     """A state policy that returns the desired goal it was given as its action (3-D)."""
 
     def act_batch(self, observations):
@@ -37,13 +38,13 @@ def test_goal_filters_fuse_within_an_episode_and_forget_at_the_next(goal_filter:
     pipe, frames = _pipeline(goal_filter), _frames(5)
     raw = [pipe.perception.predict(np.stack([o["image"] for o in batch])) for batch in frames]
     assert not np.allclose(raw[0], raw[1])  # the frames give different estimates, so the filters can differ
-    pipe.start_episodes(2)
+    pipe.reset_trials(2)
     for t, batch in enumerate(frames):
         used = pipe.act_batch(batch)
         expected = {"none": raw[t], "first": raw[0], "median": np.median(raw[:t + 1], axis=0)}[goal_filter]
         np.testing.assert_allclose(used, expected, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(pipe.goal_estimates(), used)
-    pipe.start_episodes(2)  # a new episode starts from its own first frame
+    pipe.reset_trials(2)  # a new episode starts from its own first frame
     np.testing.assert_allclose(pipe.act_batch(frames[3]), raw[3], rtol=1e-5, atol=1e-6)
 
 

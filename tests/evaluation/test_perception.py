@@ -7,6 +7,7 @@ import torch
 from sim2real.vision.model import PerceptionNet
 from sim2real.vision.pipeline import VisionPipeline
 from sim2real.vision.training import fit, load, localization_error, save
+from sim2real.agents import StatelessPolicy
 
 SIZE = 40
 
@@ -54,7 +55,7 @@ def test_keypoint_loss_ties_the_first_channel_to_the_object():
     assert pixel < 1.5 and pixel < chance / 5, (pixel, chance)
 
 
-class _EchoPolicy:
+class _EchoPolicy(StatelessPolicy):
     """Returns the desired goal it was given as its action (to see what the pipeline passes on)."""
 
     def act_batch(self, observations):

@@ -11,6 +11,7 @@ import sim2real  # noqa: F401  (registers the envs)
 from sim2real.vision.model import Perception, PerceptionMeta, PerceptionNet
 from sim2real.vision.pipeline import VisionPipeline
 from sim2real.vision.training import fit, localization_error, target_errors
+from sim2real.agents import StatelessPolicy
 
 SIZE = 40
 
@@ -80,7 +81,7 @@ def test_push_renders_label_the_cube_and_the_goal_in_both_views():
                 assert b > r + 40 and b > g + 40, (u, v, image[row, col])
 
 
-class _ObservationEcho:
+class _ObservationEcho(StatelessPolicy):
     def __init__(self) -> None:
         self.seen: list[dict[str, np.ndarray]] = []
 
@@ -98,7 +99,7 @@ def test_push_pipeline_puts_the_perceived_cube_in_the_observation_and_holds_the_
     rng = np.random.default_rng(0)
     frames = [{"image": rng.integers(0, 256, (24, 24, 3), dtype=np.uint8), "proprio": np.arange(6, dtype=np.float32)}
               for _ in range(2)]
-    pipeline.start_episodes(1)
+    pipeline.reset_trials(1)
     pipeline.act_batch(frames[:1])
     first = perception.locate(frames[0]["image"][None])
     pipeline.act_batch(frames[1:])
@@ -113,7 +114,8 @@ def test_push_pipeline_puts_the_perceived_cube_in_the_observation_and_holds_the_
 def test_a_pipeline_whose_perception_does_not_fit_the_task_is_one_line(tmp_path, tiny_run):
     from sim2real.errors import UserError
     from sim2real.launch import resolve
-    from sim2real.vision.pipeline import load_pipeline, write_pipeline
+    from sim2real.policy_files import load_batch_policy
+    from sim2real.vision.pipeline import write_pipeline
     from sim2real.vision.training import save
 
     x, y, kp = _two_squares(40, 2)
@@ -121,10 +123,10 @@ def test_a_pipeline_whose_perception_does_not_fit_the_task_is_one_line(tmp_path,
     save(perception, str(tmp_path / "p"), {})
     write_pipeline(str(tmp_path / "p"), str(tmp_path / "p"), tiny_run, resolve("launch/so101_push_twoview.yaml"))
     with pytest.raises(UserError, match="locates goal, and sim2real/SO101PushTwoView-v0 needs object, goal"):
-        load_pipeline(str(tmp_path / "p"), None)
+        load_batch_policy(str(tmp_path / "p"), None)
     both, _ = fit(x, y, epochs=1, channels=8, targets=("object", "goal"))  # the right perception ...
     save(both, str(tmp_path / "q"), {})
     write_pipeline(str(tmp_path / "q"), str(tmp_path / "q"), tiny_run, resolve("launch/so101_push_twoview.yaml"))
     with pytest.raises(UserError, match="state policy observes 6 values and the pipeline gives 9") as refused:
-        load_pipeline(str(tmp_path / "q"), None)  # ... with a Reach state policy
+        load_batch_policy(str(tmp_path / "q"), None)  # ... with a Reach state policy
     assert "SO101PushObjectPosition" in str(refused.value) and "\n" not in str(refused.value)

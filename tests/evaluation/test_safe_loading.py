@@ -78,7 +78,7 @@ def _sb3_actions(config: dict, zip_path: str, observations: list) -> np.ndarray:
 
 
 def test_a_clean_model_loads_with_the_same_actions_and_a_payload_model_runs_no_code(tiny_run, tmp_path, marker):
-    from sim2real.deploy.policies import load_policy
+    from sim2real.policy_files import load_policy
     from sim2real.train import run_model_path
 
     config, clean_zip = run_model_path(tiny_run)
@@ -154,7 +154,7 @@ def test_a_safe_load_keeps_what_a_resume_needs(tiny_run):
 
 
 def test_a_payload_nested_in_policy_kwargs_is_replaced_by_the_launch_files(tiny_run, tmp_path, marker):
-    from sim2real.deploy.policies import load_policy
+    from sim2real.policy_files import load_policy
     from sim2real.train import run_model_path
 
     config, clean_zip = run_model_path(tiny_run)
@@ -232,12 +232,12 @@ def _vision_pipeline(dst: Path) -> Path:
 
 
 def test_a_vision_pipeline_with_a_payload_model_runs_no_code_and_acts_as_the_clean_one(tmp_path, marker):
-    from sim2real.evaluation.policy import load_eval_policy
+    from sim2real.policy_files import load_batch_policy
 
-    clean, _ = load_eval_policy(ZOO_VISION, None)
+    clean, _ = load_batch_policy(ZOO_VISION, None)
     folder = _vision_pipeline(tmp_path / "pipe")
     _poison_data(folder / "state" / "final" / "model.zip", marker)
-    poisoned, config = load_eval_policy(str(folder), None)
+    poisoned, config = load_batch_policy(str(folder), None)
     assert not marker.exists()
     rng, meta = np.random.default_rng(0), clean.perception.meta
     observations = [{"image": rng.integers(0, 255, (meta.height, meta.width, 3), dtype=np.uint8),
@@ -268,7 +268,7 @@ def test_a_vision_pipeline_referencing_files_outside_its_folder_is_refused(tiny_
 
 def test_a_symlinked_model_leading_outside_the_pipeline_is_refused(tiny_run, tmp_path, marker):
     from sim2real.errors import UserError
-    from sim2real.vision.pipeline import load_pipeline
+    from sim2real.policy_files import load_batch_policy
 
     outside = tmp_path / "elsewhere.zip"
     shutil.copy(Path(tiny_run) / "final" / "model.zip", outside)
@@ -277,7 +277,7 @@ def test_a_symlinked_model_leading_outside_the_pipeline_is_refused(tiny_run, tmp
     (folder / "state" / "final" / "model.zip").unlink()
     os.symlink(outside, folder / "state" / "final" / "model.zip")
     with pytest.raises(UserError, match="leads outside the pipeline folder"):
-        load_pipeline(str(folder), None)
+        load_batch_policy(str(folder), None)
     assert not marker.exists()
 
 

@@ -92,7 +92,7 @@ class ConstantPolicy:
         result = hook() if hook is not None else None
         return self.action if result is None else result
 
-    def observe(self, reward, episode_done) -> None:
+    def observe(self, reward, terminated, truncated) -> None:
         return None
 
     def goal_estimate(self):

@@ -31,8 +31,8 @@ def quad_emulator(tmp_path) -> Iterator:
 
 @pytest.fixture(scope="session")
 def hover_policy():
-    """(Sb3Policy, resolved launch config) of the shipped Crazyflie hover policy (PPO, CTBR, 400k steps)."""
-    from sim2real.deploy.policies import load_policy
+    """(single-env policy, resolved launch config) of the shipped Crazyflie hover policy (PPO, CTBR, 400k steps)."""
+    from sim2real.policy_files import load_policy
     from sim2real.launch import resolve
 
     config = resolve(os.path.join(HOVER_POLICY, "launch.yaml"))

@@ -202,8 +202,8 @@ class Scripted:
         self.step += 1
         return action
 
-    def observe(self, reward, done) -> None:
-        self.policy.observe(reward, done)
+    def observe(self, reward, terminated, truncated) -> None:
+        self.policy.observe(reward, terminated, truncated)
 
 
 def _fly(driver, policy, log, steps):
@@ -317,7 +317,7 @@ def _nan_weights_model(hover_policy, path) -> str:
 
     import torch
 
-    model = copy.deepcopy(hover_policy[0].model)
+    model = copy.deepcopy(hover_policy[0].batch.model)
     with torch.no_grad():
         for parameter in model.policy.parameters():
             parameter.fill_(float("nan"))
