@@ -92,21 +92,36 @@ def _widened(param: Any, factor: float) -> Any:
             return param
 
 
-def heldout_dynamics_config(config: dict[str, Any], factor: float = WIDEN) -> dict[str, Any]:
-    """Dynamics randomization wider than training: every ``dynamics.*`` range (the launch file's, or the group's
-    defaults when training did not randomize dynamics) widened by ``factor`` around its nominal value."""
-    from randomizers.params import ParamSpace
+def _dynamics_randomizer(env_id: str) -> type:
+    """The randomizer of the env's physical dynamics: ``quadrotor`` for multirotors, ``dynamics`` for arms."""
+    from sim2real.envs import QUAD_ENVS
+
+    if env_id in QUAD_ENVS:
+        from randomizers.quadrotor import QuadrotorRandomizer
+
+        return QuadrotorRandomizer
     from randomizers.wrappers.dynamics import DynamicsRandomizer
+
+    return DynamicsRandomizer
+
+
+def heldout_dynamics_config(config: dict[str, Any], factor: float = WIDEN) -> dict[str, Any]:
+    """Dynamics randomization wider than training: every range of the env's dynamics group (``dynamics`` for arms,
+    ``quadrotor`` for multirotors; the launch file's, or the group's defaults when training did not randomize it)
+    widened by ``factor`` around its nominal value."""
+    from randomizers.params import ParamSpace
     from sim2real.launch.randomizers import env_traits
 
+    randomizer = _dynamics_randomizer(config["env"]["id"])
+    group = randomizer.GROUP
     traits = env_traits(config["env"]["id"], config["env"]["obs_mode"])
-    defaults = DynamicsRandomizer.applicable_to(DynamicsRandomizer.declare(), traits)
+    defaults = randomizer.applicable_to(randomizer.declare(), traits)
     entries = _entries(config)
-    index = next((i for i, e in enumerate(entries) if e["group"] == "dynamics"), None)
+    index = next((i for i, e in enumerate(entries) if e["group"] == group), None)
     trained = defaults if index is None else ParamSpace.from_dict(entries[index].get("params") or [],
                                                                   defaults=defaults)
     wide = ParamSpace([_widened(p, factor) for p in trained])
-    entry = {"group": "dynamics", "params": [{"name": p.name, "range": list(p.range)} for p in wide
+    entry = {"group": group, "params": [{"name": p.name, "range": list(p.range)} for p in wide
                                              if not p.is_categorical and p.range is not None]}
     if index is None:
         entries.insert(0, entry)
@@ -128,7 +143,8 @@ def condition_config(name: str, config: dict[str, Any], textures: str | None = N
 
 def dynamics_ranges(config: dict[str, Any]) -> dict[str, list[float]]:
     """``name → [low, high]`` of the dynamics entry of ``config`` (for the report)."""
+    group = _dynamics_randomizer(config["env"]["id"]).GROUP
     for entry in config.get("randomizers") or []:
-        if entry["group"] == "dynamics":
+        if entry["group"] == group:
             return {p["name"]: list(p["range"]) for p in entry.get("params") or [] if "range" in p}
     return {}

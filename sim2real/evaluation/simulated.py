@@ -29,10 +29,22 @@ class Episode:
                 "index_in_trial": self.index_in_trial}
 
 
-def _distance(env: Any) -> float:
+def _distance(env: Any, info: dict[str, Any]) -> float:
+    """Final distance to the goal (m): what a quadrotor env reports (``position_error``, to its reference), else
+    from the arm task's achieved goal."""
+    if "position_error" in info:
+        return float(info["position_error"])
     base = env.unwrapped
     achieved = base.task.achieved_goal(base.robot.read_state(), base.world)
     return float(np.linalg.norm(achieved - base.goal))
+
+
+def _frame(env: Any) -> np.ndarray | None:
+    """The overview camera's image (240 x 240 RGB) of an arm env; None for envs without one (quadrotors)."""
+    from sim2real.envs.arm_env import RENDER_CAMERA
+
+    world = env.unwrapped.world
+    return world.render(RENDER_CAMERA) if hasattr(world, "render") else None
 
 
 def run_episodes(make_env: Callable[[int], Any], policy: BatchPolicy, seeds: list[int], n_envs: int = 4,
@@ -44,8 +56,6 @@ def run_episodes(make_env: Callable[[int], Any], policy: BatchPolicy, seeds: lis
     episodes of the first ``video_episodes`` trials are rendered from the env's overview camera (240 x 240 RGB).
     ``on_episode`` is called with each finished episode (for progress displays). Episodes are returned trial by
     trial, in order within a trial (``Episode.index_in_trial``)."""
-    from sim2real.envs.arm_env import RENDER_CAMERA
-
     per_trial = max(1, int(policy.episodes_per_trial))
     envs = [make_env(i) for i in range(max(1, min(n_envs, len(seeds))))]
     episodes: list[Episode] = []
@@ -56,7 +66,7 @@ def run_episodes(make_env: Callable[[int], Any], policy: BatchPolicy, seeds: lis
             obs = [env.reset(seed=s)[0] for env, s in zip(active, batch)]
             policy.reset_trials(n)
             index, over = [0] * n, np.zeros(n, dtype=bool)  # episode within the trial; trial finished
-            totals, success = np.zeros(n), [False] * n
+            totals, success, infos = np.zeros(n), [False] * n, [{} for _ in batch]
             loc: list[list[float]] = [[] for _ in batch]
             frames: list[list[np.ndarray]] = [[] for _ in batch]
             record = [start + i < video_episodes for i in range(n)]
@@ -70,16 +80,17 @@ def run_episodes(make_env: Callable[[int], Any], policy: BatchPolicy, seeds: lis
                         continue
                     if estimates is not None:
                         loc[i].append(float(np.linalg.norm(estimates[i] - env.unwrapped.goal)))
-                    if record[i]:
-                        frames[i].append(env.unwrapped.world.render(RENDER_CAMERA))
-                    obs[i], rewards[i], terminated[i], truncated[i], info = env.step(actions[i])
+                    frame = _frame(env) if record[i] else None
+                    if frame is not None:
+                        frames[i].append(frame)
+                    obs[i], rewards[i], terminated[i], truncated[i], infos[i] = env.step(actions[i])
                     totals[i] += float(rewards[i])
-                    success[i] = bool(info.get("is_success", False))
+                    success[i] = bool(infos[i].get("is_success", False))
                 policy.observe_batch(rewards, terminated, truncated)
                 for i, env in enumerate(active):
                     if over[i] or not (terminated[i] or truncated[i]):
                         continue
-                    finished.append(Episode(batch[i], success[i], float(totals[i]), _distance(env),
+                    finished.append(Episode(batch[i], success[i], float(totals[i]), _distance(env, infos[i]),
                                             float(np.mean(loc[i])) if loc[i] else None, frames[i], index[i]))
                     if on_episode is not None:
                         on_episode(finished[-1])

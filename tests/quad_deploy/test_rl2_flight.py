@@ -59,3 +59,22 @@ def test_rl2_flight_feeds_the_tasks_reward_and_episode_ends_and_lands(kind, tiny
         action = np.clip(runner.act(np.asarray(step["observation"], np.float32)), -1.0, 1.0)
         np.testing.assert_allclose(step["action"], action, atol=1e-5)
         runner.observe(reward["reward"], reward["truncated"])
+
+
+def test_eval_runs_a_quadrotor_rl2_policy_under_train_and_wider_quadrotor_dynamics(tiny_rl2_hover, tmp_path):
+    import json
+
+    out = tmp_path / "report"
+    assert main(["eval", tiny_rl2_hover, "--conditions", "train,heldout-dynamics", "--episodes", "2", "--videos", "1",
+                 "--n-envs", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    train_ranges = {p["name"]: p["range"] for e in report["conditions"]["train"]["facts"]["randomizers"]
+                    for p in e["params"]}
+    wide = report["conditions"]["heldout-dynamics"]["facts"]["dynamics_ranges"]
+    assert set(wide) >= set(train_ranges) and all(name.startswith("quadrotor.") for name in wide)
+    mass = train_ranges["quadrotor.mass"]
+    assert wide["quadrotor.mass"][0] < mass[0] and wide["quadrotor.mass"][1] > mass[1]
+    for name in ("train", "heldout-dynamics"):
+        condition = report["conditions"][name]
+        assert [row["episode"] for row in condition["adaptation"]] == [1, 2]
+        assert all(np.isfinite(e["final_distance"]) for e in condition["episodes"]["run"])
