@@ -26,9 +26,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from policies.runner import PolicyRunner  # noqa: E402
+from sim2real.env_factory import make_env_fn  # noqa: E402
 from sim2real.launch import resolve  # noqa: E402
-from sim2real.train import load_model, make_env_fn, run_model_path  # noqa: E402
+from sim2real.policy_files import load_policy  # noqa: E402
 
 
 def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, n: int = 4000) -> tuple[float, float]:
@@ -61,7 +61,7 @@ def play_trials(act, reset_policy, observe, config: dict, trials: int, episodes:
                 while not done:
                     obs, reward, terminated, truncated, _ = env.step(act(obs))
                     done = terminated or truncated
-                    observe(float(reward), done)
+                    observe(float(reward), terminated, truncated)
                     total += float(reward)
                 out[trial, episode] = total
     finally:
@@ -79,23 +79,17 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/figures/rl2_adaptation.png")
     args = parser.parse_args()
 
-    is_run = os.path.isdir(args.rl2)
-    if not is_run and args.rl2_launch is None:
-        parser.error("--rl2-launch: needed when --rl2 is a policy file")
-    rl2_config = resolve(args.rl2_launch or os.path.join(args.rl2, "launch.yaml"))
-    episodes = int(rl2_config["rl2"].get("episodes_per_trial", 2))
-    runner = PolicyRunner.load(os.path.join(args.rl2, "checkpoint.pt") if is_run else args.rl2, deterministic=True)
+    # One loader for both (sim2real.policy_files): a run, checkpoint or export; --rl2-launch where none is recorded
+    runner, rl2_config = load_policy(args.rl2, resolve(args.rl2_launch) if args.rl2_launch else None)
+    episodes = runner.batch.episodes_per_trial
     rl2, yaw = play_trials(runner.act, runner.reset_trial, runner.observe, rl2_config, args.trials, episodes, args.seed)
     # Control: the same network and trials, its hidden state reset before every episode (no memory of the world).
     wiped, _ = play_trials(runner.act, runner.reset_trial, runner.observe, rl2_config, args.trials, episodes,
                            args.seed, forget_between_episodes=True)
 
-    mlp_config, path = run_model_path(args.mlp)
-    model_env = make_env_fn(mlp_config, rank=0)()
-    model = load_model(mlp_config, path, model_env)
-    model_env.close()
+    model, mlp_config = load_policy(args.mlp, None)
     # Same randomized task and seeds as the RL² run; only the policy differs (and no privileged critic key).
-    mlp, _ = play_trials(lambda obs: model.predict(obs, deterministic=True)[0], lambda: None, lambda r, d: None,
+    mlp, _ = play_trials(model.act, model.reset_trial, model.observe,
                          {**rl2_config, "critic_sees_world": False}, args.trials, episodes, args.seed)
 
     rng = np.random.default_rng(0)
