@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def test_installed_wheel_runs_demo_and_emulated_eval_outside_the_checkout(instal
     site = subprocess.run([str(installed / "python"), "-c", "import sim2real; print(sim2real.__file__)"],
                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(site).is_relative_to(installed.parent) and not Path(site).is_relative_to(REPO)
-    assert _run(installed, tmp_path, "--version").split() == ["sim2real", "0.1.0"]
+    with open(REPO / "pyproject.toml", "rb") as file:
+        version = tomllib.load(file)["project"]["version"]
+    assert _run(installed, tmp_path, "--version").split() == ["sim2real", version]
     info = " ".join(_run(installed, tmp_path, "info").split())
     assert "demo_so101_reach" in info and "so101_reach" in info and "crazyflie_lab" in info
     unwrapped = info.replace(" ", "")  # rich folds long paths
