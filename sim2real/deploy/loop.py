@@ -14,6 +14,9 @@ fails, that is recorded too (``safe_stop_error``); the summary record is written
 Before the clock starts the policy acts once on a real observation (warm-up: a torch policy's first call is slow,
 and a policy that raises or returns NaN is stopped before the robot moves).
 Before each episode the arm is driven home through the same safety layer, then the task places its objects and goal.
+Each action's reward (the task's, from the state the next step reads, as the simulator rewards it) and the episode's
+end (truncated, after its last step) go to ``policy.observe``: a recurrent (RL²) policy keeps its memory across the
+episodes of a deployment (one trial) and gets the inputs it was trained with.
 Every state read is handed to the scene (:meth:`~sim2real.hal.scene.Scene.track`), so an emulated workspace moves
 its objects with the arm before the achieved goal, success and final distance read them.
 """
@@ -224,6 +227,9 @@ class DeploymentLoop:
         for step in range(self.config.steps_per_episode):
             deadline, lateness = self._wait()
             state = self._read(lateness)
+            achieved = self.task.achieved_goal(state, self.scene)
+            if step > 0:  # what the previous action earned, measured now (as the simulator rewards it)
+                self.policy.observe(float(self.task.compute_reward(achieved, goal)), False, False)
             obs, seen = self._observe(state, goal)
             started = self.clock()
             action = self._act(obs, step)
@@ -235,11 +241,8 @@ class DeploymentLoop:
             command = self.controller.to_command(action, state, self.robot)
             applied = self._send(command, state, step)
             compute = self.clock() - started
-            achieved = self.task.achieved_goal(state, self.scene)
             distance = float(np.linalg.norm(achieved - goal))
             distances.append(distance)
-            last = step == self.config.steps_per_episode - 1
-            self.policy.observe(float(self.task.compute_reward(achieved, goal)), False, last)
             self.log.write("step", phase="policy", episode=episode, step=step, t=deadline - self._start,
                            late=lateness, compute=compute, state_age=started - state.timestamp,
                            positions=state.positions, velocities=state.velocities, ee=state.ee_position,
@@ -247,10 +250,13 @@ class DeploymentLoop:
                            distance=distance, interventions=self._interventions(), **seen)
             self._check_estop()
         final = self._read(self._wait()[1])  # one period later: where the last command took the arm
-        distance = float(np.linalg.norm(self.task.achieved_goal(final, self.scene) - goal))
+        achieved = self.task.achieved_goal(final, self.scene)
+        # the last action's reward; the episode ends by its time limit, as a training episode is truncated
+        self.policy.observe(float(self.task.compute_reward(achieved, goal)), False, True)
+        distance = float(np.linalg.norm(achieved - goal))
         record = {"episode": episode, "goal": goal.tolist(), "final_distance": distance,
                   "min_distance": min(distances + [distance]),
-                  "success": bool(self.task.is_success(self.task.achieved_goal(final, self.scene), goal))}
+                  "success": bool(self.task.is_success(achieved, goal))}
         if localization:
             record["localization_error"] = float(np.mean(localization))
         self.log.write("episode", **record)

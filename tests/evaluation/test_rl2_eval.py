@@ -140,6 +140,16 @@ def test_rl2_on_the_emulated_arm_keeps_memory_across_the_trial_and_gets_the_rewa
     assert len(observed) == 3 * 20 and sum(c[3] for c in observed) == 3  # each episode ends truncated, once
     for k, episode in enumerate(episodes):
         assert episode.episode_return == pytest.approx(sum(c[1] for c in observed[20 * k:20 * (k + 1)]))
+    # each reward is the task's for the state the next step reads (the simulator's definition): the goal distance
+    # in the next observation
+    from sim2real.envs import env_task
+
+    task = env_task(config["env"]["id"], config["env"]["reward_type"])
+    for before, reward, after in zip(trial, trial[1:], trial[2:]):
+        if before[0] == "act" and reward[0] == "observe" and after[0] == "act" and not reward[3]:
+            next_obs = after[1]
+            assert reward[1] == pytest.approx(float(task.compute_reward(next_obs["achieved_goal"],
+                                                                        next_obs["desired_goal"])), abs=1e-5)
     # One trial: the memory is never reset between its episodes; the same runner stepped offline on the observations
     # and rewards the loop gave answers the same actions
     runner = PolicyRunner.load(os.path.join(tiny_rl2_run, "checkpoint.pt"), deterministic=True)
