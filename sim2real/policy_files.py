@@ -67,6 +67,8 @@ def load_state_policy(path: str, config: dict[str, Any] | None) -> tuple[Sb3Poli
     from sim2real.launch import recorded_launch, resolve, same_env
 
     if os.path.isdir(path):
+        if resolve(os.path.join(path, "launch.yaml"))["policy"] == "rl2":
+            raise UserError(f"{path}: an RL² run without {RL2_CHECKPOINT} (its training has not written one yet)")
         run_config, model_path = run_model_path(path)
         config = same_env(path, run_config, config)
     elif path.endswith(".zip") and os.path.isfile(path):

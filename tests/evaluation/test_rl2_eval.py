@@ -91,6 +91,11 @@ def test_every_rl2_file_kind_loads_through_the_one_loader(tiny_rl2_run, tmp_path
     np.testing.assert_allclose(actions[0], actions[2], atol=1e-6)
     with pytest.raises(UserError, match="needs --launch"):
         load_batch_policy(str(loose), None)
+    early = tmp_path / "early"  # an RL² run before its first checkpoint
+    early.mkdir()
+    shutil.copy(os.path.join(tiny_rl2_run, "launch.yaml"), early / "launch.yaml")
+    with pytest.raises(UserError, match="an RL² run without checkpoint.pt"):
+        load_batch_policy(str(early), None)
 
 
 def config_obs(config: dict) -> int:
