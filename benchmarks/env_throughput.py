@@ -92,17 +92,18 @@ def panda_gym_bound(env: gym.Env, steps: int) -> float:
     return physics_bound(sim.physics_client._client, sim.n_substeps, steps)
 
 
-def vec_rate(n_envs: int, steps: int) -> float:
+def vec_rate(n_envs: int, steps: int, config: dict | None = None) -> float:
+    """Env steps/s of SB3's SubprocVecEnv (one process per env) on ``config``'s env (default launch file)."""
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
     from sim2real.train import make_env_fn
     from sim2real.launch import resolve
 
-    config = resolve(None)
+    config = config or resolve(None)
     vec = SubprocVecEnv([make_env_fn(config, rank) for rank in range(n_envs)])
     try:
         vec.reset()
-        actions = np.random.default_rng(0).uniform(-1, 1, (steps, n_envs, 3)).astype(np.float32)
+        actions = np.random.default_rng(0).uniform(-1, 1, (steps, n_envs, *vec.action_space.shape)).astype(np.float32)
         vec.step(actions[0])
         start = time.perf_counter()
         for action in actions:

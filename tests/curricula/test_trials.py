@@ -46,12 +46,11 @@ def test_trial_curriculum_pins_values_per_trial() -> None:
     assert hook.metrics()["curriculum/entropy_npd"] == teacher.entropy()
 
 
-def test_trial_curriculum_over_worker_processes_writes_the_history_curriculum_plot_reads(tmp_path) -> None:
-    from policies.subproc import SubprocTrialVecEnv
+def test_trial_curriculum_writes_the_history_curriculum_plot_reads(tmp_path) -> None:
     from randomizers.curricula.store import HISTORY_FILE, CurriculumHistory, read_history
     from sim2real.cli import main
 
-    vec = SubprocTrialVecEnv([_make, _make], 2)
+    vec = SyncTrialVecEnv([_make, _make])
     try:
         space = ParamSpace.from_dict(vec.env_method("get_randomization_space", indices=[0])[0])
         teacher = ADRTeacher(space, params=["actuation.noise_std"], p_b=1.0, buffer_size=2, metric="return",
@@ -91,7 +90,7 @@ class _RecordingCurriculum(TrialCurriculum):
         super().trial_finished(env_index, trial_return, success, signals, trace)
 
 
-def _rl2_plr_run(tmp_path, robust: bool, score: str = "positive_value_loss"):
+def _rl2_plr_run(tmp_path, robust: bool, score: str = "positive_value_loss", workers: int = 0):
     from policies.ppo import train_rl2
     from randomizers.curricula import PLRTeacher
     from randomizers.curricula.store import CurriculumHistory
@@ -106,7 +105,7 @@ def _rl2_plr_run(tmp_path, robust: bool, score: str = "positive_value_loss"):
         return hooks[-1]
 
     config = dict(num_envs=2, rollout_steps=12, seq_len=6, num_minibatches=2, epochs=1, total_steps=96, seed=0,
-                  workers=2, network={"hidden_size": 8, "embed_size": 8, "encoder_sizes": [8]})
+                  workers=workers, network={"hidden_size": 8, "embed_size": 8, "encoder_sizes": [8]})
     result = train_rl2(config, [_make, _make], tmp_path, tensorboard=False, curriculum=curriculum)
     return hooks[0], result
 
@@ -114,7 +113,7 @@ def _rl2_plr_run(tmp_path, robust: bool, score: str = "positive_value_loss"):
 def test_plr_scores_rl2_trials_by_their_value_loss(tmp_path) -> None:
     from randomizers.curricula import episode_signals
 
-    hook, result = _rl2_plr_run(tmp_path, robust=False, score="l1_value_loss")
+    hook, result = _rl2_plr_run(tmp_path, robust=False, score="l1_value_loss", workers=2)
     teacher = hook.teacher
     assert teacher.episodes == 16 == len(hook.traces)  # 96 steps / 6-step trials (2 episodes of 3 steps)
     assert all(len(t.rewards) == len(t.values) == 6 and t.last_value == 0.0 for t in hook.traces)
