@@ -164,6 +164,30 @@ def test_rl2_with_an_adr_curriculum_in_worker_processes_keeps_the_teacher_and_wr
     assert main(["curriculum", "plot", str(run_dir)]) == 0 and (run_dir / "curriculum_ranges.png").is_file()
 
 
+def test_rl2_training_whose_env_worker_is_killed_ends_in_one_line(tmp_path, capsys):
+    import multiprocessing
+    import threading
+
+    def kill_worker_1() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = [p for p in multiprocessing.active_children() if p.name == "rl2-env-worker-1" and p.pid]
+            if found:
+                time.sleep(0.5)
+                os.kill(found[0].pid, signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_worker_1, daemon=True)
+    killer.start()
+    code = main(["train", "launch/panda_reach_rl2.yaml", "rl2.workers=2", "budget.total_timesteps=30000",
+                 "rl2.network.hidden_size=16", "--run-dir", str(tmp_path / "run")])
+    killer.join(timeout=5)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "rl2.workers: env worker 1 (env 1) died (signal SIGKILL) during" in err
+
+
 def test_rl2_curricula_must_use_trial_returns(capsys):
     assert main(["train", "launch/panda_reach_rl2.yaml", "curriculum=adr"]) == 2
     assert "set metric: return" in capsys.readouterr().err
