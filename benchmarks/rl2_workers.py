@@ -167,7 +167,8 @@ def main() -> None:
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump({"launch": args.launch, "n_envs": counts, "iterations": args.iterations, "steps": args.steps,
-                   "repeats": args.repeats, "load_average": load, "medians": medians, "ratios": ratios, "cpu_shares": shares,
+                   "repeats": args.repeats, "load_average": load, "medians": medians, "ratios": ratios,
+                   "cpu_shares": shares,
                    "samples": samples}, handle, indent=2)
     print(f"wrote {args.out}")
 

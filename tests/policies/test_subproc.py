@@ -144,7 +144,8 @@ def test_an_env_raising_in_a_worker_carries_its_traceback() -> None:
     sub = SubprocTrialVecEnv([_pendulum_trials, _broken], 2)
     try:
         sub.reset(seed=0)
-        with pytest.raises(EnvWorkerException, match="env worker 1 .* FloatingPointError: the physics blew up") as caught:
+        expected = "env worker 1 .* FloatingPointError: the physics blew up"
+        with pytest.raises(EnvWorkerException, match=expected) as caught:
             sub.step(torch.zeros(2, 1))
         assert "Traceback" in str(caught.value)
     finally:
