@@ -57,6 +57,15 @@ def n_to_pwm(thrust: float, thrust_map: ThrustMap) -> int:
     return int(round(min(thrust_map.pwm(thrust), float(PWM_LIMIT))))
 
 
+def init_cflib_drivers() -> None:
+    """Register cflib's link drivers once per process: ``cflib.crtp.init_drivers`` appends them again on every call,
+    so each connect would scan a longer list and a scan would report every vehicle once per call."""
+    import cflib.crtp
+
+    if not cflib.crtp.CLASSES:
+        cflib.crtp.init_drivers()
+
+
 class CrazyflieDriver(FlightVehicle):
     """See the module docstring. ``action_mode`` (``ctbr`` or ``attitude``) picks the commander's flight mode;
     ``thrust_map`` is the motors' PWM calibration (``None``: :func:`thrust_map_for` the spec)."""
@@ -99,9 +108,7 @@ class CrazyflieDriver(FlightVehicle):
         ``CONNECT_ATTEMPTS`` times in all, then ``LinkError`` names the last failure in one line. The handshake
         never moves the vehicle (no setpoint, no arming), so repeating it is safe.
         """
-        import cflib.crtp
-
-        cflib.crtp.init_drivers()
+        init_cflib_drivers()
         for _ in range(CONNECT_ATTEMPTS):
             try:
                 self._connect_once()

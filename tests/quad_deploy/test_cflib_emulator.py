@@ -12,7 +12,9 @@ from cflib.crazyflie.log import LogConfig
 from cflib.crazyflie.syncCrazyflie import SyncCrazyflie
 from cflib.crazyflie.syncLogger import SyncLogger
 
-cflib.crtp.init_drivers()
+from sim2real.hal.crazyflie import init_cflib_drivers
+
+init_cflib_drivers()
 POSE = ("stateEstimate.x", "stateEstimate.y", "stateEstimate.z", "stateEstimate.vz", "motor.m1")
 
 
@@ -32,6 +34,14 @@ def _log_for(scf, seconds: float) -> list[tuple[float, dict]]:
             if time.monotonic() > end:
                 break
     return entries
+
+
+def test_cflib_link_drivers_are_registered_once_per_process():
+    """cflib appends its drivers on every ``init_drivers`` call; the driver's connect must not grow the list."""
+    init_cflib_drivers()
+    registered = list(cflib.crtp.CLASSES)
+    init_cflib_drivers()
+    assert cflib.crtp.CLASSES == registered and len(set(registered)) == len(registered)
 
 
 def test_connect_params_log_takeoff_hover_land(quad_emulator):

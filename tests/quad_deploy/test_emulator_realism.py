@@ -8,7 +8,6 @@ import os
 import struct
 import time
 
-import cflib.crtp
 import numpy as np
 import pytest
 import yaml
@@ -23,10 +22,11 @@ from sim2real.emulators.crazyflie import CrazyflieEmulator
 from sim2real.emulators.quad_reality import QuadReality
 from sim2real.hal.thrust_map import CRAZYFLIE_2X, PWM_MAX, ThrustMap, load_thrust_map
 from sim2real.errors import UserError
+from sim2real.hal.crazyflie import init_cflib_drivers
 from sim2real.quadrotor.physics import QuadPhysicsConfig, QuadrotorPhysics
 from quad_support import HOVER_POLICY, REALITIES, free_udp_port
 
-cflib.crtp.init_drivers()
+init_cflib_drivers()
 SPEC = crazyflie_spec()
 LAB_CF = yaml.safe_load(open(os.path.join(REALITIES, "crazyflie_lab.yaml")))
 
