@@ -37,6 +37,16 @@ seed: 0
 
 
 @pytest.fixture(scope="session")
+def calibration_file(tmp_path_factory) -> str:
+    """The SO-101's calibration from its spec (``sim2real calibrate --from-spec``), for the bus emulators."""
+    from sim2real.cli import main
+
+    path = tmp_path_factory.mktemp("cal") / "so101.json"
+    assert main(["calibrate", "--from-spec", "--out", str(path)]) == 0
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def tiny_rl2_run(tmp_path_factory) -> str:
     """A tiny RL² SO-101 Reach run (one 60-step iteration, trials of 3 episodes of 20 steps, dynamics randomized);
     quality does not matter where it is used."""

@@ -50,15 +50,8 @@ def pipeline(tmp_path_factory, tiny_run) -> str:
     return str(out)
 
 
-@pytest.fixture(scope="module")
-def calibration(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("cal") / "so101.json"
-    assert main(["calibrate", "--from-spec", "--out", str(path)]) == 0
-    return str(path)
-
-
 @pytest.fixture
-def files(tmp_path, tiny_run, rpm_run, calibration, pipeline) -> dict[str, str]:
+def files(tmp_path, tiny_run, rpm_run, calibration_file, pipeline) -> dict[str, str]:
     """Paths a case uses: ``file`` is a regular file (a path under it cannot be created, even as root), ``out`` a
     folder nothing may be written into, launch files with one mistake each."""
     (tmp_path / "file").write_text("a regular file")
@@ -86,7 +79,7 @@ def files(tmp_path, tiny_run, rpm_run, calibration, pipeline) -> dict[str, str]:
     for name, text in launches.items():
         (tmp_path / f"{name}.yaml").write_text(text)
     return {"tmp": str(tmp_path), "file": str(tmp_path / "file"), "out": str(out), "run": tiny_run, "rpm": rpm_run,
-            "cal": calibration, "log": str(out / "log.jsonl"), "pipeline": pipeline}
+            "cal": calibration_file, "log": str(out / "log.jsonl"), "pipeline": pipeline}
 
 
 def _deploy(f, *extra):

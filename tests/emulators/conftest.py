@@ -83,10 +83,3 @@ def reach_policy(tmp_path_factory) -> str:
     return str(run_dir)
 
 
-@pytest.fixture(scope="session")
-def calibration_file(tmp_path_factory) -> str:
-    from sim2real.cli import main
-
-    path = tmp_path_factory.mktemp("cal") / "so101.json"
-    assert main(["calibrate", "--from-spec", "--out", str(path)]) == 0
-    return str(path)
