@@ -31,6 +31,24 @@ from sim2real.emulators.reality import Faults, RealityProfile  # noqa: E402
 DRIVERS = ("dynamixel", "feetech", "crazyflie", "mavlink")
 
 
+def _timed_connect(emulator, robot, link_error: type[Exception]) -> tuple[float, str | None]:
+    """Serve ``emulator`` in a thread, connect ``robot`` and read one state: (seconds taken, the ``link_error``
+    message or None); the robot and the emulator are always shut down."""
+    thread = emulator.start_thread()
+    started, error = time.monotonic(), None
+    try:
+        robot.connect()
+        robot.read_state()
+    except link_error as err:
+        error = str(err)
+    finally:
+        elapsed = time.monotonic() - started
+        robot.disconnect()
+        emulator.stop()
+        thread.join(timeout=5)
+    return elapsed, error
+
+
 def _servo_start(protocol: str, drop: float, corrupt: float) -> tuple[float, str | None, int]:
     from sim2real.emulators.server import BusEmulator
     from sim2real.hal.dynamixel import DynamixelBus
@@ -41,20 +59,9 @@ def _servo_start(protocol: str, drop: float, corrupt: float) -> tuple[float, str
     spec = so101_spec()
     calibration = calibration_from_spec(spec)
     em = BusEmulator(protocol, RealityProfile(faults=Faults(drop_probability=drop, corrupt_probability=corrupt)))
-    thread = em.start_thread()
     bus_class = DynamixelBus if protocol == "dynamixel" else FeetechBus
     arm = ServoArm(spec, bus_class(em.port, calibration.ids), calibration)
-    started, error = time.monotonic(), None
-    try:
-        arm.connect()
-        arm.read_state()
-    except BusError as err:
-        error = str(err)
-    finally:
-        elapsed = time.monotonic() - started
-        arm.disconnect()
-        em.stop()
-        thread.join(timeout=5)
+    elapsed, error = _timed_connect(em, arm, BusError)
     return elapsed, error, em.stats["dropped"] + em.stats["corrupted"]
 
 
@@ -75,18 +82,7 @@ def _flight_start(kind: str, drop: float) -> tuple[float, str | None, int]:
 
         em = MavlinkEmulator(reality, port=0)
         driver = MavlinkDriver(spec, f"udpout:127.0.0.1:{em.port}")
-    thread = em.start_thread()
-    started, error = time.monotonic(), None
-    try:
-        driver.connect()
-        driver.read_state()
-    except LinkError as err:
-        error = str(err)
-    finally:
-        elapsed = time.monotonic() - started
-        driver.disconnect()
-        em.stop()
-        thread.join(timeout=5)
+    elapsed, error = _timed_connect(em, driver, LinkError)
     links = em.faults if isinstance(em.faults, list) else [em.faults]
     return elapsed, error, sum(link.stats["dropped"] for link in links)
 
