@@ -187,10 +187,22 @@ class GymVectorTrialEnv:
             final_obs = _stack([finals[i] if trunc_only[i] else _index(obs, i) for i in range(self.num_envs)])
         return TrialStep(self._obs(obs), torch.as_tensor(rew, dtype=torch.float32),
                          torch.as_tensor(ep_done, dtype=torch.float32), torch.as_tensor(term, dtype=torch.float32),
-                         torch.as_tensor(trunc_only, dtype=torch.float32), final_obs)
+                         torch.as_tensor(trunc_only, dtype=torch.float32), final_obs,
+                         _successes(_env_infos(info, term | trunc, self.num_envs), ep_done))
 
     def close(self) -> None:
         self.venv.close()
+
+
+def _env_infos(info: dict[str, Any], reset: np.ndarray, n: int) -> list[dict[str, Any]]:
+    """Env ``i``'s ``is_success`` from a gymnasium vector ``info`` (arrays with ``_key`` masks): from
+    ``final_info`` where the env was reset in this step (SAME_STEP autoreset: ``info`` then holds the reset's)."""
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        source = info.get("final_info", {}) if reset[i] else info
+        present = "is_success" in source and bool(np.asarray(source.get("_is_success", np.ones(n, bool)))[i])
+        out.append({"is_success": bool(np.asarray(source["is_success"])[i])} if present else {})
+    return out
 
 
 def _index(obs: Any, i: int) -> Any:
