@@ -214,6 +214,10 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
     if not resume:
         dump(config, os.path.join(run_dir, "launch.yaml"))
         atomic_write_json(os.path.join(run_dir, "versions.json"), package_versions())
+    if config.get("curriculum") == "poet":  # several agents: POET's own driver
+        from sim2real.poet_train import train_poet
+
+        return train_poet(config, run_dir, resume, progress)
     if config["policy"] == "rl2":
         return _train_rl2(config, run_dir, resume, progress)
     if resume and _finished(config, run_dir):

@@ -9,12 +9,13 @@ from randomizers.curricula.adr import ADRTeacher
 from randomizers.curricula.alp_gmm import ALPGMMTeacher
 from randomizers.curricula.base import Teacher
 from randomizers.curricula.plr import PLRTeacher
+from randomizers.curricula.poet import PoetTeacher
 from randomizers.curricula.uniform import ScheduleTeacher, UniformTeacher
 from randomizers.params import ParamSpace
 
 TEACHERS: dict[str, type[Teacher]] = {
     "uniform": UniformTeacher, "schedule": ScheduleTeacher, "adr": ADRTeacher, "alp_gmm": ALPGMMTeacher,
-    "plr": PLRTeacher, "robust_plr": PLRTeacher,
+    "plr": PLRTeacher, "robust_plr": PLRTeacher, "poet": PoetTeacher,
 }
 _INJECTED = ("self", "space", "seed", "n_envs")
 

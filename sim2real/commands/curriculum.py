@@ -12,7 +12,7 @@ from sim2real.arguments import output_file
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("curriculum", help="inspect automatic curricula of a run")
     actions = parser.add_subparsers(dest="curriculum_command", metavar="ACTION")
-    plot = actions.add_parser("plot", help="draw the ranges and the entropy over training")
+    plot = actions.add_parser("plot", help="draw the ranges and the entropy over training (POET: the population)")
     plot.add_argument("run_dir", help="run directory written by `sim2real train` with a curriculum")
     plot.add_argument("--out", type=output_file, default=None,
                       help="image path (default RUN_DIR/curriculum_ranges.png)")
@@ -74,6 +74,13 @@ def plot_history(records: list[dict[str, Any]], out: str, show_all: bool = False
     ax.tick_params(labelsize=7)
     for extra in flat[panels:]:
         extra.set_visible(False)
+    return save_figure(fig, out, title)
+
+
+def save_figure(fig: Any, out: str, title: str = "") -> str:
+    """Title, lay out and write a matplotlib figure to ``out`` (folders made), then close it; returns ``out``."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -98,6 +105,15 @@ def run_plot(args: argparse.Namespace) -> int:
     out = args.out or os.path.join(args.run_dir, "curriculum_ranges.png")
     if os.path.splitext(out)[1].lower() not in (".png", ".pdf", ".svg"):
         raise UserError(f"--out {out}: use a .png, .pdf or .svg file name")
-    plot_history(records, out, show_all=args.all, title=os.path.basename(os.path.normpath(args.run_dir)))
+    title = os.path.basename(os.path.normpath(args.run_dir))
+    if next(r for r in records if r.get("event") in ("start", "resume")).get("teacher") == "poet":
+        from sim2real.poet_plot import plot_poet
+
+        try:
+            plot_poet(records, out, title=title)
+        except ValueError as err:
+            raise UserError(f"{path}: {err}") from None
+    else:
+        plot_history(records, out, show_all=args.all, title=title)
     print(f"wrote {out}")
     return 0
