@@ -4,6 +4,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from sim2real.envs.arm_env import SO101_FRONT_CAMERA, SO101_SIDE_CAMERA, ArmEnv, GoalArmEnv, make_arm_env
+from sim2real.envs.experiment_env import register_experiment_envs
 from sim2real.envs.quadrotor_env import ACTION_MODES, QUAD_ENVS, register_quadrotor_envs
 
 ARM_ENVS: dict[str, tuple[str, str]] = {
@@ -38,6 +39,7 @@ def register_envs() -> None:
             gym.register(env_id, entry_point="sim2real.envs.arm_env:make_arm_env", max_episode_steps=EPISODE_STEPS,
                          kwargs={"robot": robot, "task": task, **ARM_ENV_OPTIONS.get(env_id, {})})
     register_quadrotor_envs()
+    register_experiment_envs()
 
 
 def env_task(env_id: str, reward_type: str = "sparse"):

@@ -39,7 +39,7 @@ class ArmEnv(gym.Env):
     side by side, (H, W * (1 + n), 3), each camera of the same size) and ``proprio`` (the robot part of
     ``observation``); visual randomizers move ``camera`` only. Actions are in [-1, 1] (see
     :mod:`sim2real.tasks.control`). Episodes end only by the time limit of the registered id;
-    ``info["is_success"]`` reports success at every step.
+    ``info["is_success"]`` reports success at every step. ``task_options`` go to the task's constructor.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
@@ -47,7 +47,8 @@ class ArmEnv(gym.Env):
     def __init__(self, robot: str = "panda", task: str = "reach", obs_mode: str = "state", control_mode: str = "ee",
                  reward_type: str = "sparse", render_mode: str | None = None, camera: Camera | dict | None = None,
                  physics: PhysicsConfig | dict | None = None, distance_threshold: float | None = None,
-                 extra_cameras: Sequence[Camera | dict] = (), object_state: str | None = None) -> None:
+                 extra_cameras: Sequence[Camera | dict] = (), object_state: str | None = None,
+                 task_options: dict[str, Any] | None = None) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
         if render_mode not in (None, "rgb_array"):
@@ -59,7 +60,7 @@ class ArmEnv(gym.Env):
         self.extra_cameras = tuple(_camera(c, Camera()) for c in extra_cameras)
         if any((c.width, c.height) != (self.camera.width, self.camera.height) for c in self.extra_cameras):
             raise ValueError("extra_cameras must have the size of camera (their images are joined side by side)")
-        self.task = make_task(task, spec, reward_type, distance_threshold, object_state)
+        self.task = make_task(task, spec, reward_type, distance_threshold, object_state, **(task_options or {}))
         physics = physics if isinstance(physics, PhysicsConfig) else PhysicsConfig(**(physics or {}))
         self.world = PyBulletWorld(physics)
         self._home_command = np.asarray(spec.home, dtype=float)

@@ -123,6 +123,7 @@ class PyBulletWorld(Scene):
         self._movable: list[int] = []  # bodies with mass, whose contacts can outlive a snapshot restore
         self._shapes: dict[tuple, tuple[int, int]] = {}  # (shape, size, collision) -> (collision id, visual id)
         self._com: dict[int, tuple[float, ...]] = {}  # body id -> centre-of-mass offset (m, body frame), non-zero
+        self._glue: list[int] = []  # fixed constraints made by glue()
         half = tuple(np.array(table_size) / 2.0)
         self._place_new("table", BodySpec("box", half, 0.0, (0.95, 0.95, 0.95, 1.0)),
                         (self.table_offset_x, 0.0, -half[2]))
@@ -290,6 +291,31 @@ class PyBulletWorld(Scene):
         linear, angular = p.getBaseVelocity(self.bodies[name], physicsClientId=self.client)
         return np.asarray(linear), np.asarray(angular)
 
+    def glue(self, name: str, to: str | None = None, max_force: float = 1000.0) -> None:
+        """Fix body ``name`` to body ``to`` (or to the world when None) at their present relative pose, with a
+        fixed constraint of at most ``max_force`` N; :meth:`unglue_all` removes every such constraint."""
+        c = self.client
+        child = p.getBasePositionAndOrientation(self.bodies[name], physicsClientId=c)
+        if to is None:
+            constraint = p.createConstraint(self.bodies[name], -1, -1, -1, p.JOINT_FIXED, (0.0, 0.0, 0.0),
+                                            (0.0, 0.0, 0.0), child[0], childFrameOrientation=child[1],
+                                            physicsClientId=c)
+        else:
+            parent = p.getBasePositionAndOrientation(self.bodies[to], physicsClientId=c)
+            inverse = p.invertTransform(*parent)
+            position, orientation = p.multiplyTransforms(*inverse, *child)
+            constraint = p.createConstraint(self.bodies[to], -1, self.bodies[name], -1, p.JOINT_FIXED,
+                                            (0.0, 0.0, 0.0), position, (0.0, 0.0, 0.0),
+                                            parentFrameOrientation=orientation, physicsClientId=c)
+        p.changeConstraint(constraint, maxForce=float(max_force), physicsClientId=c)
+        self._glue.append(constraint)
+
+    def unglue_all(self) -> None:
+        """Remove every constraint :meth:`glue` made."""
+        for constraint in self._glue:
+            p.removeConstraint(constraint, physicsClientId=self.client)
+        self._glue.clear()
+
     # --- snapshots and rendering --------------------------------------------------------------------------
     def save(self) -> int:
         """Snapshot the whole world in memory (PyBullet ``saveState``, ~3 ms for a Panda scene); returns its id."""
@@ -306,8 +332,8 @@ class PyBulletWorld(Scene):
         since), which perturbs the next steps by ~1e-6 m. Parking movable objects far away and running collision
         detection first drops those manifolds, so the same seed gives bit-identical trajectories.
         """
-        for body in self._movable:
-            p.resetBasePositionAndOrientation(body, (0.0, 0.0, -100.0), _IDENTITY, physicsClientId=self.client)
+        for i, body in enumerate(self._movable):  # 10 m apart: parked bodies must not touch each other either
+            p.resetBasePositionAndOrientation(body, (10.0 * i, 0.0, -100.0), _IDENTITY, physicsClientId=self.client)
         if self._movable:
             p.performCollisionDetection(physicsClientId=self.client)
         p.restoreState(stateId=snapshot, physicsClientId=self.client)

@@ -6,8 +6,10 @@ from typing import Type
 from robots.spec import RobotSpec
 from sim2real.tasks.arm_tasks import PickAndPlace, Push, Reach
 from sim2real.tasks.base import ArmTask, Layout
+from sim2real.tasks.experiments import Heavier, Towers
 
-TASKS: dict[str, Type[ArmTask]] = {"reach": Reach, "push": Push, "pick_and_place": PickAndPlace}
+TASKS: dict[str, Type[ArmTask]] = {"reach": Reach, "push": Push, "pick_and_place": PickAndPlace,
+                                   "heavier": Heavier, "towers": Towers}
 
 LAYOUTS: dict[str, Layout] = {
     # panda-gym: base at (-0.6, 0, 0), goal/object xy range 0.3 m, goals up to 0.3 m (Reach) / 0.2 m (P&P),
@@ -23,11 +25,13 @@ LAYOUTS: dict[str, Layout] = {
 
 
 def make_task(name: str, spec: RobotSpec, reward_type: str = "sparse",
-              distance_threshold: float | None = None, object_state: str | None = None) -> ArmTask:
+              distance_threshold: float | None = None, object_state: str | None = None, **options) -> ArmTask:
     """Build task ``name`` for robot ``spec`` with the robot's layout; ``object_state`` (tasks with an object:
-    ``full`` or ``position``, see :class:`sim2real.tasks.arm_tasks.Push`) defaults to ``full``."""
+    ``full`` or ``position``, see :class:`sim2real.tasks.arm_tasks.Push`) defaults to ``full``; ``options`` go to
+    the task's constructor (e.g. ``n_blocks`` of :class:`sim2real.tasks.experiments.Heavier`)."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r} (known: {', '.join(TASKS)})")
     if object_state is None:
-        return TASKS[name](spec, LAYOUTS[spec.name], reward_type, distance_threshold)
-    return TASKS[name](spec, LAYOUTS[spec.name], reward_type, distance_threshold, object_state=object_state)
+        return TASKS[name](spec, LAYOUTS[spec.name], reward_type, distance_threshold, **options)
+    return TASKS[name](spec, LAYOUTS[spec.name], reward_type, distance_threshold, object_state=object_state,
+                       **options)
