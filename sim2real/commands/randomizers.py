@@ -34,13 +34,16 @@ def params_for(env_id: str) -> list[tuple[Any, bool]]:
     """(Param, only with rgb observations) for every randomizer group available on ``env_id``."""
     from randomizers.wrappers import WRAPPERS
     from sim2real.envs import ARM_ENVS
+    from sim2real.envs.experiment_env import EXPERIMENT_ENVS, ExperimentRandomizer
     from sim2real.launch.randomizers import env_traits
 
-    if env_id not in ARM_ENVS:
-        raise UserError(f"no randomizers for environment id {env_id!r} (arm environments: {', '.join(ARM_ENVS)})")
+    if env_id not in ARM_ENVS and env_id not in EXPERIMENT_ENVS:
+        raise UserError(f"no randomizers for environment id {env_id!r} (arm environments: "
+                        f"{', '.join([*ARM_ENVS, *EXPERIMENT_ENVS])})")
     state, rgb = env_traits(env_id, "state"), env_traits(env_id, "rgb")
     out = []
-    for wrapper in WRAPPERS.values():
+    extra = [ExperimentRandomizer] if env_id in EXPERIMENT_ENVS else []
+    for wrapper in [*WRAPPERS.values(), *extra]:
         declared = wrapper.declare()
         in_state = set(wrapper.applicable_to(declared, state).names)
         out += [(q, q.name not in in_state) for q in wrapper.applicable_to(declared, rgb)]

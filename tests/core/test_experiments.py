@@ -1,4 +1,5 @@
 """The physics-experiment envs (issue 24): blocks, masses vs difficulty, answer scoring, budget, towers' glue."""
+import json
 import math
 
 import gymnasium as gym
@@ -207,3 +208,19 @@ def test_rl2_smoke_trains_and_its_run_plays_an_episode(tmp_path):
         if terminated or truncated:
             break
     assert terminated or truncated
+
+
+@pytest.mark.parametrize("name", ["so101_heavier_rl2", "so101_heavier_ppo", "panda_heavier_rl2", "so101_towers_rl2"])
+def test_shipped_experiment_launch_files_resolve(name):
+    from sim2real.launch import resolve
+
+    config = resolve(name)
+    assert config["env"]["id"] in EXPERIMENT_ENVS and config["randomizers"][0]["group"] == "experiment"
+
+
+def test_randomizers_list_shows_the_experiment_group(capsys):
+    from sim2real.cli import main
+
+    assert main(["randomizers", "list", "sim2real/PandaTowers-v0", "--json"]) == 0
+    names = {row["name"] for row in json.loads(capsys.readouterr().out)}
+    assert "experiment.difficulty" in names and "dynamics.actuator.strength" in names
