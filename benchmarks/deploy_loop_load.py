@@ -44,7 +44,7 @@ from sim2real.deploy.loop import LoopConfig  # noqa: E402
 from sim2real.deploy.multirotor import MultirotorDeploymentLoop  # noqa: E402
 from sim2real.hal.crazyflie import CrazyflieDriver  # noqa: E402
 from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer  # noqa: E402
-from sim2real.quadrotor.tasks import HoverTask  # noqa: E402
+from sim2real.tasks.quadrotor import make_quadrotor_task  # noqa: E402
 
 RATE_HZ = 48.0
 VARIANTS = ("none", "nice", "fifo")
@@ -121,7 +121,8 @@ def fly(policy, variant: str, seconds: float, tmp: str) -> dict:
                             priority=variant)
         gc.callbacks.append(pauses)
         try:
-            result = MultirotorDeploymentLoop(driver, HoverTask(), spec, "ctbr", policy, safety, log, config).run()
+            result = MultirotorDeploymentLoop(driver, make_quadrotor_task("hover", spec), policy, safety, log,
+                                              config).run()
         finally:
             gc.callbacks.remove(pauses)
             log.close()

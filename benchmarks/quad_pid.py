@@ -23,7 +23,7 @@ import sim2real.envs  # noqa: F401
 from randomizers.quadrotor import QuadrotorRandomizer
 from robots.quadrotor import get_quadrotor_spec
 from sim2real.hal.multirotor import Position
-from sim2real.quadrotor.physics import QuadrotorPhysics
+from sim2real.sim.quadrotor_physics import QuadrotorPhysics
 
 
 def hover_hold(vehicle: str, seconds: float = 5.0) -> dict[str, float]:

@@ -28,7 +28,7 @@ import pybullet as p
 
 import sim2real.envs  # noqa: F401
 from robots.quadrotor import crazyflie_spec
-from sim2real.quadrotor.physics import QuadPhysicsConfig, QuadrotorPhysics
+from sim2real.sim.quadrotor_physics import QuadPhysicsConfig, QuadrotorPhysics
 
 HOVER_AVIARY = 4750.0  # env steps/s, gym-pybullet-drones HoverAviary at 30 Hz / 240 Hz, no resets (reference doc)
 

@@ -1,7 +1,7 @@
 """Quadrotor randomization (group ``quadrotor``): mass, inertia, kf/km, per-motor thrust asymmetry, motor time
 constant, rotor drag, battery sag, command latency, IMU and position noise, wind.
 
-Works on any env whose ``unwrapped.robot`` is a ``sim2real.quadrotor.robot.SimMultirotor`` (duck-typed: its
+Works on any env whose ``unwrapped.robot`` is a ``sim2real.sim.multirotor.SimMultirotor`` (duck-typed: its
 ``physics`` model attributes and noise/latency fields). Every application starts from the spec's nominal model,
 so values never compound across episodes.
 """

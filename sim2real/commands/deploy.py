@@ -164,13 +164,12 @@ def run_multirotor(args: argparse.Namespace) -> int:
     from sim2real.deploy.multirotor import MultirotorDeploymentLoop
     from sim2real.policy_files import load_policy
     from sim2real.envs import control_modes
-    from sim2real.envs.quadrotor_env import QUAD_ENVS, vehicle_size
     from sim2real.errors import UserError
     from sim2real.hal.flight import LinkError
     from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer
     from sim2real.launch import resolve
-    from sim2real.quadrotor.physics import QuadPhysicsConfig
-    from sim2real.quadrotor.tasks import TASKS
+    from sim2real.sim.quadrotor_physics import QuadPhysicsConfig
+    from sim2real.tasks.quadrotor import QUAD_ENVS, make_quadrotor_task
 
     if args.driver == "crazyflie" and not args.uri:
         raise UserError("--uri is required for the crazyflie driver (e.g. udp://127.0.0.1:19850)")
@@ -188,12 +187,11 @@ def run_multirotor(args: argparse.Namespace) -> int:
     if action_mode not in control_modes(env_id):
         raise UserError(f"env.control_mode {action_mode!r} is not a mode of {env_id} ({', '.join(control_modes(env_id))})")
     _check_flight_mode(args.driver, action_mode, args.policy)
-    size = vehicle_size(vehicle)
-    task = TASKS[task_name](size=size, altitude=size)
+    task = make_quadrotor_task(task_name, spec, action_mode, config["env"]["reward_type"])
     rate = args.rate_hz or QuadPhysicsConfig().control_hz
     if not 0 < rate <= 500:
         raise UserError(f"--rate-hz must be in (0, 500], got {rate}")
-    low, high = _geofence(args.geofence, size)
+    low, high = _geofence(args.geofence, task.size)
     safety = MultirotorSafetyLayer(MultirotorSafetyConfig.from_spec(spec, low, high), spec.max_rpm)
     loop_config = LoopConfig(rate, args.episodes, args.steps or config["env"]["max_episode_steps"], seed=args.seed,
                              priority=args.priority, **_watchdog_limits(args, rate))
@@ -211,8 +209,7 @@ def run_multirotor(args: argparse.Namespace) -> int:
     with _disconnected_on_failure(robot, LinkError):
         robot.connect()
     result, problems = run_connected(robot, log_path, args.stop_file, lambda log, estop: MultirotorDeploymentLoop(
-        robot, task, spec, action_mode, policy, safety, log, loop_config, estop, tolerance=args.tolerance,
-        reward_type=config["env"]["reward_type"]))
+        robot, task, policy, safety, log, loop_config, estop, tolerance=args.tolerance))
     return _summarize(result, log_path, problems, lambda e: f", RMS after 1 s {e['rms_distance'] * 100:.1f} cm")
 
 

@@ -1,9 +1,8 @@
 """Deploying a quadrotor policy: the arm deployment loop (fixed rate on a monotonic clock, watchdog, e-stop, JSONL log,
 safe stop on any trip) with a multirotor's phases — arm, fly to the episode's start position, run the policy, land.
 
-Observations, commands and rewards come from the same code as :class:`sim2real.envs.quadrotor_env.QuadrotorEnv`:
-the task's ``reference`` (:mod:`sim2real.quadrotor.tasks`), :func:`sim2real.envs.quadrotor_env.state_vector`,
-:func:`sim2real.envs.quadrotor_env.action_to_setpoint` and :func:`sim2real.envs.quadrotor_env.step_reward`: each
+Observations, setpoints and rewards come from the task the simulator runs, unchanged
+(:class:`sim2real.tasks.quadrotor.QuadrotorTask`: ``reference``, ``observe``, ``action_to_setpoint``, ``reward``): each
 action's reward (measured at the next step's state) and the episode's end (truncated after its last step) go to
 ``policy.observe``, so a recurrent (RL²) policy gets the inputs it was trained with. Every setpoint passes the
 :class:`MultirotorSafetyLayer`; a measured state outside the geofence or tilted past its limit trips the safe stop
@@ -18,17 +17,15 @@ from typing import Callable
 
 import numpy as np
 
-from robots.quadrotor import QuadrotorSpec
 from sim2real.deploy.estop import EStop
 from sim2real.deploy.faults import describe
 from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.loop import DeploymentLoop, DeployResult, LoopConfig, Trip
 from sim2real.agents import Policy
-from sim2real.envs.quadrotor_env import action_to_setpoint, state_vector, step_reward, vehicle_size
 from sim2real.hal.flight import FlightVehicle
 from sim2real.hal.multirotor import MultirotorState, Position
 from sim2real.hal.safety import MultirotorSafetyLayer
-from sim2real.quadrotor.tasks import QuadTask, Reference
+from sim2real.tasks.quadrotor import QuadrotorTask, Reference, position_error
 
 
 TAKEOFF_RISE_M = 0.05  # m above the lowest measured height: the vehicle has taken off
@@ -47,16 +44,16 @@ class MultirotorDeploymentLoop(DeploymentLoop):
     it lands (``robot.safe_stop()``), as it does on any trip or exception inside the loop (the base loop's guard).
     """
 
-    def __init__(self, robot: FlightVehicle, task: QuadTask, spec: QuadrotorSpec, action_mode: str,
-                 policy: Policy, safety: MultirotorSafetyLayer, log: DeploymentLog, config: LoopConfig,
-                 estop: EStop | None = None, clock: Callable[[], float] = time.monotonic,
-                 approach_tolerance: float = 0.1, approach_timeout_s: float = 15.0, tolerance: float = 0.1,
-                 sleep: Callable[[float], None] = time.sleep, reward_type: str = "dense") -> None:
+    def __init__(self, robot: FlightVehicle, task: QuadrotorTask, policy: Policy, safety: MultirotorSafetyLayer,
+                 log: DeploymentLog, config: LoopConfig, estop: EStop | None = None,
+                 clock: Callable[[], float] = time.monotonic, approach_tolerance: float = 0.1,
+                 approach_timeout_s: float = 15.0, tolerance: float = 0.1,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(robot, task, None, policy, None, None, safety, log, config, estop, clock,  # type: ignore
                          sleep=sleep)
-        self.spec, self.action_mode = spec, action_mode
+        self.spec, self.action_mode = task.spec, task.action_mode
         self.approach_tolerance, self.approach_timeout_s = approach_tolerance, approach_timeout_s
-        self.tolerance, self.reward_type = tolerance, reward_type
+        self.tolerance = tolerance
         self._heights: tuple[float, float] | None = None  # (lowest, highest) measured z (m) of this run
 
     @property
@@ -93,9 +90,10 @@ class MultirotorDeploymentLoop(DeploymentLoop):
         raise Trip("home", f"start {np.round(start, 3).tolist()} m not reached in {self.approach_timeout_s:g} s")
 
     def _episode(self, episode: int, rng: np.random.Generator) -> dict:
-        start = np.asarray(self.task.reset(rng), dtype=float)
+        goal = self.task.reset(rng)
+        start = goal.start[0]
         self._approach(episode, start)
-        reference = self.task.reference(0.0, start)
+        reference = self.task.reference(goal, 0.0, start)
         self.log.write("episode_start", episode=episode, goal=reference.position, start=start)
         previous = np.zeros(4)
         distances = []
@@ -104,17 +102,17 @@ class MultirotorDeploymentLoop(DeploymentLoop):
             deadline, lateness = self._wait()
             t0 = deadline if t0 is None else t0
             state = self._state(lateness)
-            reference = self.task.reference(deadline - t0, state.position)
+            reference = self.task.reference(goal, deadline - t0, state.position)
             if step > 0:  # what the previous action earned, measured now (as the simulator rewards it)
                 self._observe(state, reference, episode, step - 1, truncated=False)
-            obs = state_vector(state, reference, previous)
+            obs = self.task.observe(state, reference, previous)
             started = self.clock()
             action = self._act(obs, step)
-            setpoint = action_to_setpoint(action, self.action_mode, self.spec)
+            setpoint = self.task.action_to_setpoint(action)
             applied = self._send(setpoint, state, step)
             compute = self.clock() - started
             previous = action
-            distance = float(np.linalg.norm(reference.position - state.position))
+            distance = position_error(state.position, reference)
             distances.append(distance)
             self.log.write("step", phase="policy", episode=episode, step=step, t=deadline - self._start,
                            late=lateness, compute=compute, state_age=started - state.timestamp,
@@ -125,8 +123,8 @@ class MultirotorDeploymentLoop(DeploymentLoop):
                            interventions=self._interventions())
             self._check_estop()
         last = self._state(self._wait()[1])  # one period later: where the last setpoint took the vehicle
-        final_reference = self.task.reference(self.clock() - t0, last.position)
-        final = float(np.linalg.norm(final_reference.position - last.position))
+        final_reference = self.task.reference(goal, self.clock() - t0, last.position)
+        final = position_error(last.position, final_reference)
         # the last action's reward; the episode ends by its time limit, as a training episode is truncated
         self._observe(last, final_reference, episode, self.config.steps_per_episode - 1, truncated=True)
         settle = min(len(distances), int(self.config.rate_hz))  # the first second: approach from the start offset
@@ -140,15 +138,14 @@ class MultirotorDeploymentLoop(DeploymentLoop):
     def _observe(self, state: MultirotorState, reference: Reference, episode: int, step: int,
                  truncated: bool) -> None:
         """Tell the policy the reward the action of ``step`` earned, measured at ``state`` (logged)."""
-        distance = float(np.linalg.norm(reference.position - state.position))
-        reward = step_reward(distance, state.body_rates, vehicle_size(self.spec.name), self.reward_type)
+        reward = float(self.task.reward(position_error(state.position, reference), state.body_rates))
         self.policy.observe(reward, False, truncated)
         self.log.write("reward", episode=episode, step=step, reward=reward, truncated=truncated)
 
     def _warm_up_observation(self, state: MultirotorState) -> np.ndarray:
         """The warm-up observation: the vehicle asked to stay where it is (nothing acts on it)."""
         here = np.asarray(state.position, dtype=float)
-        return state_vector(state, Reference(here, np.zeros(3), here), np.zeros(4))
+        return self.task.observe(state, Reference(here, np.zeros(3), here), np.zeros(4))
 
     def _meta(self) -> dict:
         c = self.safety.config

@@ -2,7 +2,7 @@
 
 A profile (``launch/realities/*quad*.yaml`` / ``crazyflie*.yaml``) says how the emulated vehicle differs from the
 training simulator and which link faults to inject; :class:`EmulatedQuad` is the PyBullet quadrotor with its onboard
-controller cascade (:class:`sim2real.quadrotor.robot.SimMultirotor`) advanced in wall-clock time.
+controller cascade (:class:`sim2real.sim.multirotor.SimMultirotor`) advanced in wall-clock time.
 
 Frames: world ENU (m, m/s), body FLU (rad/s). Every key is optional; unknown keys and out-of-range values are user
 errors naming the key.
@@ -23,8 +23,8 @@ from robots.quadrotor import QUADROTORS, get_quadrotor_spec
 from sim2real.emulators.reality import build_section, check_number, fault_seed, read_profile
 from sim2real.errors import UserError
 from sim2real.hal.multirotor import MotorRpm, MultirotorState, Setpoint
-from sim2real.quadrotor.physics import QuadPhysicsConfig
-from sim2real.quadrotor.robot import SimMultirotor
+from sim2real.sim.quadrotor_physics import QuadPhysicsConfig
+from sim2real.sim.multirotor import SimMultirotor
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ class EmulatedQuad:
     @property
     def battery_voltage(self) -> float:
         """1S LiPo voltage (V) from the battery-sag thrust factor: 4.2 V full, 3.0 V at the model's floor (0.5); it
-        falls only while the motors draw power (:class:`sim2real.quadrotor.physics.QuadrotorPhysics`)."""
+        falls only while the motors draw power (:class:`sim2real.sim.quadrotor_physics.QuadrotorPhysics`)."""
         return 4.2 - 2.4 * (1.0 - self.sim.physics.battery_factor)
 
     @property

@@ -5,7 +5,8 @@ import gymnasium as gym
 
 from sim2real.envs.arm_env import SO101_FRONT_CAMERA, SO101_SIDE_CAMERA, ArmEnv, GoalArmEnv, make_arm_env
 from sim2real.envs.experiment_env import register_experiment_envs
-from sim2real.envs.quadrotor_env import ACTION_MODES, QUAD_ENVS, register_quadrotor_envs
+from sim2real.envs.quadrotor_env import register_quadrotor_envs
+from sim2real.tasks.quadrotor import ACTION_MODES, QUAD_ENVS
 
 ARM_ENVS: dict[str, tuple[str, str]] = {
     "sim2real/PandaReach-v0": ("panda", "reach"),

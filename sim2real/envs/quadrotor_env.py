@@ -1,17 +1,12 @@
-"""``QuadrotorEnv``: a quadrotor task on the simulated :class:`SimMultirotor`, as a gymnasium environment.
+"""``QuadrotorEnv``: a quadrotor task (:mod:`sim2real.tasks.quadrotor`) on the simulated :class:`SimMultirotor`
+(:mod:`sim2real.sim.multirotor`), as a gymnasium environment.
 
-Observation (``obs_mode="state"``, float32, 25 values): position error p_ref - p (m, world ENU), velocity error
-v_ref - v (m/s, world), rotation matrix body→world (9, row-major), body rates (rad/s, body FLU), previous action
-(4), look-ahead target minus position (m, world). ``obs_mode="rgb"``: dict ``image`` (onboard camera, H×W×3 uint8)
-and ``proprio`` (the state vector).
-
-Actions in [-1, 1]^4 by ``action_mode`` (thrust maps are piecewise linear with 0 at hover):
-``rpm`` per-rotor thrust → rotor speed; ``ctbr`` collective thrust + body rates (± max_body_rate);
-``attitude`` thrust, roll, pitch (± max_tilt) and yaw rate; ``velocity`` world velocity (± max_speed) and yaw rate.
-
-Episodes terminate on a crash (ground contact after take-off, or the body z axis pointing below the horizon) or
-on leaving the arena (``info["termination"]`` says which); time limits are the registered ``max_episode_steps``
-(truncation).
+The task defines the observation (``obs_mode="state"``: its 25-value vector; ``obs_mode="rgb"``: dict ``image``,
+the onboard camera H×W×3 uint8, and ``proprio``, that vector), the action → setpoint map of ``action_mode``
+(``rpm``, ``ctbr``, ``attitude``, ``velocity``; actions in [-1, 1]^4), the reward, success and termination: a crash
+(ground contact after take-off, or the body z axis pointing below the horizon) or leaving the arena
+(``info["termination"]`` says which). Rewards and success are scored on the true (noise-free) state, observations
+on the state estimate. Time limits are the registered ``max_episode_steps`` (truncation).
 """
 from __future__ import annotations
 
@@ -23,70 +18,17 @@ import numpy as np
 import pybullet as p
 from gymnasium import spaces
 
-from robots.quadrotor import QuadrotorSpec, get_quadrotor_spec
-from sim2real.hal.multirotor import AttitudeThrust, Ctbr, MotorRpm, Setpoint, Velocity
-from sim2real.quadrotor.physics import Kinematics, QuadPhysicsConfig
-from sim2real.quadrotor.robot import SimMultirotor
-from sim2real.quadrotor.tasks import TASKS, QuadTask
-
-ACTION_MODES = ("rpm", "ctbr", "attitude", "velocity")
-OBS_DIM = 25
-SUCCESS_RADIUS = 0.05  # m (scaled by the vehicle size)
-CRASH_PENALTY = 5.0
-
-
-def thrust_map(action: float, hover: float, top: float) -> float:
-    """Normalized [-1, 1] → thrust (N): -1 → 0, 0 → ``hover``, 1 → ``top``, linear in between."""
-    a = min(max(float(action), -1.0), 1.0)
-    return hover * (1.0 + a) if a < 0 else hover + a * (top - hover)
-
-
-def action_to_setpoint(action: np.ndarray, mode: str, spec: QuadrotorSpec) -> Setpoint:
-    """Map a normalized action to the HAL setpoint of ``mode`` (see the module docstring)."""
-    a = np.asarray(action, dtype=float).clip(-1.0, 1.0)
-    if mode == "rpm":
-        hover, top, kf = spec.weight / 4.0, spec.max_thrust / 4.0, spec.kf
-        return MotorRpm(np.array([math.sqrt(thrust_map(x, hover, top) / kf) for x in a]))
-    thrust = thrust_map(a[0], spec.weight, spec.max_thrust)
-    if mode == "ctbr":
-        return Ctbr(thrust, a[1:] * spec.max_body_rate)
-    if mode == "attitude":
-        return AttitudeThrust(thrust, a[1] * spec.max_tilt, a[2] * spec.max_tilt, a[3] * spec.max_body_rate / 2)
-    if mode == "velocity":
-        return Velocity(a[:3] * spec.max_speed, a[3] * spec.max_body_rate / 2)
-    raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {mode!r}")
-
-
-def state_vector(state, reference, previous_action: np.ndarray) -> np.ndarray:
-    """The 25-value state observation (module docstring), float32: position error (m), velocity error (m/s),
-    rotation body→world (9, row-major), body rates (rad/s), previous action (4), look-ahead target − position (m).
-    The one builder used in simulation and in deployment."""
-    return np.concatenate((reference.position - state.position, reference.velocity - state.velocity,
-                           np.asarray(state.rotation_rows, dtype=float), state.body_rates, previous_action,
-                           reference.lookahead - state.position)).astype(np.float32)
-
-
-def step_reward(distance: float, body_rates, size: float, reward_type: str, crashed: bool = False) -> float:
-    """The reward of one control step, from the distance to the reference after it (m) and the body rates (rad/s):
-    ``sparse`` −1 unless within the success radius; ``dense`` closeness terms minus a spin penalty; a crash costs
-    ``CRASH_PENALTY`` more. The one definition used in simulation and fed to a deployed RL² policy."""
-    if reward_type == "sparse":
-        reward = -float(distance > SUCCESS_RADIUS * size)
-    else:
-        d = distance / size
-        wx, wy, wz = body_rates
-        spin = math.sqrt(wx * wx + wy * wy + wz * wz)
-        reward = 0.5 * math.exp(-d / 0.15) + 0.5 * (1.0 - min(d, 2.0) / 2.0) - 0.02 * spin
-    return reward - CRASH_PENALTY if crashed else reward
-
-
-def vehicle_size(vehicle: str) -> float:
-    """Scale of task distances and the arena (m per unit): 1 for the Crazyflie, 2 otherwise."""
-    return 1.0 if vehicle == "crazyflie" else 2.0
+from robots.quadrotor import get_quadrotor_spec
+from sim2real.sim.multirotor import SimMultirotor
+from sim2real.sim.quadrotor_physics import QuadPhysicsConfig
+from sim2real.tasks.quadrotor import (QUAD_ENVS, REFERENCES, QuadrotorTask, make_quadrotor_task,
+                                      position_error)
 
 
 class QuadrotorEnv(gym.Env):
-    """See the module docstring. ``size`` scales task distances and the arena (1 m for the Crazyflie)."""
+    """See the module docstring. The task (:class:`~sim2real.tasks.quadrotor.QuadrotorTask`, ``self.task``) owns
+    observation, action → setpoint, reward, success and termination; this env adds the simulated vehicle, the
+    episode's start pose and images. ``self.goal`` is the episode's layout (one row)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 48}
 
@@ -95,32 +37,25 @@ class QuadrotorEnv(gym.Env):
                  render_mode: str | None = None, physics: QuadPhysicsConfig | dict | None = None,
                  image_size: int = 64, task_kwargs: dict | None = None) -> None:
         action_mode = action_mode if control_mode is None else control_mode  # launch files say control_mode
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if obs_mode not in ("state", "rgb"):
             raise ValueError(f"obs_mode must be 'state' or 'rgb', got {obs_mode!r}")
-        if reward_type not in ("dense", "sparse"):
-            raise ValueError(f"reward_type must be 'dense' or 'sparse', got {reward_type!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {tuple(TASKS)}, got {task!r}")
+        if task not in REFERENCES:
+            raise ValueError(f"task must be one of {tuple(REFERENCES)}, got {task!r}")
         self.spec_q = get_quadrotor_spec(vehicle)
+        self.task: QuadrotorTask = make_quadrotor_task(task, self.spec_q, action_mode, reward_type,
+                                                       **(task_kwargs or {}))
         self.action_mode, self.obs_mode = action_mode, obs_mode
         self.reward_type, self.render_mode = reward_type, render_mode
         config = physics if isinstance(physics, QuadPhysicsConfig) else QuadPhysicsConfig(**(physics or {}))
         self.robot = SimMultirotor(self.spec_q, config)
         self.robot.connect()
         self.world = self.robot.physics  # the PyBullet scene handle (``client``, ``bodies``), as ``ArmEnv.world``
-        self.size = vehicle_size(vehicle)
-        self.task: QuadTask = TASKS[task](size=self.size, altitude=self.size, **(task_kwargs or {}))
-        self.arena_low = np.array([-2.0, -2.0, 0.0]) * self.size
-        self.arena_high = np.array([2.0, 2.0, 2.5]) * self.size
-        self._arena = (tuple(self.arena_low), tuple(self.arena_high))
-        self._contact_height = 2.0 * float(np.linalg.norm(self.spec_q.collision_half_extents))  # m: lower → check
+        self.size = self.task.size
         self.image_size = image_size
-        self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
-        vector = spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+        self.action_space = self.task.action_space
+        vector = self.task.observation_space
         if obs_mode == "rgb":
             image = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
             self.observation_space = spaces.Dict({"image": image, "proprio": vector})
@@ -138,59 +73,44 @@ class QuadrotorEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         rng = self.np_random
-        start = self.task.reset(rng)
+        self.goal = self.task.reset(rng)
         tilt = rng.uniform(-0.1, 0.1, 2)
         quaternion = p.getQuaternionFromEuler((float(tilt[0]), float(tilt[1]), float(rng.uniform(-math.pi, math.pi))))
         velocity = rng.uniform(-0.1, 0.1, 3) * self.size
-        self.robot.reset(start, quaternion, velocity, rng=np.random.default_rng(int(rng.integers(2**63))))
+        self.robot.reset(self.goal.start[0], quaternion, velocity, rng=np.random.default_rng(int(rng.integers(2**63))))
         self._previous = np.zeros(4)
         kin = self.robot.true_kinematics()
         self._state = self.robot.read_state(kin)
-        self._reference = self.task.reference(0.0, self._state.position)
-        return self._observe(), self._info(None, kin)
+        self._reference = self.task.reference(self.goal, 0.0, self._state.position)
+        return self._observe(), self._info(position_error(np.asarray(kin.position), self._reference), None)
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float64)
         if not np.isfinite(action).all():  # a policy bug: treat non-finite entries as 0 (hover) instead of crashing
             action = np.nan_to_num(action, nan=0.0, posinf=0.0, neginf=0.0)
         action = action.clip(-1.0, 1.0)
-        self.robot.send_command(action_to_setpoint(action, self.action_mode, self.spec_q))
+        self.robot.send_command(self.task.action_to_setpoint(action))
         self.robot.advance()
         self._previous = action
         kin = self.robot.true_kinematics()
         self._state = state = self.robot.read_state(kin)
-        self._reference = ref = self.task.reference(state.timestamp, state.position)
-        termination = self._termination(kin)
-        x, y, z = kin.position
-        gx, gy, gz = ref.position
-        distance = math.sqrt((gx - x) ** 2 + (gy - y) ** 2 + (gz - z) ** 2)  # true (noise-free) error, m
-        reward = step_reward(distance, kin.body_rates, self.size, self.reward_type, termination is not None)
-        info = {"is_success": distance < SUCCESS_RADIUS * self.size, "position_error": distance, **self.task.progress()}
-        if termination is not None:
-            info["termination"] = termination
-        return self._observe(), reward, termination is not None, False, info
-
-    def _termination(self, kin: Kinematics) -> str | None:
-        x, y, z = kin.position
-        if kin.rotation[8] < 0.0 or (z < self._contact_height and self.robot.physics.in_contact()):
-            return "crash"
-        (lx, ly, lz), (hx, hy, hz) = self._arena
-        if not (lx <= x <= hx and ly <= y <= hy and lz <= z <= hz):
-            return "out_of_bounds"
-        return None
-
-    def _vector(self) -> np.ndarray:
-        return state_vector(self._state, self._reference, self._previous)
+        self._reference = ref = self.task.reference(self.goal, state.timestamp, state.position)
+        position = np.asarray(kin.position)  # the true (noise-free) position scores the step
+        on_ground = bool(self.task.arena.low_enough_to_touch(position)) and self.robot.physics.in_contact()
+        termination = self.task.termination(position, kin.rotation, on_ground)
+        distance = position_error(position, ref)
+        reward = self.task.reward(distance, kin.body_rates, termination is not None)
+        return self._observe(), reward, termination is not None, False, self._info(distance, termination)
 
     def _observe(self):
-        vector = self._vector()
+        vector = self.task.observe(self._state, self._reference, self._previous)
         if self.obs_mode == "rgb":
             return {"image": self.onboard_image(), "proprio": vector}
         return vector
 
-    def _info(self, termination: str | None, kin: Kinematics) -> dict[str, Any]:
-        error = float(np.linalg.norm(self._reference.position - np.asarray(kin.position)))
-        info = {"is_success": error < SUCCESS_RADIUS * self.size, "position_error": error, **self.task.progress()}
+    def _info(self, distance: float, termination: str | None) -> dict[str, Any]:
+        info = {"is_success": self.task.success(distance), "position_error": distance,
+                **self.task.progress(self.goal)}
         if termination is not None:
             info["termination"] = termination
         return info
@@ -224,16 +144,6 @@ class QuadrotorEnv(gym.Env):
 
     def close(self) -> None:
         self.robot.close()
-
-
-QUAD_ENVS: dict[str, tuple[str, str, int]] = {  # id: (vehicle, task, max_episode_steps at 48 Hz)
-    "sim2real/CrazyflieHover-v0": ("crazyflie", "hover", 240),
-    "sim2real/CrazyflieWaypoints-v0": ("crazyflie", "waypoints", 720),
-    "sim2real/CrazyflieTrajectory-v0": ("crazyflie", "trajectory", 480),
-    "sim2real/RacerHover-v0": ("racer", "hover", 240),
-    "sim2real/RacerWaypoints-v0": ("racer", "waypoints", 720),
-    "sim2real/RacerTrajectory-v0": ("racer", "trajectory", 480),
-}
 
 
 def register_quadrotor_envs() -> None:

@@ -134,3 +134,28 @@ def test_loading_a_policy_for_deployment_imports_nothing_from_training():
             "print(sorted(m for m in sys.modules if m in ('sim2real.train', 'policies.ppo', 'stable_baselines3')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _imports_of(prefix: str) -> dict[str, set[str]]:
+    """Module → every package module it imports (deferred ones included), for the modules under ``prefix``."""
+    return {name: targets for name, targets in import_graph(deferred=True).items()
+            if name == prefix or name.startswith(prefix + ".")}
+
+
+def test_deployment_imports_tasks_never_the_gym_envs():
+    deploy = _imports_of("sim2real.deploy")
+    assert "sim2real.deploy.multirotor" in deploy and "sim2real.tasks.quadrotor" in deploy["sim2real.deploy.multirotor"]
+    offenders = {name: sorted(t for t in targets if t.startswith("sim2real.envs"))
+                 for name, targets in deploy.items()}
+    assert not any(offenders.values()), offenders
+
+
+def test_tasks_are_pure_no_simulator_or_env_inside():
+    tasks = _imports_of("sim2real.tasks")
+    assert "sim2real.tasks.quadrotor" in tasks
+    offenders = {name: sorted(t for t in targets if t.startswith(("sim2real.envs", "sim2real.sim")))
+                 for name, targets in tasks.items()}
+    assert not any(offenders.values()), offenders
+    for path in (ROOT / "sim2real" / "tasks").rglob("*.py"):
+        imported = _all_imports(ast.parse(path.read_text(encoding="utf-8")), _module_name(path), False)
+        assert not any(m.split(".")[0] == "pybullet" for m in imported), path

@@ -23,7 +23,7 @@ from sim2real.emulators.quad_reality import QuadReality
 from sim2real.hal.thrust_map import CRAZYFLIE_2X, PWM_MAX, ThrustMap, load_thrust_map
 from sim2real.errors import UserError
 from sim2real.hal.crazyflie import init_cflib_drivers
-from sim2real.quadrotor.physics import QuadPhysicsConfig, QuadrotorPhysics
+from sim2real.sim.quadrotor_physics import QuadPhysicsConfig, QuadrotorPhysics
 from quad_support import HOVER_POLICY, REALITIES, free_udp_port
 
 init_cflib_drivers()

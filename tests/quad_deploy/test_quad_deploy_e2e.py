@@ -18,12 +18,11 @@ from sim2real.cli import main
 from sim2real.deploy.log import DeploymentLog, read_log
 from sim2real.deploy.loop import LoopConfig
 from sim2real.deploy.multirotor import MultirotorDeploymentLoop
-from sim2real.envs.quadrotor_env import state_vector
 from sim2real.frames import ned_to_enu
 from sim2real.hal.crazyflie import CrazyflieDriver
 from sim2real.hal.mavlink import MavlinkDriver
 from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer
-from sim2real.quadrotor.tasks import HoverTask
+from sim2real.tasks.quadrotor import make_quadrotor_task, observation
 from quad_support import HOVER_POLICY, REALITIES, UdpProxy
 
 SPEC = crazyflie_spec()
@@ -160,7 +159,9 @@ def test_observation_is_the_envs_own(hover_policy):
     obs, _ = env.reset(seed=3)
     for _ in range(5):
         obs, *_ = env.step(env.action_space.sample())
-        assert np.array_equal(state_vector(env._state, env._reference, env._previous), obs)
+        state = env._state  # the deployment's builder: the task's pure function of the state estimate
+        assert np.array_equal(observation(state.position, state.velocity, state.rotation_rows, state.body_rates,
+                                          env._previous, env._reference), obs)
     env.close()
 
 
@@ -211,7 +212,7 @@ def _fly(driver, policy, log, steps):
     driver.connect()
     deployment_log = DeploymentLog(str(log))
     try:
-        loop = MultirotorDeploymentLoop(driver, HoverTask(), SPEC, "ctbr", policy, safety, deployment_log,
+        loop = MultirotorDeploymentLoop(driver, make_quadrotor_task("hover", SPEC), policy, safety, deployment_log,
                                         LoopConfig(RATE_HZ, 1, steps, stale_after_s=STALE_PERIODS / RATE_HZ))
         result = loop.run()
     finally:

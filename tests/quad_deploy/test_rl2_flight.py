@@ -31,7 +31,7 @@ def tiny_rl2_hover(tmp_path_factory) -> str:
 @pytest.mark.parametrize("kind", ["crazyflie", "mavlink"])
 def test_rl2_flight_feeds_the_tasks_reward_and_episode_ends_and_lands(kind, tiny_rl2_hover, quad_emulator, tmp_path):
     from policies.runner import PolicyRunner
-    from sim2real.envs.quadrotor_env import step_reward
+    from sim2real.tasks.quadrotor import step_reward
 
     em = quad_emulator(kind, **yaml.safe_load(open(os.path.join(REALITIES, LAB[kind]))))
     log = tmp_path / "log.jsonl"

@@ -6,8 +6,8 @@ import pytest
 
 from robots.quadrotor import get_quadrotor_spec
 from sim2real.hal.multirotor import AttitudeThrust, Ctbr, Position, Velocity
-from sim2real.quadrotor.control import Gains
-from sim2real.quadrotor.robot import SimMultirotor
+from sim2real.sim.flight_controller import Gains
+from sim2real.sim.multirotor import SimMultirotor
 
 
 @pytest.fixture(params=["crazyflie", "racer"])

@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import sim2real.envs  # noqa: F401
-from sim2real.envs.quadrotor_env import ACTION_MODES, QUAD_ENVS, action_to_setpoint, thrust_map
+from sim2real.tasks.quadrotor import ACTION_MODES, QUAD_ENVS, action_to_setpoint, thrust_map
 from sim2real.hal.multirotor import Ctbr, MotorRpm
 from robots.quadrotor import crazyflie_spec
 
@@ -113,8 +113,7 @@ def test_observation_keeps_world_and_body_quantities_apart():
 def test_waypoints_advance_when_reached():
     env = gym.make("sim2real/CrazyflieWaypoints-v0", action_mode="velocity")
     env.reset(seed=2)
-    task = env.unwrapped.task
-    task.targets[0] = env.unwrapped.robot.read_state().position  # already at the first target
+    env.unwrapped.goal.targets[0, 0] = env.unwrapped.robot.read_state().position  # already at the first target
     _, _, _, _, info = env.step(np.zeros(4))
     assert info["waypoint"] == 1.0
     env.close()

@@ -6,8 +6,8 @@ import pybullet as p
 import pytest
 
 from robots.quadrotor import GRAVITY, YAW_SIGN, crazyflie_spec, get_quadrotor_spec, racer_spec
-from sim2real.quadrotor.control import Mixer
-from sim2real.quadrotor.physics import QuadPhysicsConfig, QuadrotorPhysics
+from sim2real.sim.flight_controller import Mixer
+from sim2real.sim.quadrotor_physics import QuadPhysicsConfig, QuadrotorPhysics
 
 NO_LAG = QuadPhysicsConfig(motor_lag=False, drag=False, ground_effect=False, ground=False)
 

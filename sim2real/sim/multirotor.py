@@ -13,8 +13,8 @@ import numpy as np
 
 from robots.quadrotor import QuadrotorSpec
 from sim2real.hal.multirotor import Ctbr, Multirotor, MultirotorState, Position, Setpoint
-from sim2real.quadrotor.control import FlightController, Gains
-from sim2real.quadrotor.physics import Kinematics, QuadPhysicsConfig, QuadrotorPhysics
+from sim2real.sim.flight_controller import FlightController, Gains
+from sim2real.sim.quadrotor_physics import Kinematics, QuadPhysicsConfig, QuadrotorPhysics
 
 
 class SimMultirotor(Multirotor):

@@ -26,7 +26,7 @@ import numpy as np
 
 from robots.quadrotor import GRAVITY, YAW_SIGN, QuadrotorSpec
 from sim2real.hal.multirotor import AttitudeThrust, Ctbr, MotorRpm, Position, Setpoint, Velocity
-from sim2real.quadrotor.physics import Kinematics
+from sim2real.sim.quadrotor_physics import Kinematics
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,0 @@
-"""Quadrotor simulation backend: PyBullet physics, the onboard controller stack and the HAL ``Multirotor``."""
