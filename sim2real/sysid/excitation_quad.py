@@ -13,7 +13,7 @@ position setpoints (the position holds); the stabilizer then brings the vehicle 
 For the CLI, one call collects a log on a connected vehicle::
 
     collect_quadrotor(robot, spec, log_path, *, rate_hz=50.0, excitation=QuadExcitationConfig(), seed=0,
-                      stop_file=None, geofence=None) -> (DeployResult, problems)
+                      stop_file=None, geofence=None, limits=None) -> (DeployResult, problems)
 
 ``robot`` is a connected :class:`sim2real.hal.flight.FlightVehicle` in CTBR mode (``CrazyflieDriver(spec, uri,
 "ctbr")`` or ``MavlinkDriver(spec, url)``; :func:`connect_vehicle` builds and connects one); the log is the
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -34,11 +34,13 @@ from robots.quadrotor import GRAVITY, QuadrotorSpec
 @dataclass(frozen=True)
 class QuadExcitationConfig:
     """One episode per repetition: ``settle_s`` s of stabilized hover, then each doublet of the schedule
-    (thrust, roll, pitch, yaw, thrust with the opposite sign first) followed by ``settle_s`` s.
+    (:data:`DOUBLETS`: thrust, roll, pitch and yaw rate, then thrust, roll and pitch again with the other sign
+    first), each followed by ``settle_s`` s.
 
     ``thrust_step``: doublet amplitude as a fraction of the nominal weight; ``rate_step``: body-rate doublet
-    amplitude (rad/s); ``doublet_s``: length of each half of a doublet (s); amplitudes vary ±``spread`` per
-    episode (seeded), so no two doublets are the same."""
+    amplitude (rad/s), 0 for none (both 0: a hover-only flight, which identifies little); ``doublet_s``: length
+    of each half of a doublet (s); amplitudes vary ±``spread`` per episode (seeded), so no two doublets are the
+    same."""
 
     episodes: int = 4
     settle_s: float = 1.0
@@ -48,7 +50,7 @@ class QuadExcitationConfig:
     spread: float = 0.3
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or not (0 < self.thrust_step <= 0.6 and 0 < self.rate_step <= 6.0
+        if self.episodes < 1 or not (0 <= self.thrust_step <= 0.6 and 0 <= self.rate_step <= 6.0
                                      and 0.02 <= self.doublet_s <= 1.0 and self.settle_s >= 0.2
                                      and 0 <= self.spread < 1):
             raise ValueError(f"excitation out of range: {self}")
@@ -177,10 +179,12 @@ def connect_vehicle(driver: str, address: str, spec: QuadrotorSpec):
 def collect_quadrotor(robot, spec: QuadrotorSpec, log_path: str, *, rate_hz: float = 50.0,
                       excitation: QuadExcitationConfig = QuadExcitationConfig(), seed: int = 0,
                       stop_file: str | None = None, geofence: tuple[np.ndarray, np.ndarray] | None = None,
+                      limits: Mapping[str, float | None] | None = None,
                       clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
     """Fly the excitation on the connected ``robot`` (a :class:`FlightVehicle` in CTBR mode) and write the
     deployment log at ``log_path``; the hover point is 1 m × the vehicle size up, the geofence (low, high corners,
-    m, world ENU) defaults to the deploy command's. Returns ``(DeployResult, problems)`` as
+    m, world ENU) defaults to the deploy command's; ``limits`` are the loop's watchdog limits
+    (``stale_after_s``, ``overrun_after_s``: :class:`sim2real.deploy.loop.LoopConfig`). Returns ``(DeployResult, problems)`` as
     :func:`sim2real.deploy.loop.run_connected` does (the vehicle is disconnected afterwards)."""
     from sim2real.deploy.loop import LoopConfig, run_connected
     from sim2real.deploy.multirotor import MultirotorDeploymentLoop
@@ -193,7 +197,7 @@ def collect_quadrotor(robot, spec: QuadrotorSpec, log_path: str, *, rate_hz: flo
     task = make_quadrotor_task("hover", spec, "ctbr")
     safety = MultirotorSafetyLayer(MultirotorSafetyConfig.from_spec(spec, low, high), spec.max_rpm)
     steps = int(round(excitation.episode_s * rate_hz))
-    config = LoopConfig(rate_hz, excitation.episodes, steps, seed=seed)
+    config = LoopConfig(rate_hz, excitation.episodes, steps, seed=seed, **dict(limits or {}))
     policy = QuadExcitation(spec, rate_hz, excitation, seed)
     return run_connected(robot, log_path, stop_file, lambda log, estop: MultirotorDeploymentLoop(
         robot, task, policy, safety, log, config, estop, clock=clock, sleep=sleep))

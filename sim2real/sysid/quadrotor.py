@@ -61,17 +61,19 @@ _GAP_PERIODS = 2.5
 _CACHED_VEHICLES = 2
 
 
-def _rows(steps: list[dict], key: str, width: int, path: str) -> np.ndarray:
-    """``steps[i][key]`` as a finite (N, width) array; one-line UserError naming the first bad record."""
+def _rows(steps: list[dict], key: str, width: int, path: str, part: slice = slice(None)) -> np.ndarray:
+    """``steps[i][key]`` (its ``part``) as a finite (N, width) array; one-line UserError naming the first bad step."""
     out = np.empty((len(steps), width))
     for i, step in enumerate(steps):
         try:
-            out[i] = np.asarray(step.get(key), dtype=float).reshape(-1)[:width] if key != "observation" else \
-                np.asarray(step.get(key), dtype=float).reshape(-1)[ROTATION]
+            row = np.asarray(step.get(key), dtype=float).reshape(-1)[part]
         except (TypeError, ValueError):
-            raise UserError(f"{path}: policy step {i + 1} has no usable {key!r} ({width} numbers)") from None
-        if not np.all(np.isfinite(out[i])):
+            row = np.empty(0)
+        if row.shape != (width,):
+            raise UserError(f"{path}: policy step {i + 1} has no usable {key!r} ({width} numbers)")
+        if not np.all(np.isfinite(row)):
             raise UserError(f"{path}: policy step {i + 1}: {key!r} is not finite")
+        out[i] = row
     return out
 
 
@@ -171,7 +173,7 @@ class QuadrotorModel:
 
     def _measured(self, steps: list[dict]) -> np.ndarray:
         """(N, 12): position, velocity, body z axis x/y in the world, yaw, body rates."""
-        rotation = _rows(steps, "observation", 9, self.path)
+        rotation = _rows(steps, "observation", 9, self.path, ROTATION)
         yaw = np.arctan2(rotation[:, 3], rotation[:, 0])
         return np.column_stack([_rows(steps, "position", 3, self.path), _rows(steps, "velocity", 3, self.path),
                                 rotation[:, 2], rotation[:, 5], yaw, _rows(steps, "body_rates", 3, self.path)])
