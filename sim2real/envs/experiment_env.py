@@ -57,7 +57,6 @@ class ExperimentEnv(ArmEnv):
         tail = 1 + self.task.n_choices
         self.action_space = spaces.Box(-1.0, 1.0, (self.controller.action_dim + tail,), np.float32)
         self.observation_space = spaces.Box(-np.inf, np.inf, (self.task.observation_size,), np.float32)
-        self._bodies = [self.world.bodies[n] for n in self.task.block_names]
         self._forces = np.zeros(self.task.n_blocks)
         self._steps, self._poked = 0, np.zeros(self.task.n_blocks, dtype=bool)
         self._answer = -1
@@ -66,32 +65,23 @@ class ExperimentEnv(ArmEnv):
         # Overlapping pairs sorted: the solver's order over stacked blocks must not depend on the contact history.
         p.setPhysicsEngineParameter(deterministicOverlappingPairs=1, physicsClientId=self.world.client)
         super()._build_scene()
-        self._bodies = [self.world.bodies[n] for n in self.task.block_names]
 
     def _make_observation_space(self) -> spaces.Box:
         return spaces.Box(-np.inf, np.inf, (self.task.observation_size,), np.float32)
 
     # --- physics -----------------------------------------------------------------------------------------------
     def _apply_block_dynamics(self) -> None:
-        """Put the task's masses (kg, cube inertia m·s²/6) and the friction factor on the blocks."""
-        edge = self.task.layout.object_size
-        for body, mass in zip(self._bodies, self.task.masses):
-            inertia = float(mass) * edge ** 2 / 6.0
-            p.changeDynamics(body, -1, mass=float(mass), localInertiaDiagonal=[inertia] * 3,
-                             lateralFriction=self.task.friction_scale, activationState=p.ACTIVATION_STATE_DISABLE_SLEEPING,
-                             physicsClientId=self.world.client)
+        """Put the task's masses (kg) and the friction factor on the blocks."""
+        for name, mass in zip(self.task.block_names, self.task.masses):
+            self.world.set_box_dynamics(name, float(mass), self.task.friction_scale)
 
     def _step_measuring(self) -> None:
         """One control period of physics, averaging each block's normal contact force with the arm (N)."""
-        c, robot = self.world.client, self.robot.handle.body
-        index = {body: i for i, body in enumerate(self._bodies)}
-        n = self.world.physics.substeps
-        total = np.zeros(len(self._bodies))
+        n, names = self.world.physics.substeps, self.task.block_names
+        total = np.zeros(len(names))
         for _ in range(n):
             self.world.step(1)
-            for contact in p.getContactPoints(robot, physicsClientId=c):  # (flag, A, B, ..., normal force [9])
-                if contact[2] in index:
-                    total[index[contact[2]]] += contact[9]
+            total += self.world.contact_forces(self.robot.handle.body, names)
         self._forces = total / n
 
     def _observe(self) -> np.ndarray:
@@ -107,7 +97,7 @@ class ExperimentEnv(ArmEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         self._steps, self._answer = 0, -1
         self._poked[:] = False
-        self._forces = np.zeros(len(self._bodies))
+        self._forces = np.zeros(self.task.n_blocks)
         super().reset(seed=seed, options=options)
         self._apply_block_dynamics()
         return self._observe(), self._info()
@@ -170,7 +160,7 @@ class ExperimentRandomizer(RandomizationWrapper):
             task.friction_scale = sp.apply("experiment.block.friction", 1.0, values["experiment.block.friction"])
         colors = [f"experiment.block.color_{c}" for c in "rgb"]
         if at_reset and all(name in sp for name in colors):
-            for body in base._bodies:
+            for body in (base.world.bodies[name] for name in base.task.block_names):
                 rgb = [sp[name].nominal if not self.enabled else self._rng.uniform(*sp[name].range) for name in colors]
                 p.changeVisualShape(body, -1, rgbaColor=[*map(float, rgb), 1.0], physicsClientId=base.world.client)
 

@@ -28,7 +28,9 @@ class EmulatedWorkspace(Scene):
     (``task.setup`` is called here) and a twin of ``task.spec`` at ``task.layout.robot_base``.
 
     :meth:`track` moves the twin to each measured arm state and simulates the objects' response in between, so
-    :meth:`pose` of an object is where the measured arm has pushed it — a perfect tracker. Positions m, quaternions
+    :meth:`pose` of an object is where the measured arm has pushed it — a perfect tracker — and ``forces`` the
+    mean contact force (N) of each object named in ``force_names`` against the twin over that interval (a wrist
+    force sensor that knows which object it touches). Positions m, quaternions
     x, y, z, w, velocities m/s and rad/s, times s (the measurement's monotonic clock), joint angles rad;
     ``max_step`` (s) bounds the interval one :meth:`track` simulates (after a pause the arm's path is unknown).
     """
@@ -40,6 +42,8 @@ class EmulatedWorkspace(Scene):
         self.max_step = float(max_step)
         self._last: tuple[np.ndarray, float] | None = None  # (joint angles rad, timestamp s) of the last track
         self._lag = 0.0  # s: measured time not yet simulated (less than half a physics step either way)
+        self.force_names: list[str] = []  # objects whose contact force with the twin track() measures
+        self.forces = np.zeros(0)  # N: their mean normal contact force over the last tracked interval
         task.setup(self)
 
     # --- Scene: delegated to the world ----------------------------------------------------------------------
@@ -58,6 +62,15 @@ class EmulatedWorkspace(Scene):
     def velocity(self, name):
         return self.world.velocity(name)
 
+    def set_box_dynamics(self, name: str, mass: float, lateral_friction: float) -> None:
+        self.world.set_box_dynamics(name, mass, lateral_friction)
+
+    def glue(self, name: str, to: str | None = None) -> None:
+        self.world.glue(name, to)
+
+    def unglue_all(self) -> None:
+        self.world.unglue_all()
+
     # --- the arm ----------------------------------------------------------------------------------------------
     def track(self, state: RobotState) -> None:
         """Follow the measured arm from the last tracked state to ``state``.
@@ -72,6 +85,7 @@ class EmulatedWorkspace(Scene):
         if self._last is None or stamp <= self._last[1]:
             self.twin.reset_joints(positions)
             self._last, self._lag = (positions, stamp), 0.0
+            self.forces = np.zeros(len(self.force_names))
             return
         start, then = self._last
         elapsed = min(stamp - then, self.max_step)
@@ -83,10 +97,14 @@ class EmulatedWorkspace(Scene):
         client = self.world.client
         p.setJointMotorControlArray(body, joints, p.VELOCITY_CONTROL, targetVelocities=velocity.tolist(),
                                     forces=self.twin.forces.tolist(), physicsClientId=client)
+        total = np.zeros(len(self.force_names))
         for k in range(steps):
             for index, q, qd in zip(joints, start + (positions - start) * (k / steps), velocity):
                 p.resetJointState(body, index, float(q), float(qd), physicsClientId=client)
             self.world.step(1)
+            if self.force_names:  # what a wrist force sensor and a tracker would tell: who pushes back how hard
+                total += self.world.contact_forces(body, self.force_names)
+        self.forces = total / max(steps, 1)
         self.twin.reset_joints(positions)
         self._last = (positions, stamp)
 

@@ -291,6 +291,24 @@ class PyBulletWorld(Scene):
         linear, angular = p.getBaseVelocity(self.bodies[name], physicsClientId=self.client)
         return np.asarray(linear), np.asarray(angular)
 
+    def contact_forces(self, body: int, names: list[str]) -> np.ndarray:
+        """Normal contact force (N) between ``body`` (any body id, e.g. a robot's) and each object of ``names``,
+        summed over contact points, at the last physics step."""
+        index = {self.bodies[name]: i for i, name in enumerate(names)}
+        forces = np.zeros(len(names))
+        for contact in p.getContactPoints(body, physicsClientId=self.client):  # (flag, A, B, ..., normal force [9])
+            if contact[2] in index:
+                forces[index[contact[2]]] += contact[9]
+        return forces
+
+    def set_box_dynamics(self, name: str, mass: float, lateral_friction: float) -> None:
+        """Mass (kg, with the inertia of a uniform box of its size) and lateral friction coefficient of box
+        ``name``, made by :meth:`add_box`."""
+        a, b, c = (2.0 * h * self.specs[name].scale for h in self.specs[name].size)  # edges, m
+        inertia = [mass * (b * b + c * c) / 12.0, mass * (a * a + c * c) / 12.0, mass * (a * a + b * b) / 12.0]
+        p.changeDynamics(self.bodies[name], -1, mass=float(mass), localInertiaDiagonal=inertia,
+                         lateralFriction=float(lateral_friction), physicsClientId=self.client)
+
     def glue(self, name: str, to: str | None = None, max_force: float = 1000.0) -> None:
         """Fix body ``name`` to body ``to`` (or to the world when None) at their present relative pose, with a
         fixed constraint of at most ``max_force`` N; :meth:`unglue_all` removes every such constraint."""

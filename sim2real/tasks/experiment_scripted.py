@@ -35,20 +35,20 @@ class _Experimenter:
 
 class PokeAll(_Experimenter):
     """Heavier: push every block in turn by the same tool motion (``push_steps`` steps at ``push_speed`` of the
-    full step, from ``behind`` m behind it), sum the contact force each one pushed back with, then answer the
-    block that pushed back hardest. ``poked`` counts the blocks it has pushed."""
+    full step, from ``behind`` m behind it, reached within 4 mm or after ``approach_steps`` steps), sum the
+    contact force each one pushed back with, then answer the block that pushed back hardest."""
 
-    def __init__(self, task: Heavier, push_steps: int = 4, push_speed: float = 0.3) -> None:
+    def __init__(self, task: Heavier, push_steps: int = 4, push_speed: float = 0.3, approach_steps: int = 8) -> None:
         if not isinstance(task, Heavier):
             raise ValueError(f"PokeAll plays the heavier task, not {task.name!r}")
         super().__init__(task)
-        self.push_steps, self.push_speed = int(push_steps), float(push_speed)
+        self.push_steps, self.push_speed, self.approach_steps = int(push_steps), float(push_speed), int(approach_steps)
         self.behind = self.edge / 2 + 0.02
         self.height = 0.6 * self.edge
         self.reset()
 
     def reset(self) -> None:
-        self.block, self.pushed, self.phase = 0, 0, "approach"
+        self.block, self.pushed, self.approached, self.phase = 0, 0, 0, "approach"
         self.felt = np.zeros(self.task.n_blocks)
 
     def _blocks(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,9 +64,10 @@ class PokeAll(_Experimenter):
             return self._action(np.zeros(3), int(np.argmax(self.felt)))
         start = np.array([positions[self.block, 0] - self.behind, positions[self.block, 1], self.height])
         if self.phase == "approach":
-            if np.linalg.norm(tool - start) > 0.004:
+            self.approached += 1
+            if np.linalg.norm(tool - start) > 0.004 and self.approached <= self.approach_steps:
                 return self._move(start, tool)
-            self.phase, self.pushed = "push", 0
+            self.phase, self.pushed, self.approached = "push", 0, 0
         if self.phase == "push":
             if self.pushed < self.push_steps:
                 self.pushed += 1
@@ -145,3 +146,26 @@ class RandomAnswer(_Experimenter):
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self._action(np.zeros(3), int(self.rng.integers(self.task.n_choices)))
+
+
+class EpisodePolicy:
+    """A scripted experimenter in the single-environment :class:`sim2real.agents.Policy` form (what a deployment
+    loop drives): its memory is cleared at every trial start and episode end."""
+
+    recurrent = False
+
+    def __init__(self, player: PokeAll | KnockDown | RandomAnswer) -> None:
+        self.player = player
+
+    def reset_trial(self) -> None:
+        self.player.reset()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.player.act(obs)
+
+    def observe(self, reward: float, terminated: bool, truncated: bool) -> None:
+        if terminated or truncated:
+            self.player.reset()
+
+    def goal_estimate(self) -> None:
+        return None

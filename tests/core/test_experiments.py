@@ -81,7 +81,8 @@ def test_block_colours_are_drawn_per_block_independently_of_mass():
     looks = []
     for seed in range(4):
         env.reset(seed=seed)
-        colours = [p.getVisualShapeData(b, physicsClientId=base.world.client)[0][7][:3] for b in base._bodies]
+        colours = [p.getVisualShapeData(base.world.bodies[n], physicsClientId=base.world.client)[0][7][:3]
+                   for n in base.task.block_names]
         assert len({tuple(np.round(c, 6)) for c in colours}) == 3  # every block looks different
         looks.append(colours[base.task.correct])
     assert len({tuple(np.round(c, 6)) for c in looks}) == 4  # the heaviest has no colour of its own
