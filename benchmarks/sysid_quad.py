@@ -1,13 +1,14 @@
 """Quadcopter system identification recovery (issue 20, item 5a): for each reality profile, fly the excitation
 (:mod:`sim2real.sysid.excitation_quad`) through ``sim2real emulate crazyflie`` with stock cflib and the multirotor
-deployment loop, fit the log (:mod:`sim2real.sysid.quadrotor`, CMA-ES of :mod:`sim2real.sysid.fit`) on two thirds
-of its segments and replay the held-out third with the nominal and the fitted parameters.
+deployment loop, fit the log (:mod:`sim2real.sysid.quadrotor`, CMA-ES of :mod:`sim2real.sysid.fit`) on the
+training segments and put it through the replay gate (:mod:`sim2real.sysid.gate`: every 4th segment held out,
+accepted at a 3x lower held-out replay error than the nominal simulator; weak and degenerate parameters named).
 
 Profiles: ``launch/realities/crazyflie_lab.yaml`` and ``--random N`` drawn from the issue's envelope (mass ×0.85–1.25,
 kf ×0.85–1.1, motor time constant ×0.8–2, latency 0–30 ms; drag ×0.8–1.5, battery sag 0–0.004/s, the lab's sensor
 noise, breeze and gusts, 1 % of datagrams dropped each way). Two fits per log: with the vehicle weighed (mass known
-to 0.1 g, ``fixed mass_scale``) and with everything free, where the sensitivity's weakest direction shows the
-mass–kf–drag degeneracy.
+to 0.1 g, ``fixed mass_scale``) and with everything free, where the gate's identifiability names the
+mass–kf degeneracy.
 
     nice -n 5 .venv/bin/python benchmarks/sysid_quad.py --json benchmarks/figures/sysid_quad.json
 """
@@ -33,10 +34,12 @@ from sim2real.deploy.log import read_log  # noqa: E402
 from sim2real.emulators.quad_reality import load_quad_reality  # noqa: E402
 from sim2real.sysid.excitation_quad import QuadExcitationConfig, collect_quadrotor, connect_vehicle  # noqa: E402
 from sim2real.sysid.fit import FitSettings, fit, set_error  # noqa: E402
+from sim2real.sysid.gate import DEFAULT_FACTOR, identifiability, judge, split  # noqa: E402
 from sim2real.sysid.model import log_meta  # noqa: E402
 from sim2real.sysid.quadrotor import quadrotor_model  # noqa: E402
 
-OVERRUN_S = 0.25  # the loop's overrun watchdog (default 3 periods): this machine is shared and the run is niced
+WATCHDOG_S = 0.25  # the loop's overrun and stale-state limits (default a few periods): the machine is shared, niced
+FLIGHTS = 3  # tries per profile: a flight the watchdog stopped anyway is flown again
 TRUTH_KEYS = ("mass_scale", "kf_scale", "motor_time_constant_scale", "drag_scale", "battery_sag", "latency_s")
 
 
@@ -60,7 +63,8 @@ def fly(profile_path: str, log_path: str, episodes: int, seed: int) -> dict:
     try:
         robot = connect_vehicle("crazyflie", emulator.uri, spec)
         result, problems = collect_quadrotor(robot, spec, log_path, excitation=QuadExcitationConfig(episodes=episodes),
-                                             seed=seed, limits={"overrun_after_s": OVERRUN_S})
+                                             seed=seed, limits={"overrun_after_s": WATCHDOG_S,
+                                                                         "stale_after_s": WATCHDOG_S})
     finally:
         emulator.stop()
     return {"flight_s": time.perf_counter() - started, "stopped": result.stopped, "problems": problems,
@@ -68,23 +72,22 @@ def fly(profile_path: str, log_path: str, episodes: int, seed: int) -> dict:
 
 
 def fit_log(log_path: str, fixed: dict | None, evaluations: int, segment_s: float) -> dict:
-    """Fit two thirds of the log's segments; held-out replay error with nominal and fitted values."""
+    """Fit the training segments of the log (the gate's split), then the gate: held-out replay error with the
+    nominal and the fitted values, weak parameters and degenerate combinations."""
     records = read_log(log_path)
     model = quadrotor_model(log_meta(records, log_path), log_path, fixed)
-    segments = model.segments(records, segment_s)
-    held = segments[2::3]
-    train = [s for i, s in enumerate(segments) if i % 3 != 2]
+    train, held = split([model.segments(records, segment_s)])
     started = time.perf_counter()
     result = fit(model, train, FitSettings(evaluations=evaluations))
     fit_s = time.perf_counter() - started
-    jacobian = result.sensitivity.stacked()
-    _, singular, vt = np.linalg.svd(jacobian, full_matrices=False)
-    nominal, fitted = set_error(model, held, {}), set_error(model, held, result.values)
+    ident = identifiability(result)
+    verdict = judge(set_error(model, held, {}), set_error(model, held, result.values), DEFAULT_FACTOR, ident,
+                    model.parameters)
     out = {"values": model.values(result.values), "intervals": result.intervals, "fit_s": fit_s,
            "evaluations": result.evaluations, "segments": [len(train), len(held)],
-           "heldout_nominal": nominal, "heldout_fitted": fitted, "cut": nominal / fitted,
-           "condition": float(singular[0] / singular[-1]),
-           "weakest": dict(zip([p.name for p in model.parameters], np.round(vt[-1], 3).tolist()))}
+           "heldout_nominal": verdict.before, "heldout_fitted": verdict.after, "cut": verdict.ratio,
+           "accepted": verdict.accepted, "reasons": verdict.reasons, "weak": ident.weak,
+           "degenerate": ident.degenerate, "effect": ident.effect, "residual": ident.residual}
     model.close()
     return out
 
@@ -112,7 +115,12 @@ def main() -> None:
         reality = load_quad_reality(path)
         truth = {k: float(getattr(reality, k)) for k in TRUTH_KEYS}
         log_path = os.path.join(work, f"{reality.name}.jsonl")
-        row = {"profile": reality.name, "truth": truth, **fly(path, log_path, args.episodes, args.seed + i)}
+        for attempt in range(FLIGHTS):
+            flight = fly(path, log_path, args.episodes, args.seed + i)
+            if flight["stopped"] is None:
+                break
+            print(f"{reality.name}: flight {attempt + 1} stopped: {flight['stopped']['reason']}", flush=True)
+        row = {"profile": reality.name, "truth": truth, "flights": attempt + 1, **flight}
         mass = get_quadrotor_spec(reality.vehicle).mass
         weighed = round(mass * truth["mass_scale"] * 1e4) / 1e4 / mass  # a 0.1 g scale
         row["weighed"] = fit_log(log_path, {"mass_scale": weighed}, args.evaluations, args.segment_s)
