@@ -1,9 +1,11 @@
 """Answer accuracy and experimenting behaviour vs difficulty on "Which is heavier?" (issue 24).
 
-For each agent — a random answer, the scripted poke-all experimenter, and any trained runs given (RL² and a
+For each agent — a random answer, the scripted poke-all experimenter and its adaptive variant (answers once a block
+stands out), and any trained runs given (RL² and a
 feed-forward SB3 policy, loaded through the one policy loader) — play ``--episodes`` episodes at each difficulty
 (``experiment.difficulty`` pinned; the other experiment Params drawn at their default ranges) on the same seeds,
-and report per difficulty: accuracy (Wilson 95 % CI), the fraction of episodes answered within the budget, the
+and report per difficulty — trained runs with their mean action and with sampled actions (their gate may need
+the noise to open) — accuracy (Wilson 95 % CI), the fraction of episodes answered within the budget, the
 number of blocks poked before answering (mean over answered episodes; Denil et al.'s behavioural measure) and the
 steps used. Writes JSON (``--out``) and prints a markdown table.
 
@@ -28,6 +30,7 @@ from sim2real.tasks.experiments import Heavier
 
 EVAL_SEED = 10_000
 DIFFICULTIES = (0.0, 0.25, 0.5, 0.75, 1.0)
+STOP_RATIO = 2.0  # the adaptive scripted experimenter answers once a poked block outweighs the others by this
 
 
 class Agent:
@@ -42,11 +45,20 @@ def scripted_agent(player: Any) -> Agent:
     return Agent(player.reset, player.act)
 
 
-def run_agent(path: str) -> Agent:
-    """A trained run (RL² or SB3) through :func:`sim2real.policy_files.load_policy`; one trial per episode."""
+def run_agent(path: str, sample: bool) -> Agent:
+    """A trained run (RL² or SB3) through :func:`sim2real.policy_files.load_policy`, one trial per episode; its
+    mean action, or with ``sample`` actions drawn from its distribution (as in training; seeded)."""
     from sim2real.policy_files import load_policy
 
     policy, _ = load_policy(path, None)
+    batch = policy.batch
+    if sample and hasattr(batch, "runners"):  # RL²: every runner samples
+        batch.runners[0].deterministic = False
+    elif sample:  # stable-baselines3
+        import torch
+
+        torch.manual_seed(0)
+        return Agent(lambda: None, lambda obs: batch.model.predict(obs[None], deterministic=False)[0][0])
     return Agent(policy.reset_trial, policy.act, policy.observe)
 
 
@@ -87,14 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = ExperimentRandomizer(gym.make(args.env))
     task = env.unwrapped.task
-    agents: dict[str, Agent] = {
-        "random answer": scripted_agent(RandomAnswer(task, np.random.default_rng(0))),
-        "scripted poke-all" if isinstance(task, Heavier) else "scripted knock-down":
-            scripted_agent(PokeAll(task) if isinstance(task, Heavier) else KnockDown(task)),
-    }
+    agents: dict[str, Agent] = {"random answer": scripted_agent(RandomAnswer(task, np.random.default_rng(0)))}
+    if isinstance(task, Heavier):
+        agents["scripted poke-all"] = scripted_agent(PokeAll(task))
+        agents[f"scripted poke-until-sure (ratio {STOP_RATIO:g})"] = scripted_agent(PokeAll(task, stop_ratio=STOP_RATIO))
+    else:
+        agents["scripted knock-down"] = scripted_agent(KnockDown(task))
     for item in args.run:
         name, _, path = item.partition("=")
-        agents[name] = run_agent(path)
+        agents[f"{name} (mean action)"] = run_agent(path, sample=False)
+        agents[f"{name} (sampled)"] = run_agent(path, sample=True)
     results: dict[str, Any] = {"env": args.env, "episodes": args.episodes, "seed": EVAL_SEED, "agents": {}}
     print("| agent | difficulty | accuracy (95 % CI) | answered | blocks poked before answering | steps |")
     print("|---|---|---|---|---|---|")

@@ -36,13 +36,17 @@ class _Experimenter:
 class PokeAll(_Experimenter):
     """Heavier: push every block in turn by the same tool motion (``push_steps`` steps at ``push_speed`` of the
     full step, from ``behind`` m behind it, reached within 4 mm or after ``approach_steps`` steps), sum the
-    contact force each one pushed back with, then answer the block that pushed back hardest."""
+    contact force each one pushed back with, then answer the block that pushed back hardest. With ``stop_ratio``
+    it answers as soon as one poked block pushed back more than ``stop_ratio`` times every other poked one (with
+    the others between half and all of the second-heaviest's mass, a ratio above 2 can only be the heaviest)."""
 
-    def __init__(self, task: Heavier, push_steps: int = 4, push_speed: float = 0.3, approach_steps: int = 8) -> None:
+    def __init__(self, task: Heavier, push_steps: int = 4, push_speed: float = 0.3, approach_steps: int = 8,
+                 stop_ratio: float | None = None) -> None:
         if not isinstance(task, Heavier):
             raise ValueError(f"PokeAll plays the heavier task, not {task.name!r}")
         super().__init__(task)
         self.push_steps, self.push_speed, self.approach_steps = int(push_steps), float(push_speed), int(approach_steps)
+        self.stop_ratio = stop_ratio
         self.behind = self.edge / 2 + 0.02
         self.height = 0.6 * self.edge
         self.reset()
@@ -50,6 +54,13 @@ class PokeAll(_Experimenter):
     def reset(self) -> None:
         self.block, self.pushed, self.approached, self.phase = 0, 0, 0, "approach"
         self.felt = np.zeros(self.task.n_blocks)
+
+    def _sure(self) -> bool:
+        """Whether a stop ratio is set and one of the blocks poked so far stands out by it."""
+        if self.stop_ratio is None or self.block < 2:
+            return False
+        felt = np.sort(self.felt[:self.block])
+        return bool(felt[-1] > self.stop_ratio * felt[-2])
 
     def _blocks(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         part = np.asarray(obs[self.robot:self.robot + 4 * self.task.n_blocks], dtype=float).reshape(-1, 4)
@@ -60,7 +71,7 @@ class PokeAll(_Experimenter):
         positions, forces = self._blocks(obs)
         if self.phase == "push":
             self.felt[self.block] += forces[self.block]
-        if self.block >= self.task.n_blocks:
+        if self.block >= self.task.n_blocks or self._sure():
             return self._action(np.zeros(3), int(np.argmax(self.felt)))
         start = np.array([positions[self.block, 0] - self.behind, positions[self.block, 1], self.height])
         if self.phase == "approach":

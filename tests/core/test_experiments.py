@@ -225,3 +225,15 @@ def test_randomizers_list_shows_the_experiment_group(capsys):
     assert main(["randomizers", "list", "sim2real/PandaTowers-v0", "--json"]) == 0
     names = {row["name"] for row in json.loads(capsys.readouterr().out)}
     assert "experiment.difficulty" in names and "dynamics.actuator.strength" in names
+
+
+def test_poke_until_sure_stops_early_on_easy_worlds_and_stays_right():
+    env = ExperimentRandomizer(gym.make("sim2real/SO101Heavier-v0"))
+    env.set_randomization_values({"experiment.difficulty": 0.0})
+    player = PokeAll(env.unwrapped.task, stop_ratio=2.0)
+    poked = []
+    for seed in range(4):
+        reward, info = _play(env, player, seed)
+        assert reward == 1.0
+        poked.append(info["poked"])
+    assert min(poked) == 2 and max(poked) <= 3  # the heavy block among the first two: no third poke
