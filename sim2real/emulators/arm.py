@@ -112,6 +112,18 @@ class EmulatedArm:
         """True joint angles (rad), for tests and logs."""
         return self._joint_states()[0]
 
+    def encoder_positions(self) -> np.ndarray:
+        """Joint angles (rad) as the encoders see them (after the backlash), before tick rounding and noise."""
+        return self._encoder.copy()
+
+    def place(self, positions: np.ndarray, velocities: np.ndarray) -> None:
+        """Put the joints at ``positions`` (rad) moving at ``velocities`` (rad/s), the encoders reading the same
+        angles (replays of logged motion start from a measured state; sim2real.sysid)."""
+        for j, index in enumerate(self._indices):
+            p.resetJointState(self._body, index, float(positions[j]), float(velocities[j]),
+                              physicsClientId=self.client)
+        self._encoder = np.asarray(positions, dtype=float).copy()
+
     def set_goal_ticks(self, joint: int, ticks: int) -> None:
         self.mode[joint] = MODE_POSITION
         self.goal[joint] = float(self.calibration.ticks_to_radians(self._one_hot(joint, ticks))[joint])

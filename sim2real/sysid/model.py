@@ -126,4 +126,4 @@ def model_for(records: list[dict], path: str = "log") -> SystemModel:
         from sim2real.sysid.quadrotor import quadrotor_model  # lazy: arm-only installs never import it
         return quadrotor_model(meta)
     from sim2real.sysid.arm import arm_model
-    return arm_model(meta)
+    return arm_model(meta, path)

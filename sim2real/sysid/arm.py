@@ -1,0 +1,205 @@
+"""The servo arm as a :class:`~sim2real.sysid.model.SystemModel`: logged joint targets replayed through the arm
+emulator's own physics (:class:`~sim2real.emulators.arm.EmulatedArm` with a candidate :class:`RealityProfile`).
+
+Timing of one logged control step (``deploy/loop.py``): at ``t + late`` (s from the loop's start) the loop asks
+for the state; the servos report the encoder angles of that instant; the reply arrives ``latency_s`` later (the
+profile's reply delay plus the bus transfer), and only then is the step's target written. So the replay samples
+the encoders at ``t + late`` and applies each target ``latency_s`` after it: the fitted ``latency_s`` is the delay
+from a read to the write that follows it, the quantity a policy feels.
+
+Fitted (shared by all joints): ``mass_scale``, ``position_gain``, ``velocity_gain``, ``strength``,
+``joint_damping``, ``latency_s``, ``backlash_rad``, ``deadband_ticks``. Not fitted: ``lateral_friction`` (acts
+only in contacts; a free arm never touches anything), ``gear_friction`` (acts only with the torque off),
+``max_velocity`` (the safety layer's rate limit keeps targets below it), sensor noise and bus faults (no
+trajectory information), ``timestep`` (the emulator's, not the robot's).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from typing import Mapping
+
+import numpy as np
+
+from robots.registry import ROBOTS
+from robots.spec import RobotSpec
+from sim2real.emulators.arm import EmulatedArm
+from sim2real.emulators.reality import Faults, RealityProfile
+from sim2real.errors import UserError
+from sim2real.sysid.model import FitParameter, Segment
+
+ARM_PARAMETERS: tuple[FitParameter, ...] = (
+    FitParameter("mass_scale", 1.0, 0.5, 2.0, log_scale=True),
+    FitParameter("position_gain", 0.1, 0.03, 0.4, log_scale=True),
+    FitParameter("velocity_gain", 1.0, 0.3, 3.0, log_scale=True),
+    FitParameter("strength", 1.0, 0.4, 1.6, log_scale=True),
+    FitParameter("joint_damping", 0.05, 0.005, 0.5, log_scale=True),
+    FitParameter("latency_s", 0.0, 0.0, 0.06),
+    FitParameter("backlash_rad", 0.0, 0.0, 0.02),
+    FitParameter("deadband_ticks", 0.0, 0.0, 8.0),
+)
+_URDF_DAMPING = 0.05  # N·m·s/rad, the joints' <dynamics damping> in robots/urdf/so101.urdf (the training value)
+_GAP_PERIODS = 2.5  # a pause longer than this many control periods between logged steps starts a new piece
+MOVED_RAD = 0.05  # a joint whose logged targets span less than this (rad) is left out of the error
+_MIN_STEPS = 10  # steps a segment needs to say anything
+
+
+def _number_rows(records: list[dict], key: str, width: int, path: str) -> np.ndarray:
+    """``records[i][key]`` as a finite (N, width) array; one-line UserError naming the first bad record."""
+    rows = []
+    for i, record in enumerate(records):
+        value = record.get(key)
+        try:
+            row = np.asarray(value, dtype=float).reshape(width)
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: step record {i + 1} has no usable {key!r} ({width} numbers)") from None
+        if not np.all(np.isfinite(row)):
+            raise UserError(f"{path}: step record {i + 1}: {key!r} is not finite")
+        rows.append(row)
+    return np.array(rows).reshape(len(rows), width)
+
+
+class ArmModel:
+    """Replays an arm's logged joint targets; ``spec`` names the joints (order of every array, rad)."""
+
+    kind = "arm"
+    parameters = ARM_PARAMETERS
+
+    def __init__(self, spec: RobotSpec, period: float, path: str = "log") -> None:
+        self.spec, self.period, self.path = spec, period, path
+        self._base = RealityProfile(name="sysid", faults=Faults(seed=0))
+
+    # --- log -> segments ---------------------------------------------------------------------------------------
+    def segments(self, records: list[dict], segment_s: float) -> list[Segment]:
+        """Contiguous runs of step records (home and policy phases alike), cut into pieces of ``segment_s`` s."""
+        steps = [r for r in records if r.get("type") == "step"]
+        if len(steps) < _MIN_STEPS:
+            raise UserError(f"{self.path}: {len(steps)} control steps logged; a fit needs at least {_MIN_STEPS}")
+        n = len(self.spec.joint_names)
+        times = np.array([float(s.get("t", np.nan)) + float(s.get("late", 0.0) or 0.0) for s in steps])
+        if not np.all(np.isfinite(times)):
+            raise UserError(f"{self.path}: a step record has no time 't'")
+        positions = _number_rows(steps, "positions", n, self.path)
+        commands = _number_rows([{**s, "applied": s.get("applied", s.get("command"))} for s in steps], "applied", n,
+                                self.path)
+        velocities = np.array([np.asarray(s["velocities"], dtype=float) if len(s.get("velocities") or []) == n
+                               else np.full(n, np.nan) for s in steps])
+        weights = self._weights(commands)
+        breaks = np.flatnonzero(np.diff(times) > _GAP_PERIODS * self.period) + 1
+        if np.any(np.diff(times) <= 0):
+            breaks = np.union1d(breaks, np.flatnonzero(np.diff(times) <= 0) + 1)  # a new deployment in one file
+        pieces: list[Segment] = []
+        rows_per_segment = max(_MIN_STEPS, int(round(segment_s / self.period)))
+        for run in np.split(np.arange(len(steps)), breaks):
+            for start in range(0, len(run), rows_per_segment):
+                rows = run[start:start + rows_per_segment]
+                if len(rows) < max(_MIN_STEPS, rows_per_segment // 2):
+                    continue
+                first = rows[0]
+                previous = commands[first - 1] if first > run[0] else positions[first]
+                qd = velocities[first] if np.all(np.isfinite(velocities[first])) else np.zeros(n)
+                pieces.append(Segment(times=times[rows] - times[first], commands=commands[rows],
+                                      measured=positions[rows], initial=np.concatenate([positions[first], qd, previous]),
+                                      weights=weights, source=f"{self.path} steps {first + 1}-{rows[-1] + 1}"))
+        if not pieces:
+            raise UserError(f"{self.path}: no contiguous run of {max(_MIN_STEPS, rows_per_segment // 2)} control "
+                            f"steps ({segment_s:g} s segments at {1 / self.period:g} Hz)")
+        return pieces
+
+    def _weights(self, commands: np.ndarray) -> np.ndarray:
+        """1 for each joint the log moved by more than ``MOVED_RAD`` (its targets' range), 0 for the rest and
+        for the gripper: a joint that only held still shows its servo's jitter (a limit cycle of the light wrist
+        and gripper links that a replay cannot follow in phase), not the parameters."""
+        moved = np.ptp(commands, axis=0) > MOVED_RAD
+        gripper = self.spec.end_effector.gripper
+        if gripper is not None:
+            moved &= np.array([n not in gripper.joints for n in self.spec.joint_names])
+        return moved.astype(float)
+
+    # --- replay ------------------------------------------------------------------------------------------------
+    def profile(self, values: Mapping[str, float], name: str = "sysid") -> RealityProfile:
+        """The reality profile of ``values`` (noise-free, fault-free; unfitted keys at their defaults)."""
+        settings = {p.name: float(values.get(p.name, p.nominal)) for p in self.parameters}
+        settings["deadband_ticks"] = int(round(settings["deadband_ticks"]))
+        known = {f.name for f in fields(RealityProfile)}
+        return RealityProfile(**{**{k: getattr(self._base, k) for k in known}, **settings, "name": name})
+
+    def simulate(self, segment: Segment, values: Mapping[str, float]) -> np.ndarray:
+        """Encoder angles (T, joints) rad at the segment's read times, targets applied ``latency_s`` after each
+        read; the arm starts at the measured pose and velocity, holding the target written before the segment."""
+        reality = self.profile(values)
+        arm = EmulatedArm(self.spec, reality)
+        try:
+            return _replay(arm, segment, reality.latency_s)
+        finally:
+            arm.close()
+
+    # --- outputs -----------------------------------------------------------------------------------------------
+    def reality_profile(self, values: Mapping[str, float], name: str) -> dict:
+        """A ``launch/realities`` arm profile with the fitted values (loadable by ``sim2real emulate``)."""
+        settings: dict = {"name": name}
+        for p in self.parameters:
+            value = float(values.get(p.name, p.nominal))
+            settings[p.name] = int(round(value)) if p.name == "deadband_ticks" else round(value, 6)
+        return settings
+
+    def randomizer_block(self, intervals: Mapping[str, tuple[float, float]]) -> dict:
+        """The ``dynamics`` (and ``actuation`` latency) Params of the simulator whose ranges cover ``intervals``.
+
+        Scales map one to one (link mass, strength) or relative to the spec's nominal gains; damping is added to
+        the URDF's 0.05 N·m·s/rad; latency becomes whole control steps (the simulator delays actions by steps).
+        Backlash and deadband have no training Param and are left out."""
+        actuator = self.spec.actuator(self.spec.joint_names[0])
+        scale = {"mass_scale": ("dynamics.link.mass", 1.0), "strength": ("dynamics.actuator.strength", 1.0),
+                 "position_gain": ("dynamics.actuator.position_gain", actuator.position_gain),
+                 "velocity_gain": ("dynamics.actuator.velocity_gain", actuator.velocity_gain)}
+        params = []
+        for key, (param, nominal) in scale.items():
+            if key in intervals:
+                low, high = intervals[key]
+                params.append({"name": param, "range": [round(low / nominal, 4), round(high / nominal, 4)]})
+        if "joint_damping" in intervals:
+            low, high = intervals["joint_damping"]
+            params.append({"name": "dynamics.joint.damping",
+                           "range": [round(max(low - _URDF_DAMPING, 0.0), 4), round(max(high - _URDF_DAMPING, 0.0), 4)]})
+        block = [{"group": "dynamics", "params": params}]
+        if "latency_s" in intervals:
+            low, high = intervals["latency_s"]
+            block.append({"group": "actuation", "params": [
+                {"name": "actuation.latency",
+                 "range": [int(math.floor(low / self.period)), int(math.ceil(high / self.period))]}]})
+        return {"randomizers": block}
+
+
+def _replay(arm: EmulatedArm, segment: Segment, latency: float) -> np.ndarray:
+    """Step ``arm`` through ``segment``: reads at ``segment.times``, each target written ``latency`` s later."""
+    n = segment.commands.shape[1]
+    arm.place(segment.initial[:n], segment.initial[n:2 * n])
+    arm.torque_on[:] = True
+    arm.mode = ["position"] * n
+    arm.goal = segment.initial[2 * n:3 * n].astype(float).copy()
+    arm.time = 0.0
+    writes = segment.times + latency
+    out = np.empty_like(segment.measured)
+    w = 0
+    for k, t_read in enumerate(segment.times):
+        while w < len(writes) and writes[w] <= t_read:  # targets due before this read (latency > a period)
+            arm.advance_to(writes[w])
+            arm.goal = segment.commands[w].astype(float).copy()
+            w += 1
+        arm.advance_to(t_read)
+        out[k] = arm.encoder_positions()
+    return out
+
+
+def arm_model(meta: dict, path: str = "log") -> ArmModel:
+    """The arm model of a log whose meta record is ``meta`` (its joint names pick the robot spec)."""
+    joints = meta.get("joints")
+    rate = meta.get("rate_hz")
+    if not isinstance(joints, list) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise UserError(f"{path}: the meta record names no joints or control rate (not an arm deployment log)")
+    for factory in ROBOTS.values():
+        spec = factory()
+        if list(spec.joint_names) == joints:
+            return ArmModel(spec, 1.0 / float(rate), path)
+    raise UserError(f"{path}: no servo-arm spec has the joints {joints}")

@@ -1,0 +1,123 @@
+"""``sysid fit`` as one call: logs -> segments -> held-out split -> fit -> gate -> reality profile, training ranges,
+report. Outputs beside ``out`` (the fitted reality profile, YAML): ``STEM_ranges.yaml`` (the ``randomizers:``
+block), ``STEM_report.html`` (+ ``.png``, ``.json``) and, with a launch file, ``STEM_launch.yaml`` (that launch file
+with the fitted ranges)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import yaml
+
+from sim2real.errors import UserError
+from sim2real.io import atomic_write_text
+from sim2real.sysid.fit import FitSettings, fit, nominal_values, set_error
+from sim2real.sysid.gate import DEFAULT_FACTOR, identifiability, judge, split
+from sim2real.sysid.model import SystemModel, model_for
+from sim2real.sysid.ranges import apply_block, training_intervals
+from sim2real.sysid.report import summary, write_report
+
+
+def read_deployment_log(path: str) -> list[dict]:
+    """Records of a deployment log; a missing, unreadable, corrupt (a bad line before the last) or empty log is a
+    one-line :class:`UserError`. A torn last line (a crashed run) is dropped, as ``read_log`` does."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = [line for line in handle.read().splitlines() if line.strip()]
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such log") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a deployment log") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read the log ({getattr(err, 'strerror', None) or err})") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # torn final line
+            raise UserError(f"{path}: line {number} is not a JSON record (corrupt log)") from None
+        if not isinstance(record, dict) or "type" not in record:
+            raise UserError(f"{path}: line {number} is not a log record (no 'type')")
+        records.append(record)
+    if not records:
+        raise UserError(f"{path}: no complete log record (empty or torn log)")
+    return records
+
+
+def _dump(path: str, data: dict, header: str) -> None:
+    atomic_write_text(path, header + yaml.safe_dump(data, sort_keys=False))
+
+
+@dataclass(frozen=True)
+class Outputs:
+    profile: str
+    ranges: str
+    report: str
+    launch: str | None
+
+
+def outputs_for(out: str, launch: str | None) -> Outputs:
+    stem = os.path.splitext(out)[0]
+    return Outputs(out, stem + "_ranges.yaml", stem + "_report.html", stem + "_launch.yaml" if launch else None)
+
+
+def identify(logs: Sequence[str], out: str, segment_s: float = 4.0, settings: FitSettings = FitSettings(),
+             factor: float = DEFAULT_FACTOR, launch: str | None = None, truth: Mapping[str, float] | None = None,
+             progress: Callable[[int, float], None] | None = None, fixed: Sequence[str] = ()) -> dict:
+    """Fit the logs' robot, write the outputs (:func:`outputs_for`), return the report's data (+ ``outputs``).
+    ``truth`` (benchmarks): the real values, shown beside the estimates. ``fixed``: parameter names held at
+    nominal (e.g. a mass weighed on a scale)."""
+    started = time.monotonic()
+    records = [read_deployment_log(path) for path in logs]
+    model = model_for(records[0], logs[0])
+    for path, recs in zip(logs[1:], records[1:]):
+        other = model_for(recs, path)
+        if other.kind != model.kind or getattr(other, "spec", None) != getattr(model, "spec", None):
+            raise UserError(f"{path}: another robot than {logs[0]} ({other.kind}); fit one robot at a time")
+    if fixed:
+        unknown = sorted(set(fixed) - {p.name for p in model.parameters})
+        if unknown:
+            raise UserError(f"--fixed {unknown[0]}: not a parameter (allowed: "
+                            f"{', '.join(p.name for p in model.parameters)})")
+        model.parameters = tuple(p for p in model.parameters if p.name not in fixed)
+    try:
+        per_log = [model.segments(recs, segment_s) if i == 0 else model_for(recs, path).segments(recs, segment_s)
+                   for i, (path, recs) in enumerate(zip(logs, records))]
+        train, held = split(per_log)
+        nominal = nominal_values(model.parameters)
+        result = fit(model, train, settings, progress)
+        before, after = set_error(model, held, nominal), set_error(model, held, result.values)
+        ident = identifiability(result)
+        verdict = judge(before, after, factor, ident, model.parameters, getattr(model, "error_units", ""))
+        data = summary(model, result, verdict, ident, logs, time.monotonic() - started, truth)
+        data["train_error"] = {"before": set_error(model, train, nominal), "after": set_error(model, train,
+                                                                                                 result.values)}
+        data["segments"] = {"train": len(train), "held_out": len(held), "segment_s": segment_s}
+        paths = outputs_for(out, launch)
+        name = os.path.splitext(os.path.basename(out))[0]
+        status = "accepted" if verdict.accepted else "REJECTED by the replay gate: " + "; ".join(verdict.reasons)
+        _dump(paths.profile, model.reality_profile(result.values, name),
+              f"# Fitted by `sim2real sysid fit` from {', '.join(logs)}\n# Held-out replay error {before:.4g} -> "
+              f"{after:.4g} ({verdict.ratio:.2f}x); {status}\n")
+        widened = training_intervals(model.parameters, result.values, result.intervals)
+        block = model.randomizer_block(widened)
+        _dump(paths.ranges, block, "# Training ranges centred on the fit (90 % segment bootstrap, at least "
+                                   "5 % of each search box either side); merge into a launch file's randomizers\n")
+        if launch:
+            from sim2real.user_files import read_yaml_mapping
+
+            _dump(paths.launch, apply_block(read_yaml_mapping(launch, "launch file"), block),
+                  f"# {launch} with the ranges fitted by `sim2real sysid fit` ({os.path.basename(paths.ranges)})\n")
+        data["wall_s"] = time.monotonic() - started
+        write_report(model, result, held, nominal, data, paths.report)
+        data["outputs"] = {k: v for k, v in vars(paths).items() if v}
+        return data
+    finally:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
