@@ -29,6 +29,14 @@ def parse_conditions(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def not_applicable(name: str, config: dict[str, Any]) -> str | None:
+    """Why condition ``name`` cannot change what a policy of ``config`` does (so it is not run and reported as
+    "n/a", never as a zero gap), or None when it can: held-out textures change only camera images."""
+    if name == "heldout-textures" and config["env"]["obs_mode"] != "rgb":
+        return "policy does not see images"
+    return None
+
+
 def _entries(config: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(e) for e in (config.get("randomizers") or [])]
 

@@ -29,16 +29,24 @@ INTERVALS = "95 % CIs: Wilson score for success rates, percentile bootstrap for 
 
 
 def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
-    """Header + one row per condition: success, return, final distance, gap in success (with 95 % CIs)."""
-    rows = [["condition", "success rate [95% CI]", "return", "final distance", "success gap vs train"]]
+    """Header + one row per condition: success, return, final distance, gap in success (with 95 % CIs), and the
+    localization error when a policy perceives the goal; a condition that cannot affect the policy reads
+    "n/a (reason)" (it was not run: its gap would be zero by construction)."""
+    located = any("localization_error" in c["metrics"] for c in summary["conditions"].values())
+    rows = [["condition", "success rate [95% CI]", "return", "final distance", "success gap vs train"]
+            + (["localization error"] if located else [])]
     for name in summary["condition_order"]:
-        m = summary["conditions"][name]["metrics"]
-        if "success" not in m:
-            rows.append([name, "no completed episode", "-", "-", "-"])
+        condition = summary["conditions"][name]
+        m = condition["metrics"]
+        reason = condition.get("not_applicable")
+        if reason or "success" not in m:
+            first = f"n/a ({reason})" if reason else "no completed episode"
+            rows.append([name, first] + ["n/a" if reason else "-"] * (len(rows[0]) - 2))
             continue
         gap = _fmt("success", m["success"]["gap"], signed=True) if "gap" in m.get("success", {}) else "-"
         cell = lambda k: _fmt(k, m[k]["mean"]) if k in m else "-"  # noqa: E731
-        rows.append([name, cell("success"), cell("return"), cell("final_distance"), gap])
+        rows.append([name, cell("success"), cell("return"), cell("final_distance"), gap]
+                    + ([cell("localization_error")] if located else []))
     return rows
 
 
@@ -122,6 +130,7 @@ def _distance_plot(results: list[ConditionResult], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    results = [r for r in results if r.values("final_distance").size]  # n/a conditions ran no episode
     fig, ax = plt.subplots(figsize=(6, 3.6))
     data = [r.values("final_distance") * 100 for r in results]
     ax.boxplot(data, showmeans=True)
@@ -271,3 +280,23 @@ def write_report(results: list[ConditionResult], summary: dict[str, Any], out_di
     atomic_write_text(os.path.join(out_dir, "report.md"), _markdown(summary, plots))
     atomic_write_text(os.path.join(out_dir, "report.html"), _html(summary, plots, videos))
     return {n: os.path.join(out_dir, n) for n in ("report.json", "report.md", "report.html")}
+
+
+def write_overview(path: str, title: str, sections: list[tuple[str, str, dict[str, Any], str]]) -> str:
+    """One HTML page over several reports (the demo's): per section (heading, sentence, summary, report directory)
+    its summary table, its emulated facts and a link to its full report. Returns ``path``."""
+    esc = html.escape
+    base = os.path.dirname(os.path.abspath(path))
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
+             f"content='width=device-width, initial-scale=1'><title>{esc(title)}</title><style>{STYLE}</style>"
+             f"</head><body><h1>{esc(title)}</h1><p>{esc(INTERVALS)}; gap = train − condition; n/a: the condition "
+             "cannot change what that policy does, so it was not run.</p>"]
+    for heading, sentence, summary, report_dir in sections:
+        link = os.path.relpath(os.path.join(report_dir, "report.html"), base)
+        parts += [f"<h2>{esc(heading)}</h2><p>{esc(sentence)} Full report (plots, videos): "
+                  f"<a href='{esc(link)}'>{esc(link)}</a>.</p>", _html_table(summary_rows(summary))]
+        parts += [f"<p>{esc(text)} Deployment logs: <code>{esc(logs)}</code>.</p>"
+                  for text, logs in emulated_notes(summary)]
+    parts.append("</body></html>")
+    atomic_write_text(path, "\n".join(parts))
+    return path

@@ -9,7 +9,7 @@ import numpy as np
 
 from sim2real.agents import BatchPolicy
 from sim2real.errors import UserError
-from sim2real.evaluation.conditions import condition_config, dynamics_ranges
+from sim2real.evaluation.conditions import condition_config, dynamics_ranges, not_applicable
 from sim2real.evaluation.simulated import Episode, run_episodes
 from sim2real.evaluation.stats import bootstrap_ci, gap_ci, iqm, rate_gap_ci, wilson_ci
 from sim2real.progress import QUIET, Bars
@@ -85,13 +85,19 @@ def evaluate(policies: dict[str, BatchPolicy], config: dict[str, Any], settings:
     if "emulated" in settings.conditions:
         check_emulatable(config)
     for name in settings.conditions:  # every user mistake (texture directory, ...) before the first episode
-        if name != "emulated":
+        if name != "emulated":  # also where not applicable: a bad --textures is a mistake all the same
             validate_randomizers(condition_config(name, config, settings.textures))
     results = []
     seeds = [settings.seed + i for i in range(settings.episodes)]
     n_emulated = settings.emulated_episodes or min(settings.episodes, 10)
     for name in settings.conditions:
         result = ConditionResult(name)
+        reason = not_applicable(name, config)
+        if reason:
+            result.facts["not_applicable"] = reason
+            bars.line(f"{name}: n/a ({reason})")
+            results.append(result)
+            continue
         trials = n_emulated if name == "emulated" else settings.episodes
         bar = bars.add(name, total=trials * sum(p.episodes_per_trial for p in policies.values()))
         for label, policy in policies.items():
@@ -169,6 +175,7 @@ def summarize(results: list[ConditionResult], seed: int, n_boot: int = 2000) -> 
                 entry["gap"] = gap.as_dict()
             metrics[metric] = entry
         out[result.name] = {"metrics": metrics, "facts": result.facts,
+                            "not_applicable": result.facts.get("not_applicable"),
                             "adaptation": adaptation_by_episode(result, rng, n_boot),
                             "episodes": {lab: [e.as_dict() for e in eps] for lab, eps in result.episodes.items()}}
     return out
