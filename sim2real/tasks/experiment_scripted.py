@@ -90,19 +90,20 @@ class PokeAll(_Experimenter):
 
 
 class KnockDown(_Experimenter):
-    """Towers: push through the tower at its top block's height and then at its bottom block's, wait
-    ``settle_steps`` steps, and count rigid bodies: neighbours that kept their stacked relative position (within
-    ``tolerance`` m) are taken as glued."""
+    """Towers: push through the tower at its top block's height and then at its bottom block's (each leg of the
+    sweep ends within 6 mm of its target or after ``leg_steps`` steps: the tool may not reach the lowest height),
+    wait ``settle_steps`` steps, and count rigid bodies: neighbours that kept their stacked relative position
+    (within ``tolerance`` m) are taken as glued."""
 
-    def __init__(self, task: Towers, settle_steps: int = 6, tolerance: float = 0.003) -> None:
+    def __init__(self, task: Towers, settle_steps: int = 6, tolerance: float = 0.003, leg_steps: int = 10) -> None:
         if not isinstance(task, Towers):
             raise ValueError(f"KnockDown plays the towers task, not {task.name!r}")
         super().__init__(task)
-        self.settle_steps, self.tolerance = int(settle_steps), float(tolerance)
+        self.settle_steps, self.tolerance, self.leg_steps = int(settle_steps), float(tolerance), int(leg_steps)
         self.reset()
 
     def reset(self) -> None:
-        self.stage, self.waited = 0, 0
+        self.stage, self.waited, self.in_stage = 0, 0, 0
         self.start: np.ndarray | None = None
 
     def _tower(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,9 +136,10 @@ class KnockDown(_Experimenter):
                 if tool[0] - x > 0.004:
                     return self._move(target, tool)
                 target[2] = heights[sweep]
-            if np.linalg.norm(target - tool) > 0.006:
+            self.in_stage += 1
+            if np.linalg.norm(target - tool) > 0.006 and self.in_stage <= self.leg_steps:
                 return self._move(target, tool, 0.6)
-            self.stage += 1
+            self.stage, self.in_stage = self.stage + 1, 0
             return self._action(np.zeros(3))
         if self.waited < self.settle_steps:
             self.waited += 1
