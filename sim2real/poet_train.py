@@ -214,10 +214,10 @@ class PoetRun:
     def generation(self, budget: int) -> None:
         t = self.teacher
         active = t.active
-        per_agent = min(t.steps_per_generation, max(1, -(-(budget - self.steps) // len(active))))
-        for niche in active:
+        share, extra = divmod(max(budget - self.steps, len(active)), len(active))  # the last generation: the rest
+        for i, niche in enumerate(active):
             before = self.agents[niche.id].steps
-            self.agents[niche.id].train(per_agent)
+            self.agents[niche.id].train(min(t.steps_per_generation, share + (i < extra)))
             self.steps += self.agents[niche.id].steps - before
         t.record_scores({n.id: self.evaluate(self.agents[n.id], t.values_of(n.id)) for n in active})
         if t.is_transfer_generation():

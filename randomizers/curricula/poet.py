@@ -19,7 +19,8 @@ One generation, as the driver runs it:
    (niches whose agent scored >= ``solved_threshold``); the driver scores each child with its parent's agent and
    :meth:`admit` keeps children inside the minimal criterion ``mc_low <= score <= mc_high`` whose novelty (mean
    normalized distance to the ``novelty_k`` nearest environments of population + archive) exceeds
-   ``min_novelty``, most novel first, at most ``max_admitted``; a child's agent starts as a copy of its parent's.
+   ``min_novelty`` (and that are no copy of an environment already there), most novel first, at most
+   ``max_admitted``; a child's agent starts as a copy of its parent's.
    When the population exceeds ``population_size`` the oldest niches are archived.
 
 Evaluation budget per generation (episodes): ``P * eval_episodes`` own scores, plus ``P * (P - 1) * eval_episodes``
@@ -87,7 +88,8 @@ class PoetTeacher(Teacher):
         max_admitted: children admitted per reproduction round at most.
         mc_low, mc_high: minimal criterion on the parent agent's success rate on the child (inclusive).
         novelty_k: nearest neighbours (population + archive) the novelty averages over.
-        min_novelty: a child's novelty (normalized distance) must exceed this.
+        min_novelty: a child's novelty (normalized distance) must exceed this; a copy of an environment of the
+            population or archive is never admitted.
         solved_threshold: success rate at which an environment counts as solved (and its niche may reproduce).
         transfer_margin: a transferred agent must beat the paired agent's score by more than this.
         steps_per_generation: env steps each active agent trains per generation.
@@ -194,6 +196,12 @@ class PoetTeacher(Teacher):
         d = np.sort(np.linalg.norm(np.array(others) - x, axis=1))
         return float(d[:self.novelty_k].mean())
 
+    def nearest(self, values: Mapping[str, float], extra: Sequence[Mapping[str, float]] = ()) -> float:
+        """Normalized distance to the nearest environment of population + archive (+ ``extra``); inf if none."""
+        x = self.normalized(values)
+        others = [self.normalized(n.values) for n in self.niches.values()] + [self.normalized(v) for v in extra]
+        return float(min(np.linalg.norm(o - x) for o in others)) if others else math.inf
+
     def mutate(self, values: Mapping[str, float]) -> dict[str, float]:
         """A child of ``values``: Gaussian steps (std ``mutation_scale`` × hard-limit width), clipped to the hard
         limits, integer params rounded; redrawn (up to 20 times) while it equals the parent."""
@@ -245,8 +253,8 @@ class PoetTeacher(Teacher):
             for i in passing:
                 results[i].novelty = novelty[i]
             passing.remove(best)
-            if novelty[best] <= self.min_novelty:
-                results[best].reason = "not novel"
+            if novelty[best] <= self.min_novelty or self.nearest(candidates[best].values, admitted) <= 1e-9:
+                results[best].reason = "not novel"  # or a copy of an environment already there
                 continue
             if len(admitted) >= self.max_admitted:
                 results[best].reason = "population round full"

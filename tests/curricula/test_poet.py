@@ -74,9 +74,11 @@ def test_population_limit_archives_the_oldest_and_archive_counts_for_novelty(box
     t.admit([Candidate({"a.x": 2.0, "a.n": 4.0}, 1)], [0.5])
     assert [n.id for n in t.active] == [1, 2] and [n.id for n in t.archive] == [0]
     assert t.archive[0].retired == 2
-    # a child at the archived root's environment is not novel (distance 0 to it with k = 1)
-    t.novelty_k, t.min_novelty = 1, 0.01
-    assert t.admit([Candidate({"a.x": 0.0, "a.n": 0.0}, 1)], [0.5])[0].reason == "not novel"
+    # a copy of the archived root's environment is not novel, whatever k (its 2-NN mean is > 0)
+    t.novelty_k = 2
+    copy = Candidate({"a.x": 0.0, "a.n": 0.0}, 1)
+    assert t.novelty(copy.values) == pytest.approx(math.sqrt(0.5) / 2)
+    assert t.admit([copy], [0.5])[0].reason == "not novel"
 
 
 def test_reproduction_needs_a_solved_parent(box: ParamSpace) -> None:
