@@ -5,13 +5,14 @@ Why a driver of its own: the SB3 callback and the RL² trial hook drive *one* mo
 environments. :func:`sim2real.train.train` hands a launch file whose ``curriculum`` is ``poet`` to
 :func:`train_poet`; ``curriculum_options`` are :class:`~randomizers.curricula.poet.PoetTeacher`'s options.
 
-Agents: ``policy: mlp`` — an SB3 model per niche held in memory, with its own one-env DummyVecEnv pinned to the
-niche's environment (``set_randomization_values``; the Params POET does not move stay randomized); ``policy: rl2``
-— an RL² run folder per niche (``RUN_DIR/poet_agents/niche-K/checkpoint.pt``) trained in chunks by
-:func:`policies.ppo.train_rl2`. A transferred or newborn agent gets a copy of the source agent's weights (SB3: the
-policy's actor/critic/target tensors and SAC's entropy coefficient; its own replay buffer and optimizer moments
-stay; RL²: the whole training checkpoint). ``budget.total_timesteps`` counts training env steps of all agents
-together; evaluation episodes are extra and counted in the state (``evaluation_episodes``).
+Agents: ``policy: mlp`` — an SB3 model per niche held in memory, with its own DummyVecEnv (``n_envs`` envs, in
+this process) pinned to the niche's environment (``set_randomization_values``; the Params POET does not move stay
+randomized); ``policy: rl2`` — an RL² run folder per niche (``RUN_DIR/poet_agents/niche-K/checkpoint.pt``)
+trained in chunks by :func:`policies.ppo.train_rl2` (whole rollout batches, so a chunk may pass its share). A
+transferred or newborn agent gets a copy of the source agent's weights (SB3: the policy's actor/critic/target
+tensors and SAC's entropy coefficient; its own replay buffer and optimizer moments stay; RL²: the whole training
+checkpoint). ``budget.total_timesteps`` counts training env steps of all agents together; evaluation episodes are
+extra and counted in the state (``evaluation_episodes``).
 
 Run directory::
 
@@ -78,7 +79,7 @@ class Sb3Agent:
         from sim2real.sb3_safe_load import load_sb3_model
         from sim2real.train import build_model
 
-        self.env = DummyVecEnv([PinnedEnv(config, values, rank)])
+        self.env = DummyVecEnv([PinnedEnv(config, values, rank * 100 + i) for i in range(config["n_envs"])])
         if folder is None:
             self.model = build_model({**config, "seed": config["seed"] + rank}, self.env, None)
         else:
