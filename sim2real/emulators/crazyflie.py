@@ -707,6 +707,9 @@ class CrazyflieEmulator(UdpEmulatorBase):
                 timeout = max(min(deadlines) - now, 0.0)
                 readable, _, _ = select.select(self.sockets, [], [], timeout)
                 now = self.now()
+                if readable:  # physics up to the arrival first: a setpoint acts from when it arrived, not before
+                    for quad, firmware in zip(self.quads, self.vehicles):
+                        quad.advance_to(now, firmware.physics_step)
                 for sock in readable:
                     self._receive(self.sockets.index(sock), now)
                 for i, (quad, firmware) in enumerate(zip(self.quads, self.vehicles)):

@@ -541,9 +541,9 @@ class MavlinkEmulator(UdpEmulatorBase):
                     deadlines.append(self._next_release())
                 readable, _, _ = select.select([self.sock], [], [], max(min(deadlines) - now, 0.0))
                 now = self.now()
+                self.quad.advance_to(now, vehicle.physics_step)  # first: a setpoint acts from when it arrived
                 if readable:
                     self._receive(now)
-                self.quad.advance_to(now, vehicle.physics_step)
                 vehicle.due_streams(now, self.client is not None and self.faults.streaming(now))
                 for data in self._released(now):
                     self._sendto(data)
