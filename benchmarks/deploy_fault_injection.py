@@ -28,7 +28,8 @@ from robots.so101 import so101_spec  # noqa: E402
 from sim2real.deploy.faults import exit_code  # noqa: E402
 from sim2real.deploy.goals import GoalSource  # noqa: E402
 from sim2real.deploy.log import DeploymentLog  # noqa: E402
-from sim2real.deploy.loop import DeploymentLoop, LoopConfig  # noqa: E402
+from sim2real.deploy.arm import DeploymentLoop  # noqa: E402
+from sim2real.deploy.loop import LoopConfig  # noqa: E402
 from sim2real.evaluation.emulated import EmulatorProcess  # noqa: E402
 from sim2real.hal.drivers import make_robot  # noqa: E402
 from sim2real.hal.lab_scene import LabScene  # noqa: E402

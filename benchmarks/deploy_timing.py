@@ -20,7 +20,8 @@ from robots.calibration import calibration_from_spec
 from robots.so101 import so101_spec
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog, read_log
-from sim2real.deploy.loop import DeploymentLoop, LoopConfig
+from sim2real.deploy.arm import DeploymentLoop
+from sim2real.deploy.loop import LoopConfig
 from sim2real.policy_files import load_policy
 from sim2real.deploy.report import timing
 from sim2real.hal.dynamixel import DynamixelBus

@@ -26,7 +26,7 @@ EXIT_CODES = {
 FAULT_KINDS = ("policy", "error")  # stop kinds that mean the software, not the robot or its link, failed
 _REASON_CHARS = 300  # a fault's one-line reason is cut here; the log keeps the whole traceback
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_LOOP_FILES = ("loop.py", "multirotor.py")  # the deployment loops' own frames, skipped to name the culprit
+_LOOP_FILES = ("loop.py", "arm.py", "multirotor.py")  # the deployment loop's own frames, skipped to name the culprit
 
 
 def exit_code(stopped: dict | None) -> int:

@@ -1,27 +1,27 @@
-"""The deployment loop: fixed rate on a monotonic clock, task-built observations, the safety layer before every
-command, a watchdog, an e-stop, and a log of everything.
+"""The deployment rate loop shared by every vehicle: fixed rate on a monotonic clock, the safety layer before every
+command, a watchdog, an e-stop, stop reasons and a log of everything. What a vehicle does within it (its episodes,
+observations, homing or approach, its safe stop) is an :class:`EpisodeRunner`: arms
+(:class:`sim2real.deploy.arm.ArmEpisodes`) and multirotors (:class:`sim2real.deploy.multirotor.MultirotorEpisodes`).
 
-Each control step: wait for the step's deadline (``start + k · period``, so timing errors never accumulate),
-read the state, trip the watchdog if the state is older than ``stale_after_s`` or the step started later than
-``overrun_after_s`` past its deadline, build the observation with the task, act, filter, send, log.
-With a :class:`~sim2real.hal.camera.Camera` (camera policies: vision pipelines, pixel policies) the observation is
-``{"image": camera frame, "proprio": the task's robot observation}``, as the simulator's camera envs give it; a
-frame older than ``stale_after_s`` trips the watchdog, and the policy's perceived goal is logged.
-A trip (watchdog, e-stop, lost link, a non-finite action) calls ``robot.safe_stop()`` at once and ends the
-deployment; so does any exception raised inside the loop (policy, task, driver, camera, log): :meth:`run` turns it
-into a stop of kind ``error`` whose reason names the exception and where it was raised. If the safe stop itself
-fails, that is recorded too (``safe_stop_error``); the summary record is written whenever the log still can be.
+Each control step: wait for the step's deadline (``start + k · period``, so timing errors never accumulate; the
+clock and sleep are injectable, so the timing runs on a fake clock in tests), read the state, trip the watchdog if
+the state is older than ``stale_after_s`` or the step started later than ``overrun_after_s`` past its deadline, hand
+the state to the runner (an emulated workspace tracks it, a multirotor checks its flight envelope), let the runner
+build the observation, act, filter, send and log.
+A trip (watchdog, e-stop, lost link, a non-finite action, the flight envelope, home or start not reached) calls the
+runner's safe stop (arms hold, multirotors land) at once and ends the deployment; so does any exception raised
+inside the loop (policy, task, driver, camera, log): :meth:`RateLoop.run` turns it into a stop of kind ``error``
+whose reason names the exception and where it was raised. If the safe stop itself fails, that is recorded too
+(``safe_stop_error``); the summary record is written whenever the log still can be.
 Before the clock starts the policy acts once on a real observation (warm-up: a torch policy's first call is slow,
-and a policy that raises or returns NaN is stopped before the robot moves).
-Before each episode the arm is driven home through the same safety layer, then the task places its objects and goal.
-Each action's reward (the task's, from the state the next step reads, as the simulator rewards it) and the episode's
-end (truncated, after its last step) go to ``policy.observe``: a recurrent (RL²) policy keeps its memory across the
+and a policy that raises or returns NaN is stopped before the robot moves), then starts a fresh trial: each action's
+reward (the task's, from the state the next step reads, as the simulator rewards it) and the episode's end
+(truncated, after its last step) go to ``policy.observe``, so a recurrent (RL²) policy keeps its memory across the
 episodes of a deployment (one trial) and gets the inputs it was trained with.
-Every state read is handed to the scene (:meth:`~sim2real.hal.scene.Scene.track`), so an emulated workspace moves
-its objects with the arm before the achieved goal, success and final distance read them.
 """
 from __future__ import annotations
 
+import abc
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,20 +29,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from sim2real.agents import Policy
 from sim2real.deploy.estop import EStop
 from sim2real.deploy.faults import describe, fault_reason, release
-from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog
-from sim2real.agents import Policy
 from sim2real.deploy.timing import OVERRUN_PERIODS, STALE_PERIODS, raised_priority
-from sim2real.hal.camera import Camera, CameraError
 from sim2real.hal.robot import Robot
 from sim2real.hal.safety import SafetyLayer
-from sim2real.hal.scene import Scene
 from sim2real.hal.servo_bus import BusError
-from sim2real.hal.types import JointCommand, RobotState
-from sim2real.tasks.base import ArmTask
-from sim2real.tasks.control import Controller
 
 
 @dataclass(frozen=True)
@@ -106,24 +100,52 @@ def halt(robot: Robot) -> dict:
     return {"safe_stop_error": None}
 
 
-class DeploymentLoop:
-    """Runs ``policy`` on ``robot`` for ``task``; the robot must be connected."""
+class EpisodeRunner(abc.ABC):
+    """What one kind of vehicle does inside the rate loop; every method gets the loop (its clock, reads, sends,
+    policy and log) as ``loop``."""
 
-    def __init__(self, robot: Robot, task: ArmTask, controller: Controller, policy: Policy, scene: Scene,
-                 goals: GoalSource, safety: SafetyLayer, log: DeploymentLog, config: LoopConfig,
-                 estop: EStop | None = None, clock: Callable[[], float] = time.monotonic,
-                 camera: Camera | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.robot, self.task, self.controller, self.policy = robot, task, controller, policy
-        self.scene, self.goals, self.safety, self.log, self.config = scene, goals, safety, log, config
-        self.estop, self.clock, self.camera, self.sleep = estop, clock, camera, sleep
+    @abc.abstractmethod
+    def meta(self, loop: RateLoop) -> dict:
+        """The vehicle's part of the log's first record."""
+
+    def track(self, loop: RateLoop, state) -> None:
+        """See every state the loop reads (before anything acts on it); raise :class:`Trip` to stop."""
+
+    @abc.abstractmethod
+    def warm_up_observation(self, loop: RateLoop, state):
+        """The observation of the warm-up call (nothing acts on it)."""
+
+    def before_start(self, loop: RateLoop) -> None:
+        """Once before the clock starts (a multirotor arms)."""
+
+    @abc.abstractmethod
+    def episode(self, loop: RateLoop, episode: int, rng: np.random.Generator) -> dict:
+        """One episode at the loop's rate; returns its ``episode`` record (``success``, ``final_distance``, ...)."""
+
+    def after_episodes(self, loop: RateLoop, result: DeployResult) -> None:
+        """After the last episode (a multirotor lands)."""
+
+    def halt(self, loop: RateLoop) -> dict:
+        """The safe stop; facts for the stop record. Never raises."""
+        return halt(loop.robot)
+
+
+class RateLoop:
+    """Runs ``policy`` on the connected ``robot`` for ``config.episodes`` episodes of ``runner``."""
+
+    def __init__(self, robot: Robot, runner: EpisodeRunner, policy: Policy, safety: SafetyLayer, log: DeploymentLog,
+                 config: LoopConfig, estop: EStop | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.robot, self.runner, self.policy, self.safety = robot, runner, policy, safety
+        self.log, self.config, self.estop, self.clock, self.sleep = log, config, estop, clock, sleep
         self.log_error: str | None = None
         self._priority = "unchanged"
         self._start = 0.0
         self._tick = 0
         self._logged_interventions = 0
 
-    # --- timing ----------------------------------------------------------------------------------------------
-    def _wait(self) -> tuple[float, float]:
+    # --- services the runners use --------------------------------------------------------------------------
+    def wait(self) -> tuple[float, float]:
         """Sleep until this tick's deadline; returns (deadline, lateness) in s."""
         deadline = self._start + self._tick * self.config.period
         self._tick += 1
@@ -134,7 +156,13 @@ class DeploymentLoop:
             pass
         return deadline, self.clock() - deadline
 
-    def _read(self, lateness: float) -> RobotState:
+    def elapsed(self, deadline: float) -> float:
+        """Seconds from the start of the clock to ``deadline`` (the log's ``t``)."""
+        return deadline - self._start
+
+    def read(self, lateness: float):
+        """The robot's state; trips the watchdog (step started late, state too old) or on a lost link; the runner
+        sees the state before it is returned."""
         if lateness > self.config.overrun_limit:
             raise Trip("watchdog", f"loop overrun: step started {lateness * 1e3:.1f} ms late")
         try:
@@ -144,25 +172,10 @@ class DeploymentLoop:
         age = self.clock() - state.timestamp
         if age > self.config.stale_limit:
             raise Trip("watchdog", f"stale state: {age * 1e3:.1f} ms old")
-        if self.scene is not None:  # None: a loop without a task scene (multirotors)
-            self.scene.track(state)  # e.g. an emulated workspace moves what the arm pushed
+        self.runner.track(self, state)
         return state
 
-    def _observe(self, state: RobotState, goal: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
-        """(policy observation, facts to log): the task's goal observation, or camera frame + proprioception."""
-        if self.camera is None:
-            return self.task.goal_observation(state, self.scene, goal), {}
-        try:
-            frame = self.camera.read_frame()
-        except CameraError as err:
-            raise Trip("link", f"camera: {err}") from None
-        age = self.clock() - frame.timestamp
-        if age > self.config.stale_limit:
-            raise Trip("watchdog", f"stale image: {age * 1e3:.1f} ms old")
-        proprio = self.task.robot_observation(state).astype(np.float32)
-        return {"image": frame.image, "proprio": proprio}, {"image_age": age, "image_mean": float(frame.image.mean())}
-
-    def _policy_action(self, obs, step: int | None) -> np.ndarray:
+    def policy_action(self, obs, step: int | None) -> np.ndarray:
         """The policy's action; a non-finite one is a trip (it never reaches the robot, and a policy that produced
         one is not trusted with the next step). ``step`` None: the warm-up."""
         action = np.asarray(self.policy.act(obs), dtype=float)
@@ -171,106 +184,40 @@ class DeploymentLoop:
             raise Trip("policy", f"non-finite action {np.round(action, 3).tolist()} {where}")
         return action
 
-    def _act(self, obs, step: int) -> np.ndarray:
+    def act(self, obs, step: int) -> np.ndarray:
         """The policy's action through the safety layer's action check (clipped to [-1, 1], logged)."""
-        return self.safety.check_action(self._policy_action(obs, step), step)
+        return self.safety.check_action(self.policy_action(obs, step), step)
 
-    def _warm_up(self) -> None:
-        """One policy call on a real observation before the clock starts (untimed: a torch policy's first call is
-        slow), then a fresh trial (recurrent state then carries over between the episodes)."""
-        self._policy_action(self._warm_up_observation(self._read(0.0)), None)
-        self.policy.reset_trial()
-
-    def _warm_up_observation(self, state: RobotState):
-        """The observation of the warm-up call (goal: the origin; nothing acts on it)."""
-        return self._observe(state, np.zeros(3))[0]
-
-    def _send(self, command: JointCommand, state: RobotState, step: int) -> JointCommand:
+    def send(self, command, state, step: int):
+        """``command`` through the safety layer to the robot; returns what was applied (a failed write trips)."""
         safe = self.safety.filter(command, state, step)
         try:
             return self.robot.send_command(safe)
         except (BusError, OSError) as err:
             raise Trip("link", f"write failed: {err}") from None
 
-    def _interventions(self) -> list[dict]:
+    def interventions(self) -> list[dict]:
+        """The safety interventions since the last call (for the step record)."""
         new = self.safety.interventions[self._logged_interventions:]
         self._logged_interventions = len(self.safety.interventions)
         return [i.as_dict() for i in new]
 
-    def _check_estop(self) -> None:
+    def check_estop(self) -> None:
         reason = self.estop.poll() if self.estop is not None else None
         if reason is not None:
             raise Trip("estop", reason)
 
-    # --- phases ----------------------------------------------------------------------------------------------
-    def _go_home(self, episode: int) -> None:
-        home = np.asarray(self.task.spec.home, dtype=float)
-        for step in range(self.config.home_steps):
-            deadline, lateness = self._wait()
-            state = self._read(lateness)
-            if np.max(np.abs(state.positions - home)) < self.config.home_tolerance:
-                return
-            if step == self.config.home_steps - 1:
-                raise Trip("home", f"home pose not reached in {step + 1} steps: joints at "
-                                   f"{np.round(state.positions, 2).tolist()} rad")
-            applied = self._send(JointCommand(home.copy()), state, -1)
-            self.log.write("step", phase="home", episode=episode, t=deadline - self._start, late=lateness,
-                           positions=state.positions, command=applied.positions,
-                           interventions=self._interventions())
-            self._check_estop()
-
-    def _episode(self, episode: int, rng: np.random.Generator) -> dict:
-        self._go_home(episode)  # first: the way home must not sweep the objects the task is about to place
-        goal = self.goals.next(episode, self.task, self.robot, self.scene, rng)
-        self.log.write("episode_start", episode=episode, goal=goal)
-        distances, localization = [], []
-        for step in range(self.config.steps_per_episode):
-            deadline, lateness = self._wait()
-            state = self._read(lateness)
-            achieved = self.task.achieved_goal(state, self.scene)
-            if step > 0:  # what the previous action earned, measured now (as the simulator rewards it)
-                self.policy.observe(float(self.task.compute_reward(achieved, goal)), False, False)
-            obs, seen = self._observe(state, goal)
-            started = self.clock()
-            action = self._act(obs, step)
-            estimate = self.policy.goal_estimate()
-            if estimate is not None:
-                seen["goal_estimate"] = np.asarray(estimate, dtype=float)
-                localization.append(float(np.linalg.norm(seen["goal_estimate"] - goal)))
-                seen["localization_error"] = localization[-1]
-            command = self.controller.to_command(action, state, self.robot)
-            applied = self._send(command, state, step)
-            compute = self.clock() - started
-            distance = float(np.linalg.norm(achieved - goal))
-            distances.append(distance)
-            self.log.write("step", phase="policy", episode=episode, step=step, t=deadline - self._start,
-                           late=lateness, compute=compute, state_age=started - state.timestamp,
-                           positions=state.positions, velocities=state.velocities, ee=state.ee_position,
-                           action=action, command=command.positions, applied=applied.positions,
-                           distance=distance, interventions=self._interventions(), **seen)
-            self._check_estop()
-        final = self._read(self._wait()[1])  # one period later: where the last command took the arm
-        achieved = self.task.achieved_goal(final, self.scene)
-        # the last action's reward; the episode ends by its time limit, as a training episode is truncated
-        self.policy.observe(float(self.task.compute_reward(achieved, goal)), False, True)
-        distance = float(np.linalg.norm(achieved - goal))
-        record = {"episode": episode, "goal": goal.tolist(), "final_distance": distance,
-                  "min_distance": min(distances + [distance]),
-                  "success": bool(self.task.is_success(achieved, goal))}
-        if localization:
-            record["localization_error"] = float(np.mean(localization))
-        self.log.write("episode", **record)
-        return record
-
-    # --- the way out ------------------------------------------------------------------------------------------
-    def _halt(self) -> dict:
-        """The robot's safe stop (an arm holds its measured pose); facts for the stop record. Never raises."""
-        return halt(self.robot)
+    # --- the run ---------------------------------------------------------------------------------------------
+    def _warm_up(self) -> None:
+        """One policy call on a real observation before the clock starts (untimed: a torch policy's first call is
+        slow), then a fresh trial (recurrent state then carries over between the episodes)."""
+        self.policy_action(self.runner.warm_up_observation(self, self.read(0.0)), None)
+        self.policy.reset_trial()
 
     def _stop(self, trip: Trip) -> dict:
         """Safe stop at once, then the event record naming the cause."""
         fired = self.clock()
-        facts = self._halt()
+        facts = self.runner.halt(self)
         record = {"kind": trip.kind, "reason": trip.reason, "t": fired - self._start,
                   "stop_latency": self.clock() - fired, **facts}
         if trip.detail is not None:
@@ -289,32 +236,22 @@ class DeploymentLoop:
                 print(f"deployment log: could not write the {record_type} record: {self.log_error}", file=sys.stderr)
 
     def _meta(self) -> dict:
-        """The log's first record."""
-        return dict(rate_hz=self.config.rate_hz, period=self.config.period,
+        """The log's first record: the vehicle's facts and the loop's timing."""
+        return dict(**self.runner.meta(self), rate_hz=self.config.rate_hz, period=self.config.period,
                     stale_after_s=self.config.stale_limit, overrun_after_s=self.config.overrun_limit,
-                    joints=list(self.task.spec.joint_names), lower=self.safety.config.lower,
-                    upper=self.safety.config.upper, task=self.task.name,
-                    distance_threshold=self.task.distance_threshold,
-                    camera=None if self.camera is None else [self.camera.height, self.camera.width],
                     priority=self._priority)
 
     def _body(self, result: DeployResult) -> None:
         """Everything between connect and the summary: meta record, warm-up, the episodes (appended to
-        ``result``); multirotors arm before the clock starts and land after the last episode."""
+        ``result``) between the runner's before-start and after-episodes steps."""
         self.log.write("meta", **self._meta())
         self._warm_up()
         rng = np.random.default_rng(self.config.seed)
-        self._before_start()
+        self.runner.before_start(self)
         self._start, self._tick = self.clock(), 0
         for episode in range(self.config.episodes):
-            result.episodes.append(self._episode(episode, rng))
-        self._after_episodes(result)
-
-    def _before_start(self) -> None:
-        """Hook: what a robot does once before the clock starts (nothing for an arm)."""
-
-    def _after_episodes(self, result: DeployResult) -> None:
-        """Hook: what a robot does after the last episode (an arm holds its last goal)."""
+            result.episodes.append(self.runner.episode(self, episode, rng))
+        self.runner.after_episodes(self, result)
 
     def run(self) -> DeployResult:
         """All episodes, or until a trip or an exception, either of which ends in the safe stop; always ends with
@@ -342,7 +279,7 @@ class DeploymentLoop:
 
 
 def run_connected(robot: Robot, log_path: str, stop_file: str | None,
-                  build: Callable[[DeploymentLog, EStop], DeploymentLoop],
+                  build: Callable[[DeploymentLog, EStop], RateLoop],
                   devices: Sequence[Callable[[], None] | None] = ()) -> tuple[DeployResult, list[str]]:
     """Open the log and the e-stop, build the loop with ``build(log, estop)`` and run it on the connected ``robot``;
     then close the log, release ``devices`` (e.g. a camera's disconnect) and disconnect the robot, each even when

@@ -82,7 +82,8 @@ def emulated_notes(summary: dict[str, Any]) -> list[tuple[str, str]]:
     notes = []
     for label, facts in emulated["facts"].items():
         trips = "; ".join(f"episode {t['episode']}: {t.get('kind')} ({t.get('reason')})" for t in facts["trips"])
-        notes.append((f"Emulated ({label}): Dynamixel emulator, reality {facts['reality']}, control at "
+        emulator = facts.get("emulator", "Dynamixel emulator")  # reports written before quadcopters were emulated
+        notes.append((f"Emulated ({label}): {emulator}, reality {facts['reality']}, control at "
                       f"{facts['rate_hz']:.0f} Hz, watchdog {facts['watchdog_s'] * 1e3:.0f} ms, "
                       f"{facts['interventions']} safety interventions, safety trips: {trips or 'none'} (a tripped "
                       "episode counts as a failure).", facts["logs"]))

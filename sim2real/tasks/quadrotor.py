@@ -183,8 +183,8 @@ class Waypoints(QuadReferences):
 
 
 class Trajectory(QuadReferences):
-    """Track the figure-eight x = A·sin(ωt + φ), y = (A/2)·sin(2(ωt + φ)), z = altitude + 0.1·A·sin(ωt + φ) with a
-    random phase φ, amplitude A = 0.6·size m and period ``period`` s."""
+    """Track the figure-eight x = A·sin(s), y = (A/2)·sin(2s), z = altitude + 0.1·A·sin(s), s = ωt + φ, with a
+    random phase φ, amplitude A = 0.6·size m and period 2π/ω = ``period`` s."""
 
     name = "trajectory"
 
@@ -284,7 +284,8 @@ class Arena:
         ``contact_height``; ``OUT_OF_BOUNDS`` outside the box; else ``NONE`` (an int for one vehicle, (N,) for N;
         :data:`TERMINATIONS` names them)."""
         position = np.asarray(position, dtype=float)
-        crash = (np.asarray(rotation_rows)[..., 8] < 0.0) | (np.asarray(on_ground) & (position[..., 2] < self.contact_height))
+        upside_down = np.asarray(rotation_rows)[..., 8] < 0.0
+        crash = upside_down | (np.asarray(on_ground) & (position[..., 2] < self.contact_height))
         outside = ((position < self.low) | (position > self.high)).any(axis=-1)
         codes = crash * CRASH + (~crash & outside) * OUT_OF_BOUNDS
         return int(codes) if codes.ndim == 0 else codes

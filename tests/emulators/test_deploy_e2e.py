@@ -182,7 +182,8 @@ def _reach_rig(emulator, protocol: str, calibration: str, tmp_path):
 def test_nan_and_jumps_past_the_limits_never_reach_the_servos(emulator, calibration_file, tmp_path):
     from sim2real.deploy.goals import GoalSource
     from sim2real.deploy.log import DeploymentLog
-    from sim2real.deploy.loop import DeploymentLoop, LoopConfig
+    from sim2real.deploy.arm import DeploymentLoop
+    from sim2real.deploy.loop import LoopConfig
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
 
     journal, spec, task, robot, scene = _reach_rig(emulator, "feetech", calibration_file, tmp_path)
@@ -240,7 +241,8 @@ def test_a_policy_that_crashes_or_returns_nan_mid_episode_holds_the_arm(fault, k
                                                                          tmp_path):
     from sim2real.deploy.goals import GoalSource
     from sim2real.deploy.log import DeploymentLog
-    from sim2real.deploy.loop import DeploymentLoop, LoopConfig
+    from sim2real.deploy.arm import DeploymentLoop
+    from sim2real.deploy.loop import LoopConfig
     from sim2real.hal.safety import SafetyConfig, SafetyLayer
     from sim2real.tasks import make_controller
 

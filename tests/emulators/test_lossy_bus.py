@@ -16,7 +16,8 @@ from robots.kinematic_model import KinematicModel
 from robots.so101 import so101_spec
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog
-from sim2real.deploy.loop import DeploymentLoop, LoopConfig
+from sim2real.deploy.arm import DeploymentLoop
+from sim2real.deploy.loop import LoopConfig
 from sim2real.emulators.reality import load_reality
 from sim2real.emulators.server import BusEmulator
 from sim2real.hal.dynamixel import DynamixelBus

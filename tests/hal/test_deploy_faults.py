@@ -13,33 +13,17 @@ from robots.so101 import so101_spec
 from sim2real.deploy import faults
 from sim2real.deploy.goals import GoalSource
 from sim2real.deploy.log import DeploymentLog, read_log
-from sim2real.deploy.loop import DeploymentLoop, LoopConfig, run_connected
+from sim2real.deploy.arm import DeploymentLoop
+from sim2real.deploy.loop import LoopConfig, run_connected
 from sim2real.hal.camera import Camera, Frame
 from sim2real.hal.lab_scene import LabScene
 from sim2real.hal.safety import SafetyConfig, SafetyLayer
 from sim2real.sim import PyBulletRobot, PyBulletWorld
 from sim2real.tasks import make_controller, make_task
+from fake_clock import FakeClock
 
 RATE_HZ = 25.0
 PERIOD = 1.0 / RATE_HZ
-
-
-class FakeClock:
-    """Monotonic seconds that move only when the loop sleeps or something takes time (``spend``); each read adds
-    1 µs so the loop's final spin-wait ends."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        self.now += 1e-6
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-    def spend(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class ClockedArm(PyBulletRobot):
@@ -259,7 +243,7 @@ def test_a_camera_exception_is_safe_stopped(rig):
     task = make_task("reach", so101_spec())
     policy = ConstantPolicy()
     loop, robot, clock, log, path = rig(policy=policy, task=task, camera=None)
-    loop.camera = BrokenCamera(clock, fail_at=4)
+    loop.runner.camera = BrokenCamera(clock, fail_at=4)
     stopped, records = _stopped(loop, robot, log, path)
     assert _event(records)["kind"] == "error" and "RuntimeError: decoder crashed" in stopped["reason"]
     assert policy.calls == 3  # warm-up and two steps; the fourth frame never reached the policy

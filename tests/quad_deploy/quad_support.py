@@ -1,10 +1,13 @@
-"""Test support for the quadcopter deployment tests: emulator processes, free UDP ports, a fault-injecting UDP relay."""
+"""Test support for the quadcopter deployment tests: emulator processes, free UDP ports, a fault-injecting UDP relay,
+the hover policy with test hooks."""
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
 import sys
+
+import numpy as np
 
 from sim2real.emulators.process import stop_process
 
@@ -123,3 +126,25 @@ class UdpProxy:
         self._thread.join(timeout=1)
         self.front.close()
         self.back.close()
+
+
+class Scripted:
+    """The hover policy with test hooks: ``nan_steps`` get a NaN action, ``at[step]()`` runs before that step
+    (steps count from the flight's first policy step: the loop's warm-up call comes before ``reset_trial``)."""
+
+    def __init__(self, policy, nan_steps=(), at=None) -> None:
+        self.policy, self.nan_steps, self.at, self.step = policy, set(nan_steps), at or {}, 0
+
+    def reset_trial(self) -> None:
+        self.policy.reset_trial()
+        self.step = 0
+
+    def act(self, obs):
+        if self.step in self.at:
+            self.at[self.step]()
+        action = np.full(4, np.nan) if self.step in self.nan_steps else self.policy.act(obs)
+        self.step += 1
+        return action
+
+    def observe(self, reward, terminated, truncated) -> None:
+        self.policy.observe(reward, terminated, truncated)

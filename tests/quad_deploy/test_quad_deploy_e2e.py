@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 import time
 
@@ -23,7 +22,7 @@ from sim2real.hal.crazyflie import CrazyflieDriver
 from sim2real.hal.mavlink import MavlinkDriver
 from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer
 from sim2real.tasks.quadrotor import make_quadrotor_task, observation
-from quad_support import HOVER_POLICY, REALITIES, UdpProxy
+from quad_support import HOVER_POLICY, REALITIES, Scripted, UdpProxy
 
 SPEC = crazyflie_spec()
 FENCE = (np.array([-1.5, -1.5, -0.1]), np.array([1.5, 1.5, 2.0]))
@@ -100,45 +99,24 @@ def _held(records, settle_steps=48) -> np.ndarray:
                      and r["step"] >= settle_steps])
 
 
-def _physics_behind_s(emulator_stderr: str) -> float:
-    """Wall-clock time (s) the emulator's physics skipped because it could not keep up, from its exit line."""
-    found = re.findall(r"'physics_behind_s': \[?([0-9.e+-]+)", emulator_stderr)
-    return float(found[-1]) if found else math.inf
-
-
-def _hover(quad_emulator, tmp_path, kind: str, flights: int = 3):
-    """Fly the shipped hover policy 10 s through ``kind``'s emulator; returns (emulator, records, log path) of a flight
-    that ended normally and held position after the first second's approach: at most 10 cm off, RMS under 5 cm.
+def _hover(quad_emulator, tmp_path, kind: str):
+    """Fly the shipped hover policy 10 s through ``kind``'s emulator, once; returns (emulator, records, log path).
 
     Emulator and loop both run against the wall clock on a shared machine, where a stretch of late steps now and then
-    shakes a flight (a CI run once saw 21 cm off, RMS 5.8 cm; flights here beside training jobs missed 10 cm in 3 of
-    20, each with steps started 24-36 ms late). A miss counts against the policy unless the flight was disturbed — a
-    step started over 1 period late, a state older than the default stale limit (2.5 periods), a watchdog stop, or
-    emulator physics falling behind — in which case it is printed and flown again on a fresh emulator, up to ``flights``."""
-    default = LoopConfig(RATE_HZ, 1, 480)  # the state-age limit the watchdog keeps when not told otherwise
-    misses = []
-    for attempt in range(flights):
-        crazyflie = kind == "crazyflie"
-        em = quad_emulator(kind, **(LAB_CF if crazyflie else LAB_PX4))
-        log = tmp_path / f"log-{attempt}.jsonl"
-        code = _deploy(["--driver", kind, *(["--uri", em.uri] if crazyflie else ["--url", em.url])], log)
-        records = _intact(log)
-        held = _held(records)
-        rms = float(np.sqrt(np.mean(held ** 2))) if len(held) else math.inf
-        if code == 0 and len(held) == 480 - 48 and held.max() < 0.10 and rms < 0.05:
-            return em, records, log
-        steps = [r for r in records if r["type"] == "step"]
-        late = max((r["late"] for r in steps), default=0.0)
-        age = max((r.get("state_age", 0.0) for r in steps), default=0.0)
-        behind = _physics_behind_s(em.stop())
-        watchdog = [r["reason"] for r in records if r["type"] == "event" and r.get("kind") == "watchdog"]
-        misses.append(f"flight {attempt}: exit {code}, {len(held)} held steps, max {held.max(initial=0):.3f} m, "
-                      f"RMS {rms:.3f} m, latest step start {late * 1e3:.1f} ms, oldest state {age * 1e3:.1f} ms, "
-                      f"emulator physics behind {behind:.3f} s, watchdog {watchdog}")
-        print(misses[-1])
-        if not (late > default.period or age > default.stale_limit or behind > 0 or watchdog):
-            break  # an undisturbed flight that missed: the policy's fault
-    raise AssertionError("; ".join(misses))
+    shakes a flight; this flight allows 10 periods of step lateness (the default is 3) and checks what the wire
+    carries (setpoints in range, the landing), with a loose hold bound: the vehicle hovered near its goal. How well
+    the policy holds position (10 cm, RMS 5 cm) and how the watchdog treats late steps are checked deterministically
+    on a fake clock (test_fake_clock_flight.py), so nothing here needs a retry."""
+    crazyflie = kind == "crazyflie"
+    em = quad_emulator(kind, **(LAB_CF if crazyflie else LAB_PX4))
+    log = tmp_path / "log.jsonl"
+    code = _deploy(["--driver", kind, *(["--uri", em.uri] if crazyflie else ["--url", em.url]),
+                    "--overrun-periods", "10"], log)
+    records = _intact(log)
+    held = _held(records)
+    assert code == 0 and len(held) == 480 - 48, [r for r in records if r["type"] == "event"]
+    assert held.max() < 0.3, f"max {held.max():.3f} m off the hover point"
+    return em, records, log
 
 
 @pytest.mark.parametrize("flag, value", [("--stale-periods", "0"), ("--stale-periods", "nan"),
@@ -183,28 +161,6 @@ def test_hover_policy_holds_position_10s_through_mavlink(quad_emulator, tmp_path
     modes = [r["mode"] for r in em.records() if r["kind"] == "mode"]
     assert modes == ["OFFBOARD", "AUTO.LAND"]
     assert [r for r in em.records() if r["kind"] == "disarmed"][-1]["reason"] == "landed"
-
-
-class Scripted:
-    """The hover policy with test hooks: ``nan_steps`` get a NaN action, ``at[step]()`` runs before that step
-    (steps count from the flight's first policy step: the loop's warm-up call comes before ``reset_trial``)."""
-
-    def __init__(self, policy, nan_steps=(), at=None) -> None:
-        self.policy, self.nan_steps, self.at, self.step = policy, set(nan_steps), at or {}, 0
-
-    def reset_trial(self) -> None:
-        self.policy.reset_trial()
-        self.step = 0
-
-    def act(self, obs):
-        if self.step in self.at:
-            self.at[self.step]()
-        action = np.full(4, np.nan) if self.step in self.nan_steps else self.policy.act(obs)
-        self.step += 1
-        return action
-
-    def observe(self, reward, terminated, truncated) -> None:
-        self.policy.observe(reward, terminated, truncated)
 
 
 def _fly(driver, policy, log, steps):
