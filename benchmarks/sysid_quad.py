@@ -35,6 +35,7 @@ from sim2real.emulators.quad_reality import load_quad_reality  # noqa: E402
 from sim2real.sysid.excitation_quad import QuadExcitationConfig, collect_quadrotor, connect_vehicle  # noqa: E402
 from sim2real.sysid.fit import FitSettings, fit, set_error  # noqa: E402
 from sim2real.sysid.gate import DEFAULT_FACTOR, identifiability, judge, split  # noqa: E402
+from sim2real.sysid.identify import Pinned  # noqa: E402
 from sim2real.sysid.model import log_meta  # noqa: E402
 from sim2real.sysid.quadrotor import quadrotor_model  # noqa: E402
 
@@ -75,7 +76,8 @@ def fit_log(log_path: str, fixed: dict | None, evaluations: int, segment_s: floa
     """Fit the training segments of the log (the gate's split), then the gate: held-out replay error with the
     nominal and the fitted values, weak parameters and degenerate combinations."""
     records = read_log(log_path)
-    model = quadrotor_model(log_meta(records, log_path), log_path, fixed)
+    model = quadrotor_model(log_meta(records, log_path), log_path)
+    model = Pinned(model, fixed) if fixed else model
     train, held = split([model.segments(records, segment_s)])
     started = time.perf_counter()
     result = fit(model, train, FitSettings(evaluations=evaluations))
@@ -83,7 +85,7 @@ def fit_log(log_path: str, fixed: dict | None, evaluations: int, segment_s: floa
     ident = identifiability(result)
     verdict = judge(set_error(model, held, {}), set_error(model, held, result.values), DEFAULT_FACTOR, ident,
                     model.parameters)
-    out = {"values": model.values(result.values), "intervals": result.intervals, "fit_s": fit_s,
+    out = {"values": {**(fixed or {}), **result.values}, "intervals": result.intervals, "fit_s": fit_s,
            "evaluations": result.evaluations, "segments": [len(train), len(held)],
            "heldout_nominal": verdict.before, "heldout_fitted": verdict.after, "cut": verdict.ratio,
            "accepted": verdict.accepted, "reasons": verdict.reasons, "weak": ident.weak,

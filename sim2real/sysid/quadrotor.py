@@ -24,9 +24,9 @@ sensor noise (no trajectory information), ``physics_hz`` (the emulator's 240 Hz 
 **Mass, kf and drag are one degenerate direction.** With only kinematic measurements every force the model knows
 scales with kf (rotors, ground effect) or drag, gravity is an acceleration, and inertia scales with mass, so the
 motion depends on kf/mass and drag/mass only: scaling mass, kf and drag together changes nothing a log can show.
-The fit's sensitivity report shows it; weigh the vehicle and pass ``fixed={"mass_scale": m / m_nominal}`` to
-:func:`quadrotor_model` (the other parameters are then identifiable from the doublets of
-:mod:`sim2real.sysid.excitation_quad`).
+The replay gate names the combination; weigh the vehicle and pin its mass (``sim2real sysid fit --fixed
+mass_scale=M/M_NOMINAL``): kf, motor lag, battery sag and latency are then identifiable from the doublets of
+:mod:`sim2real.sysid.excitation_quad`; drag stays weak at the speeds a hovering Crazyflie reaches.
 """
 from __future__ import annotations
 
@@ -110,25 +110,19 @@ def _timing(steps: list[dict], path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 class QuadrotorModel:
-    """Replays a quadcopter's logged setpoints; ``fixed`` holds parameters known from elsewhere (e.g. a weighed
-    ``mass_scale``), which are then not fitted."""
+    """Replays a quadcopter's logged setpoints (``vehicle``: a :mod:`robots.quadrotor` name; ``period``: the log's
+    control period, s); ``horizon_s`` and ``warmup_s``: the multiple-shooting horizon and warm-up (module docstring).
+    """
 
     kind = "quadrotor"
+    parameters = QUAD_PARAMETERS
 
-    def __init__(self, vehicle: str, period: float, path: str = "log",
-                 fixed: Mapping[str, float] | None = None, horizon_s: float = 0.2, warmup_s: float = 0.4) -> None:
+    def __init__(self, vehicle: str, period: float, path: str = "log", horizon_s: float = 0.2,
+                 warmup_s: float = 0.4) -> None:
         self.spec = get_quadrotor_spec(vehicle)
         self.vehicle, self.period, self.path = vehicle, period, path
         self.horizon_rows = max(1, int(round(horizon_s / period)))
         self.warmup_rows = self.horizon_rows * max(1, int(round(warmup_s / period / self.horizon_rows)))
-        fixed = dict(fixed or {})
-        names = {p.name for p in QUAD_PARAMETERS}
-        for name, value in fixed.items():
-            box = next((p for p in QUAD_PARAMETERS if p.name == name), None)
-            if box is None or not box.low <= value <= box.high:
-                raise UserError(f"fixed {name}={value}: must be one of {', '.join(sorted(names))} inside its box")
-        self.fixed = fixed
-        self.parameters = tuple(p for p in QUAD_PARAMETERS if p.name not in fixed)
         self._vehicles: dict[tuple, EmulatedQuad] = {}
 
     # --- log -> segments ---------------------------------------------------------------------------------------
@@ -194,8 +188,8 @@ class QuadrotorModel:
 
     # --- replay ------------------------------------------------------------------------------------------------
     def values(self, values: Mapping[str, float]) -> dict[str, float]:
-        """Every parameter's value: ``values``, then the fixed ones, then nominal."""
-        return {p.name: float(self.fixed.get(p.name, values.get(p.name, p.nominal))) for p in QUAD_PARAMETERS}
+        """Every parameter's value: from ``values``, nominal where missing."""
+        return {p.name: float(values.get(p.name, p.nominal)) for p in QUAD_PARAMETERS}
 
     def reality(self, values: Mapping[str, float], name: str = "sysid") -> QuadReality:
         """The noise-free, fault-free, gust-free reality of ``values`` (latency applied by the replay itself)."""
@@ -274,9 +268,8 @@ class QuadrotorModel:
         targets = {"mass_scale": ("quadrotor.mass", "quadrotor.inertia"), "kf_scale": ("quadrotor.kf", "quadrotor.km"),
                    "motor_time_constant_scale": ("quadrotor.motor.time_constant",), "drag_scale": ("quadrotor.drag",),
                    "battery_sag": ("quadrotor.battery.sag",), "latency_s": ("quadrotor.latency",)}
-        ranges = {**{name: (value, value) for name, value in self.fixed.items()}, **intervals}
         params = [{"name": param, "range": [round(float(low), 6), round(float(high), 6)]}
-                  for key, (low, high) in ranges.items() if key in targets for param in targets[key]]
+                  for key, (low, high) in intervals.items() if key in targets for param in targets[key]]
         return {"randomizers": [{"group": "quadrotor", "params": params}]}
 
     def close(self) -> None:
@@ -323,7 +316,7 @@ def _channels(kin) -> np.ndarray:
     return np.array([*kin.position, *kin.velocity, r[2], r[5], math.atan2(r[3], r[0]), *kin.body_rates])
 
 
-def quadrotor_model(meta: dict, path: str = "log", fixed: Mapping[str, float] | None = None) -> QuadrotorModel:
+def quadrotor_model(meta: dict, path: str = "log") -> QuadrotorModel:
     """The quadcopter model of a log whose meta record is ``meta`` (``vehicle`` and ``rate_hz``)."""
     vehicle, rate = meta.get("vehicle"), meta.get("rate_hz")
     if vehicle not in QUADROTORS:
@@ -331,4 +324,4 @@ def quadrotor_model(meta: dict, path: str = "log", fixed: Mapping[str, float] | 
                         f"{', '.join(sorted(QUADROTORS))})")
     if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0:
         raise UserError(f"{path}: the meta record has no control rate (rate_hz)")
-    return QuadrotorModel(vehicle, 1.0 / float(rate), path, fixed)
+    return QuadrotorModel(vehicle, 1.0 / float(rate), path)

@@ -18,6 +18,7 @@ from sim2real.errors import UserError
 from sim2real.sysid.excitation_quad import DOUBLETS, QuadExcitation, QuadExcitationConfig, collect_quadrotor
 from sim2real.sysid.fit import FitResult, FitSettings, fit, sensitivity, set_error
 from sim2real.sysid.gate import DEFAULT_FACTOR, identifiability, judge, split
+from sim2real.sysid.identify import Pinned
 from sim2real.sysid.model import log_meta, model_for
 from sim2real.sysid.quadrotor import QUAD_PARAMETERS, ROTATION, quadrotor_model
 
@@ -78,8 +79,8 @@ def test_replay_with_the_true_parameters_beats_the_nominal_ones(doublet_log):
 
 def test_fit_with_the_vehicle_weighed_recovers_kf_motor_lag_and_latency(doublet_log):
     path, records = doublet_log
-    model = quadrotor_model(log_meta(records, path), path, fixed={k: TRUTH[k] for k in
-                                                                  ("mass_scale", "drag_scale", "battery_sag")})
+    model = Pinned(quadrotor_model(log_meta(records, path), path),
+                   {k: TRUTH[k] for k in ("mass_scale", "drag_scale", "battery_sag")})
     train, held = split([model.segments(records, SEGMENT_S)])
     result = fit(model, train, FitSettings(evaluations=140, population=8, seed=1))
     values = result.values
@@ -94,7 +95,8 @@ def test_fit_with_the_vehicle_weighed_recovers_kf_motor_lag_and_latency(doublet_
 
 def identifiability_at_truth(records: list[dict], fixed: dict | None):
     """The gate's identifiability report with the true values as the fit (sensitivities on three segments)."""
-    model = quadrotor_model(log_meta(records), fixed=fixed)
+    model = quadrotor_model(log_meta(records))
+    model = Pinned(model, fixed) if fixed else model
     segments = model.segments(records, SEGMENT_S)[:3]
     result = FitResult(model.parameters, {p.name: TRUTH[p.name] for p in model.parameters}, {},
                        sensitivity(model, segments, unit(model, TRUTH)))
@@ -187,8 +189,6 @@ def test_bad_quadcopter_logs_are_one_line_errors(doublet_log, tmp_path, damage, 
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_fixed_parameters_are_checked():
-    with pytest.raises(UserError, match="fixed mass"):
-        quadrotor_model({"vehicle": "crazyflie", "rate_hz": 50.0}, fixed={"mass_scale": 9.0})
+def test_a_meta_record_without_a_control_rate_is_one_line():
     with pytest.raises(UserError, match="no control rate"):
         quadrotor_model({"vehicle": "crazyflie"})
