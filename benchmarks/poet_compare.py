@@ -40,9 +40,8 @@ PARAM = "actuation.action_rotation"
 FRACTIONS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 EVAL_EPISODES, EVAL_SEED = 10, 50_000
 SOLVED = 0.8
-LEARNER = ["algo.net_arch=[64,64]", "algo.batch_size=64", "algo.buffer_size=20000", "algo.learning_starts=200",
-           "eval.every_steps=1000000000", "eval.episodes=1"]
-POET_OPTIONS = {"params": [PARAM], "population_size": 3, "mutation_scale": 0.15, "candidates": 4,
+LEARNER = ["eval.every_steps=1000000000", "eval.episodes=1"]  # SAC + HER as in launch/so101_reach_poet.yaml
+POET_OPTIONS = {"params": [PARAM], "population_size": 3, "mutation_scale": 0.15, "candidates": 3,
                 "max_admitted": 1, "mc_low": 0.2, "mc_high": 0.8, "solved_threshold": SOLVED,
                 "steps_per_generation": 500, "eval_episodes": 10, "reproduce_every": 1, "transfer_every": 2}
 
