@@ -1,8 +1,8 @@
 """The picture of a POET run (``sim2real curriculum plot RUN_DIR`` when the run's teacher is ``poet``).
 
 Left: environments in parameter space (the first two POET params; with one param, the generation a niche was born
-on the vertical axis): niches with parent → child arrows, filled when their paired agent solved them, grey crosses
-once archived; rejected candidates as small dots coloured by the reason. Right: each niche's paired-agent success
+on the vertical axis): niches with parent → child arrows, filled when their paired agent solved them, crosses
+once archived (green if solved); rejected candidates as small dots coloured by the reason. Right: each niche's paired-agent success
 rate per generation (colour), with an arrow for every transfer (goal switch) from the source niche's row to the
 receiving niche's row.
 """
@@ -71,14 +71,14 @@ def plot_poet(records: list[dict[str, Any]], out: str, title: str = "") -> str:
             px, py = point(niches[n["parent"]]["values"], niches[n["parent"]]["born"])
             left.annotate("", (x, y), (px, py), arrowprops={"arrowstyle": "->", "color": "0.5", "lw": 0.8})
         if n["retired"] is not None:
-            left.scatter([x], [y], marker="x", color="0.45", s=40, zorder=3)
+            left.scatter([x], [y], marker="x", color="tab:green" if n["solved"] else "0.45", s=40, zorder=3)
         else:
             left.scatter([x], [y], s=60, zorder=3, edgecolors="tab:green",
                          facecolors="tab:green" if n["solved"] else "none", linewidths=1.5)
         left.annotate(str(nid), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     left.set_xlabel(names[0], fontsize=8)
     left.set_ylabel(names[1] if len(names) > 1 else "generation born", fontsize=8)
-    left.set_title("environments (filled: solved, x: archived; dots: rejected\n"
+    left.set_title("environments (green: solved, filled if active; x: archived; dots: rejected\n"
                    "red too hard, blue too easy, grey not novel)", fontsize=8)
     left.tick_params(labelsize=7)
 
