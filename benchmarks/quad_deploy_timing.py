@@ -36,8 +36,9 @@ from sim2real.hal.multirotor import Ctbr, Position  # noqa: E402
 SPEC = crazyflie_spec()
 
 
-def start_emulator(kind: str, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "sim2real.cli", "emulate", kind, "--port", str(port)],
+def start_emulator(kind: str, port: int, extra: tuple[str, ...] | list[str] = ()) -> subprocess.Popen:
+    """``sim2real emulate KIND --port PORT [extra]`` in a subprocess, once it has printed its address."""
+    process = subprocess.Popen([sys.executable, "-m", "sim2real.cli", "emulate", kind, "--port", str(port), *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     line = process.stdout.readline()
     if " on " not in line:

@@ -56,3 +56,21 @@ def _randomized(env: gym.Env, entries: list[Any]) -> gym.Env:
         return wrap(env, entries)
     except RandomizerConfigError as err:
         raise UserError(str(err)) from None
+
+
+def make_batched_vec_env(config: dict[str, Any], seed_offset: int = 0, episodes_per_trial: int = 1):
+    """``env.simulator: batched``: the launch file's ``n_envs`` quadrotors as one SB3 ``VecEnv`` on the numpy model
+    (:class:`sim2real.envs.batched_quadrotor_env.BatchedQuadrotorVecEnv`), with its quadrotor randomization, reward
+    and episode length; ``episodes_per_trial`` > 1 makes RL² trials of each vehicle."""
+    from sim2real.envs.batched_quadrotor_env import BatchedQuadrotorVecEnv
+
+    env_cfg = config["env"]
+    try:
+        return BatchedQuadrotorVecEnv(env_cfg["id"], config["n_envs"], control_mode=env_cfg["control_mode"],
+                                      reward_type=env_cfg["reward_type"],
+                                      max_episode_steps=env_cfg["max_episode_steps"],
+                                      randomizers=config.get("randomizers") or [], seed=config["seed"] + seed_offset,
+                                      episodes_per_trial=episodes_per_trial,
+                                      action_rate_penalty=env_cfg.get("action_rate_penalty", 0.0))
+    except ValueError as err:  # a randomizer entry the batched model cannot take
+        raise UserError(str(err)) from None

@@ -28,7 +28,7 @@ import numpy as np
 from sim2real.checkpoints import (
     checkpoint_step, clear_logs, newest_checkpoint, recover, rewind_logs, run_model_path, write_checkpoint,
 )
-from sim2real.env_factory import make_env_fn
+from sim2real.env_factory import make_batched_vec_env, make_env_fn
 from sim2real.errors import UserError
 from sim2real.io import append_jsonl, atomic_write_json
 from sim2real.launch import dump
@@ -50,6 +50,8 @@ def package_versions() -> dict[str, str]:
 def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+    if config["env"].get("simulator") == "batched" and n_envs == config["n_envs"]:  # vehicles of the numpy model
+        return make_batched_vec_env(config, seed_offset)
     fns = [make_env_fn(config, rank, seed_offset) for rank in range(n_envs)]
     vec = SubprocVecEnv(fns) if n_envs > 1 else DummyVecEnv(fns)
     vec.seed(config["seed"] + seed_offset)

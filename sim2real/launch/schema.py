@@ -47,6 +47,11 @@ SCHEMA: dict[str, Any] = {
                               choices=(None, "ee", "joints", "rpm", "ctbr", "attitude", "velocity")),
         "reward_type": Field(str, "sparse", "reward", choices=("sparse", "dense")),
         "max_episode_steps": Field(int, 50, "control steps per episode", low=1, high=100_000),
+        "simulator": Field(str, "pybullet", "training simulator of quadrotor envs: pybullet (one PyBullet env per "
+                           "n_envs) or batched (n_envs vehicles stepped together in numpy, same physics and task; "
+                           "evaluation and deployment still fly the PyBullet env)", choices=("pybullet", "batched")),
+        "action_rate_penalty": Field(float, 0.0, "env.simulator batched: c in the extra training reward "
+                                     "-c·|a_t - a_(t-1)|² (smoother actions)", low=0.0, high=100.0),
     },
     "randomizers": Field(list, [], "domain-randomization entries (see `sim2real randomizers list`)", item_kind=dict),
     "curriculum": Field(str, None, "automatic curriculum over the randomizers' ranges",
