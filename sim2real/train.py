@@ -52,6 +52,10 @@ def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):
 
     if config["env"].get("simulator") == "batched" and n_envs == config["n_envs"]:  # vehicles of the numpy model
         return make_batched_vec_env(config, seed_offset)
+    if config.get("backend") == "ray" and n_envs == config["n_envs"]:  # the training envs, in Ray actors
+        from sim2real.ray_backend.vec_env import ray_vec_env
+
+        return ray_vec_env(config, seed_offset)
     fns = [make_env_fn(config, rank, seed_offset) for rank in range(n_envs)]
     vec = SubprocVecEnv(fns) if n_envs > 1 else DummyVecEnv(fns)
     vec.seed(config["seed"] + seed_offset)
@@ -343,13 +347,23 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool, progress: boo
                 next_log[0] += log_every
                 bars.line(f"[{int(stats['global_step']):>8d} steps] {rl2_status(stats)}")
 
+        vec_env = None
+        if config.get("backend") == "ray":  # trial envs in Ray actors
+            from policies.config import RL2Config
+            from sim2real.ray_backend.trial_vec_env import ray_trial_vec_env
+
+            episodes = RL2Config.from_dict(rl2_settings(config)).episodes_per_trial
+            vec_env, env_fns = ray_trial_vec_env(config, episodes), None
         try:
-            train_rl2(rl2_settings(config), env_fns, run_dir, resume=resume, on_iteration=report,
+            train_rl2(rl2_settings(config), env_fns, run_dir, vec_env=vec_env, resume=resume, on_iteration=report,
                       curriculum=_trial_curriculum(config, run_dir) if config.get("curriculum") else None)
         except ConfigError as err:
             raise UserError(f"rl2: {err}") from None
         except EnvWorkerError as err:
-            raise UserError(f"rl2.workers: {str(err).splitlines()[0]}") from None
+            raise UserError(f"{'ray' if vec_env else 'rl2.workers'}: {str(err).splitlines()[0]}") from None
+        finally:
+            if vec_env is not None:
+                vec_env.close()
     return run_dir
 
 

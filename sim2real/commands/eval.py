@@ -28,15 +28,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="emulated: state age / step lateness allowed, in control periods (default 5)")
     parser.add_argument("--seed", type=seed, default=None, help="first episode seed")
     parser.add_argument("--out", type=output_dir, help="report directory (default runs/eval-TIME)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="ray: simulated conditions x policies x chunks of --n-envs trials as Ray tasks, the "
+                             "same episodes as local (the emulated condition stays here); needs --conditions")
+    parser.add_argument("--ray-address", help="Ray cluster (head host:port, or auto); default: a private instance")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sim2real.errors import UserError
 
+    if args.ray_address and args.backend != "ray":
+        raise UserError("--ray-address: only used with --backend ray")
     if args.conditions is None:
-        if len(args.policy) != 1 or args.launch or args.textures or args.reality or args.out:
-            raise UserError("--launch, --textures, --reality, --out and several policies need --conditions")
+        if len(args.policy) != 1 or args.launch or args.textures or args.reality or args.out or \
+                args.backend != "local" or args.ray_address:
+            raise UserError("--launch, --textures, --reality, --out, --backend ray and several policies need "
+                            "--conditions")
         from sim2real.progress import progress_bars
         from sim2real.train import evaluate_run
 
@@ -54,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(parse_conditions(args.conditions), args.episodes,
                             1_000_000 if args.seed is None else args.seed, args.n_envs, args.videos,
                             args.emulated_episodes, args.textures, args.reality,
-                            watchdog_periods=args.watchdog_periods)
+                            watchdog_periods=args.watchdog_periods, backend=args.backend,
+                            ray_address=args.ray_address)
     with progress_bars() as bars:
         out_dir, summary = run_eval(args.policy, args.launch, settings, args.out, bars)
     print(summary_table(summary))

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("overrides", nargs="*", help="dotted overrides key.subkey=value")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
     parser.add_argument("--run-dir", type=output_dir, help="write the run here instead of OUTPUT_DIR/NAME-TIME-sSEED")
+    parser.add_argument("--backend", choices=("local", "ray"),
+                        help="where the training envs run (the launch file's backend: key; ray: Ray actors, ray.*)")
     parser.set_defaults(handler=run)
 
 
@@ -59,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
         launch = os.path.join(args.resume, "launch.yaml")
         if not os.path.isfile(launch):
             raise UserError(f"{args.resume}: not a run directory (no launch.yaml)")
-        run_dir = train(_start(resolve(launch)), run_dir=args.resume, resume=True)
+        backend = [f"backend={args.backend}"] if args.backend else []
+        run_dir = train(_start(resolve(launch, backend)), run_dir=args.resume, resume=True)
     else:
         if not args.launch:
             raise UserError("give a launch file (a path, or a shipped name such as panda_reach) or --resume RUN_DIR")
-        config = _start(resolve(args.launch, args.overrides))
+        backend = [f"backend={args.backend}"] if args.backend else []
+        config = _start(resolve(args.launch, [*args.overrides, *backend]))
         run_dir = train(config, run_dir=_new_run_dir(config, args.run_dir))
     print(f"run written to {run_dir}")
     return 0

@@ -33,6 +33,8 @@ class EvalSettings:
     reality: str | None = None
     n_boot: int = 2000
     watchdog_periods: float = 5.0
+    backend: str = "local"  # or "ray": simulated episodes as Ray tasks (sim2real.ray_backend.evaluation)
+    ray_address: str | None = None
 
 
 @dataclass
@@ -88,6 +90,11 @@ def evaluate(policies: dict[str, BatchPolicy], config: dict[str, Any], settings:
         if name != "emulated":  # also where not applicable: a bad --textures is a mistake all the same
             validate_randomizers(condition_config(name, config, settings.textures))
     results = []
+    remote = None
+    if settings.backend == "ray":
+        from sim2real.ray_backend.evaluation import RayEpisodes
+
+        remote = RayEpisodes(settings.ray_address, settings.n_envs)
     seeds = [settings.seed + i for i in range(settings.episodes)]
     n_emulated = settings.emulated_episodes or min(settings.episodes, 10)
     for name in settings.conditions:
@@ -111,8 +118,12 @@ def evaluate(policies: dict[str, BatchPolicy], config: dict[str, Any], settings:
             else:
                 cond = condition_config(name, config, settings.textures)
                 try:
-                    episodes = run_episodes(_sim_env_factory(cond), policy, seeds, settings.n_envs, settings.videos,
-                                            on_episode)
+                    if remote is not None:  # started now, collected below (while the emulated condition runs)
+                        remote.submit(result, label, cond, policy, seeds, settings.videos, on_episode)
+                        episodes = []
+                    else:
+                        episodes = run_episodes(_sim_env_factory(cond), policy, seeds, settings.n_envs,
+                                                settings.videos, on_episode)
                 except ValueError as err:  # texture sets and Params validate when the env is wrapped
                     raise UserError(f"{name}: {err}") from None
                 result.facts["randomizers"] = cond["randomizers"]
@@ -120,6 +131,8 @@ def evaluate(policies: dict[str, BatchPolicy], config: dict[str, Any], settings:
                     result.facts["dynamics_ranges"] = dynamics_ranges(cond)
             result.episodes[label] = episodes
         results.append(result)
+    if remote is not None:
+        remote.collect()
     return results
 
 

@@ -93,6 +93,17 @@ SCHEMA: dict[str, Any] = {
         "ent_coef": Field(float, 0.0, "entropy bonus", low=0.0, high=10.0, algos=("ppo",)),
     },
     "n_envs": Field(int, 2, "parallel environments (SubprocVecEnv when > 1)", low=1, high=256),
+    "backend": Field(str, "local", "where the training envs run: local (this machine) or ray (Ray actors, `ray`)",
+                     choices=("local", "ray")),
+    "ray": {  # backend ray only (issue 22)
+        "address": Field(str, None, "Ray cluster to join: head host:port, or auto (the one `ray start` began on this "
+                         "machine); null: a private Ray instance on this machine", nullable=True),
+        "num_actors": Field(int, None, "Ray actors holding the envs (default: n_envs / ray.envs_per_actor)",
+                            nullable=True, low=1, high=256),
+        "envs_per_actor": Field(int, None, "envs per actor, stepped with one call (default: n_envs / "
+                                "ray.num_actors, or 1)", nullable=True, low=1, high=256),
+        "cpus_per_actor": Field(float, 1.0, "CPUs each actor reserves in the cluster", low=0.0, high=64.0),
+    },
     "budget": {"total_timesteps": Field(int, 20_000, "environment steps to train", low=1, high=10**10)},
     "eval": {
         "every_steps": Field(int, 5000, "environment steps between evaluations", low=1, high=10**10),
