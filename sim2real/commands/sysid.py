@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from sim2real.arguments import nonnegative_float, output_dir, output_file, positive_float, positive_int, seed
 
 ARM_DRIVERS = ("dynamixel", "feetech")
@@ -28,6 +30,8 @@ def _connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baud", type=int, default=1_000_000, help="arms: bus baud rate (default 1000000)")
     parser.add_argument("--bus-watchdog", type=nonnegative_float, default=0.1,
                         help="arms: servo bus watchdog, s (Dynamixel; default 0.1, 0 turns it off)")
+    parser.add_argument("--latency-ms", type=positive_float, default=16.0,
+                        help="arms: USB adapter latency timer, ms (reply timeout 2x this + 2 ms; default 16)")
     parser.add_argument("--robot", default="so101", help="arms: robot spec (default so101)")
     parser.add_argument("--address", help="quadcopters: cflib URI (crazyflie) or pymavlink URL (mavlink)")
     parser.add_argument("--stop-file", help="stop (safely) as soon as this file exists")
@@ -48,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     collect.add_argument("--log", type=output_file, required=True, help="deployment log to write (JSON lines)")
     collect.add_argument("--amplitude", type=positive_float, default=0.35,
                          help="arms: step and chirp amplitude around home, rad (default 0.35)")
+    collect.add_argument("--rate-hz", type=positive_float,
+                         help="arms: excitation rate (default: the robot's control rate, lower on a slow bus)")
     collect.add_argument("--seed", type=seed, default=0, help="quadcopters: seed of the start positions")
     collect.set_defaults(handler=run_collect)
 
@@ -76,7 +82,8 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
                         help="optimizer budget: replays of the training segments (default 600)")
     parser.add_argument("--factor", type=positive_float, default=3.0,
                         help="replay gate: the held-out error must drop by this factor (default 3)")
-    parser.add_argument("--fixed", default="", help="comma-separated parameters held at nominal (e.g. mass_scale)")
+    parser.add_argument("--fixed", default="", help="parameters not fitted, comma-separated, each held at nominal or "
+                                                    "at NAME=VALUE (e.g. mass_scale=1.1 for a weighed arm)")
     parser.add_argument("--fit-seed", type=seed, default=0, help="seed of the optimizer and bootstrap (default 0)")
 
 
@@ -105,18 +112,18 @@ def collect_log(args: argparse.Namespace, log_path: str) -> int:
         spec = get_robot_spec(args.robot)
     except KeyError as err:
         raise UserError(f"--robot: {err.args[0]}") from None
-    rate = spec.control_rate_hz
-    targets = Excitation(amplitude=getattr(args, "amplitude", 0.35)).targets(spec, rate)
     robot = make_robot(args.driver, spec, (0.0, 0.0, 0.0), args.port, args.baud, args.calibration,
-                       args.bus_watchdog)
+                       args.bus_watchdog, args.latency_ms)
     try:
         robot.connect()
     except BusError as err:
         robot.disconnect()
         raise UserError(str(err)) from None
+    rate = getattr(args, "rate_hz", None) or excitation_rate(robot, spec.control_rate_hz)
+    targets = Excitation(amplitude=getattr(args, "amplitude", 0.35)).targets(spec, rate)
     print(f"excitation: {len(targets)} steps at {rate:g} Hz ({len(targets) / rate:.0f} s)", flush=True)
     result, problems = collect_arm(robot, spec, (0.0, 0.0, 0.0), targets, log_path, rate, args.stop_file,
-                                   **_watchdog_limits(args, rate))
+                                   _watchdog_limits(args, rate))
     return _summarize(result, log_path, problems,
                       lambda e: f": {e.get('steps', 0)} excitation steps, final tracking "
                                 f"{e.get('tracking_rms', 0.0) * 1e3:.1f} mrad")
@@ -145,12 +152,38 @@ def _summarize(result, log_path: str, problems: list[str], more=lambda episode: 
     return exit_code(stopped)
 
 
+def excitation_rate(robot, rate_hz: float, reads: int = 7, share: float = 0.6) -> float:
+    """``rate_hz``, or lower when the median of ``reads`` state reads takes more than ``share`` of its period (a slow
+    bus: the loop would fall behind and its watchdog stop the run)."""
+    times = []
+    for _ in range(reads):
+        started = time.monotonic()
+        robot.read_state()
+        times.append(time.monotonic() - started)
+    read_s = float(np.median(times))
+    return rate_hz if read_s <= share / rate_hz else float(np.floor(10.0 * share / read_s) / 10.0)
+
+
 def run_collect(args: argparse.Namespace) -> int:
     return collect_log(args, args.log)
 
 
-def _fixed(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
+def _fixed(text: str) -> dict[str, float | None]:
+    """``--fixed mass_scale,latency_s=0.012`` -> {name: value or None (nominal)}."""
+    from sim2real.errors import UserError
+
+    fixed: dict[str, float | None] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        try:
+            fixed[name.strip()] = float(value) if value else None
+        except ValueError:
+            raise UserError(f"--fixed {item}: the value must be a number") from None
+        if value and not np.isfinite(fixed[name.strip()]):
+            raise UserError(f"--fixed {item}: the value must be finite")
+    return fixed
 
 
 def fit_logs(args: argparse.Namespace, logs: list[str], out: str, launch: str | None) -> dict:

@@ -41,6 +41,7 @@ ARM_PARAMETERS: tuple[FitParameter, ...] = (
 _URDF_DAMPING = 0.05  # N·m·s/rad, the joints' <dynamics damping> in robots/urdf/so101.urdf (the training value)
 _GAP_PERIODS = 2.5  # a pause longer than this many control periods between logged steps starts a new piece
 MOVED_RAD = 0.05  # a joint whose logged targets span less than this (rad) is left out of the error
+JITTER_RATIO = 3.0  # a moved joint jittering this many times more than the smoothest one is left out of the error
 _MIN_STEPS = 10  # steps a segment needs to say anything
 
 
@@ -67,6 +68,8 @@ class ArmModel:
 
     def __init__(self, spec: RobotSpec, period: float, path: str = "log") -> None:
         self.spec, self.period, self.path = spec, period, path
+        self.channels = tuple(spec.joint_names)  # the replayed channels: joint angles
+        self.error_units = " rad"
         self._base = RealityProfile(name="sysid", faults=Faults(seed=0))
 
     # --- log -> segments ---------------------------------------------------------------------------------------
@@ -84,7 +87,7 @@ class ArmModel:
                                 self.path)
         velocities = np.array([np.asarray(s["velocities"], dtype=float) if len(s.get("velocities") or []) == n
                                else np.full(n, np.nan) for s in steps])
-        weights = self._weights(commands)
+        weights = self._weights(commands, positions)
         breaks = np.flatnonzero(np.diff(times) > _GAP_PERIODS * self.period) + 1
         if np.any(np.diff(times) <= 0):
             breaks = np.union1d(breaks, np.flatnonzero(np.diff(times) <= 0) + 1)  # a new deployment in one file
@@ -106,14 +109,20 @@ class ArmModel:
                             f"steps ({segment_s:g} s segments at {1 / self.period:g} Hz)")
         return pieces
 
-    def _weights(self, commands: np.ndarray) -> np.ndarray:
-        """1 for each joint the log moved by more than ``MOVED_RAD`` (its targets' range), 0 for the rest and
-        for the gripper: a joint that only held still shows its servo's jitter (a limit cycle of the light wrist
-        and gripper links that a replay cannot follow in phase), not the parameters."""
+    def _weights(self, commands: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """1 for each joint the log moved by more than ``MOVED_RAD`` (its targets' range) and that follows its
+        targets smoothly, 0 for the rest and the gripper. A joint that only held still tells nothing; a joint that
+        jitters (its typical step-to-step acceleration, the median |second difference| of its readings, more than
+        ``JITTER_RATIO`` times the smoothest moved joint's: the limit cycle of the light wrist and gripper links
+        shaking the wrist) follows no replay in phase."""
         moved = np.ptp(commands, axis=0) > MOVED_RAD
         gripper = self.spec.end_effector.gripper
         if gripper is not None:
             moved &= np.array([n not in gripper.joints for n in self.spec.joint_names])
+        if moved.any() and len(positions) > 2:
+            jitter = np.median(np.abs(np.diff(positions, 2, axis=0)), axis=0)
+            floor = max(float(jitter[moved].min()), 1e-4)
+            moved &= jitter <= JITTER_RATIO * floor
         return moved.astype(float)
 
     # --- replay ------------------------------------------------------------------------------------------------

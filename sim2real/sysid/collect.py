@@ -1,72 +1,92 @@
 """``sysid collect`` for arms: the excitation targets flown through the ordinary deployment loop.
 
-:class:`ExcitationLoop` is a :class:`~sim2real.deploy.loop.DeploymentLoop` whose steps come from a target table
-instead of a policy: the same fixed-rate clock, watchdog, e-stop, safety layer before every write, safe stop on any
+:class:`ExcitationEpisodes` is the arm's episode runner inside the deployment rate loop
+(:class:`~sim2real.deploy.loop.RateLoop`) with its steps taken from a target table instead of a policy: the same fixed-rate clock, watchdog, e-stop, safety layer before every write, safe stop on any
 trip and the same JSON-lines log (step records of phase ``excitation`` with the fields a policy step has:
 ``t``, ``late``, ``positions``, ``velocities``, ``command``, ``applied``, ``interventions``). The arm goes home
 first through the safety layer, as before every policy episode.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import numpy as np
 
 from robots.spec import RobotSpec
-from sim2real.deploy.arm import DeploymentLoop
-from sim2real.deploy.loop import DeployResult, LoopConfig, run_connected
+from sim2real.deploy.arm import ArmEpisodes
+from sim2real.deploy.loop import DeployResult, LoopConfig, RateLoop, run_connected
 from sim2real.hal.robot import Robot
 from sim2real.hal.safety import SafetyConfig, SafetyLayer
-from sim2real.hal.types import JointCommand
+from sim2real.hal.types import JointCommand, RobotState
 
 
 @dataclass(frozen=True)
 class ExcitationTask:
-    """What the deployment loop needs of a task when no policy runs: the robot spec (home pose, joint names)."""
+    """What the arm's episode runner needs of a task when no policy runs: the robot spec (home pose, joints)."""
 
     spec: RobotSpec
     name: str = "sysid-excitation"
     distance_threshold: float = 0.0
 
 
-class ExcitationLoop(DeploymentLoop):
-    """Sends ``targets`` (steps, joints; rad) one per control period after going home."""
+class HoldStill:
+    """The loop's warm-up policy (nothing acts on its output: the excitation table drives the arm)."""
 
-    def __init__(self, robot: Robot, spec: RobotSpec, targets: np.ndarray, safety: SafetyLayer, log, config,
-                 estop=None, **timing) -> None:
-        super().__init__(robot, ExcitationTask(spec), None, None, None, None, safety, log, config, estop, **timing)
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def act(self, obs) -> np.ndarray:
+        return np.zeros(self.size)
+
+    def reset_trial(self) -> None:
+        return None
+
+
+class ExcitationEpisodes(ArmEpisodes):
+    """One episode: home through the safety layer, then ``targets`` (steps, joints; rad), one per period."""
+
+    def __init__(self, spec: RobotSpec, targets: np.ndarray) -> None:
+        super().__init__(ExcitationTask(spec), None, None, None)
         self.targets = np.asarray(targets, dtype=float)
 
-    def _meta(self) -> dict:
-        return {**super()._meta(), "kind": "arm", "excitation_steps": int(len(self.targets))}
+    def meta(self, loop: RateLoop) -> dict:
+        return {**super().meta(loop), "excitation_steps": int(len(self.targets))}
 
-    def _body(self, result: DeployResult) -> None:
-        self.log.write("meta", **self._meta())
-        self._start, self._tick = self.clock(), 0
-        self.runner.go_home(self, 0)
+    def warm_up_observation(self, loop: RateLoop, state: RobotState):
+        return state.positions
+
+    def episode(self, loop: RateLoop, episode: int, rng: np.random.Generator) -> dict:
+        self.go_home(loop, episode)
         for step, target in enumerate(self.targets):
-            deadline, lateness = self.wait()
-            state = self.read(lateness)
-            applied = self.send(JointCommand(target.copy()), state, step)
-            self.log.write("step", phase="excitation", episode=0, step=step, t=deadline - self._start,
+            deadline, lateness = loop.wait()
+            state = loop.read(lateness)
+            applied = loop.send(JointCommand(target.copy()), state, step)
+            loop.log.write("step", phase="excitation", episode=episode, step=step, t=loop.elapsed(deadline),
                            late=lateness, positions=state.positions, velocities=state.velocities,
-                           command=target, applied=applied.positions, interventions=self.interventions())
-            self.check_estop()
-        final = self.read(self.wait()[1])
-        result.episodes.append({"episode": 0, "success": True, "final_distance": 0.0, "min_distance": 0.0,
-                                "goal": [], "steps": int(len(self.targets)),
-                                "tracking_rms": float(np.sqrt(np.mean((final.positions - self.targets[-1]) ** 2)))})
+                           command=target, applied=applied.positions, interventions=loop.interventions())
+            loop.check_estop()
+        final = loop.read(loop.wait()[1])
+        record = {"episode": episode, "success": True, "final_distance": 0.0, "min_distance": 0.0, "goal": [],
+                  "steps": int(len(self.targets)),
+                  "tracking_rms": float(np.sqrt(np.mean((final.positions - self.targets[-1]) ** 2)))}
+        loop.log.write("episode", **record)
+        return record
 
 
 def collect_arm(robot: Robot, spec: RobotSpec, base_position, targets: np.ndarray, log_path: str, rate_hz: float,
-                stop_file: str | None = None, **timing) -> tuple[DeployResult, list[str]]:
-    """Run the excitation on the connected ``robot``; returns the result and what failed on the way out (the
-    robot is disconnected afterwards, as after a deployment)."""
-    config = LoopConfig(rate_hz, 1, len(targets), **timing)
+                stop_file: str | None = None, limits: Mapping[str, float | None] | None = None,
+                clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep) -> tuple[DeployResult, list[str]]:
+    """Run the excitation on the connected ``robot``; ``limits``: the loop's watchdog limits (``stale_after_s``,
+    ``overrun_after_s``, s). Returns the result and what failed on the way out (the robot is disconnected
+    afterwards, as after a deployment)."""
+    config = LoopConfig(rate_hz, 1, len(targets), **dict(limits or {}))
     safety_config = SafetyConfig.from_spec(spec, base_position)
 
     def build(log, estop):
-        return ExcitationLoop(robot, spec, targets, SafetyLayer(safety_config, robot.model, 1.0 / rate_hz), log,
-                              config, estop)
+        return RateLoop(robot, ExcitationEpisodes(spec, targets), HoldStill(len(spec.joint_names)),
+                        SafetyLayer(safety_config, robot.model, 1.0 / rate_hz), log, config, estop, clock, sleep)
 
     return run_connected(robot, log_path, stop_file, build)

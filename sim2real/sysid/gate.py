@@ -97,11 +97,12 @@ def judge(before: float, after: float, factor: float, ident: Identifiability,
           parameters: Sequence[FitParameter], units: str = "") -> GateVerdict:
     """Accept when ``before / after >= factor``; otherwise list what the excitation could not tell apart."""
     ratio = before / after if after > 0 else float("inf")
-    accepted = bool(ratio >= factor)
+    excited = max(ident.effect.values(), default=0.0) > 1e-9
+    accepted = bool(ratio >= factor and excited)
     reasons: list[str] = []
     if not accepted:
         reasons.append(f"held-out replay error {before:.4g} -> {after:.4g}{units} ({ratio:.2f}x, needs {factor:g}x)")
-        if max(ident.effect.values(), default=0.0) <= 1e-9:
+        if not excited:
             reasons.append("the log does not excite the system: no parameter changes the replay (nothing moved)")
         elif ident.weak:
             reasons.append("not identifiable from this excitation: " + ", ".join(

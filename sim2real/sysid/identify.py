@@ -49,6 +49,40 @@ def read_deployment_log(path: str) -> list[dict]:
     return records
 
 
+class Pinned:
+    """``model`` with some parameters held at given values (None: nominal) and the rest left to the fit."""
+
+    def __init__(self, model: SystemModel, fixed: Mapping[str, float | None]) -> None:
+        names = {p.name: p for p in model.parameters}
+        unknown = sorted(set(fixed) - set(names))
+        if unknown:
+            raise UserError(f"--fixed {unknown[0]}: not a parameter (allowed: {', '.join(names)})")
+        self.model, self.kind = model, model.kind
+        self.pinned = {k: names[k].nominal if v is None else float(v) for k, v in fixed.items()}
+        for name, value in self.pinned.items():
+            if not names[name].low <= value <= names[name].high:
+                raise UserError(f"--fixed {name}={value}: outside {names[name].low}..{names[name].high}")
+        self.parameters = tuple(p for p in model.parameters if p.name not in fixed)
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)  # spec, channels, close, ...
+
+    def segments(self, records: list[dict], segment_s: float):
+        return self.model.segments(records, segment_s)
+
+    def simulate(self, segment, values: Mapping[str, float]):
+        return self.model.simulate(segment, {**self.pinned, **values})
+
+    def reality_profile(self, values: Mapping[str, float], name: str) -> dict:
+        return self.model.reality_profile({**self.pinned, **values}, name)
+
+    def randomizer_block(self, intervals: Mapping[str, tuple[float, float]]) -> dict:
+        """The fitted intervals plus each pinned value with the ranges' minimum spread around it."""
+        pinned = [p for p in self.model.parameters if p.name in self.pinned]
+        around = training_intervals(pinned, self.pinned, {})
+        return self.model.randomizer_block({**around, **intervals})
+
+
 def _dump(path: str, data: dict, header: str) -> None:
     atomic_write_text(path, header + yaml.safe_dump(data, sort_keys=False))
 
@@ -68,10 +102,11 @@ def outputs_for(out: str, launch: str | None) -> Outputs:
 
 def identify(logs: Sequence[str], out: str, segment_s: float = 4.0, settings: FitSettings = FitSettings(),
              factor: float = DEFAULT_FACTOR, launch: str | None = None, truth: Mapping[str, float] | None = None,
-             progress: Callable[[int, float], None] | None = None, fixed: Sequence[str] = ()) -> dict:
+             progress: Callable[[int, float], None] | None = None,
+             fixed: Mapping[str, float | None] | None = None) -> dict:
     """Fit the logs' robot, write the outputs (:func:`outputs_for`), return the report's data (+ ``outputs``).
-    ``truth`` (benchmarks): the real values, shown beside the estimates. ``fixed``: parameter names held at
-    nominal (e.g. a mass weighed on a scale)."""
+    ``truth`` (benchmarks): the real values, shown beside the estimates. ``fixed``: parameters held at a value
+    (None: nominal), e.g. a mass weighed on a scale."""
     started = time.monotonic()
     records = [read_deployment_log(path) for path in logs]
     model = model_for(records[0], logs[0])
@@ -80,11 +115,7 @@ def identify(logs: Sequence[str], out: str, segment_s: float = 4.0, settings: Fi
         if other.kind != model.kind or getattr(other, "spec", None) != getattr(model, "spec", None):
             raise UserError(f"{path}: another robot than {logs[0]} ({other.kind}); fit one robot at a time")
     if fixed:
-        unknown = sorted(set(fixed) - {p.name for p in model.parameters})
-        if unknown:
-            raise UserError(f"--fixed {unknown[0]}: not a parameter (allowed: "
-                            f"{', '.join(p.name for p in model.parameters)})")
-        model.parameters = tuple(p for p in model.parameters if p.name not in fixed)
+        model = Pinned(model, fixed)
     try:
         per_log = [model.segments(recs, segment_s) if i == 0 else model_for(recs, path).segments(recs, segment_s)
                    for i, (path, recs) in enumerate(zip(logs, records))]

@@ -29,7 +29,8 @@ def _connection_flags(args: argparse.Namespace) -> list[str]:
     if args.driver in ("crazyflie", "mavlink"):
         flags += ["--uri" if args.driver == "crazyflie" else "--url", args.address or ""]
     else:
-        flags += ["--port", args.port or "", "--baud", str(args.baud), "--bus-watchdog", str(args.bus_watchdog)]
+        flags += ["--port", args.port or "", "--baud", str(args.baud), "--bus-watchdog", str(args.bus_watchdog),
+                  "--latency-ms", str(args.latency_ms)]
         if args.calibration:
             flags += ["--calibration", args.calibration]
     return flags

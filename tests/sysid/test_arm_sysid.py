@@ -1,0 +1,166 @@
+"""Arm system identification: excitation logs written by the real deployment loop (in-process emulated arm on a fake
+clock, :mod:`arm_flight`, and once through the Dynamixel bus emulator), recovery of known parameters, the gate's
+report of a degenerate excitation, the outputs (reality profile the emulator loads, ranges a launch file takes)."""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from robots.so101 import so101_spec
+from sim2real.emulators.reality import RealityProfile, load_reality
+from sim2real.errors import UserError
+from sim2real.launch import resolve
+from sim2real.launch.files import find_launch_file
+from sim2real.sysid.arm import ARM_PARAMETERS, arm_model
+from sim2real.sysid.collect import collect_arm
+from sim2real.sysid.excitation_arm import Excitation
+from sim2real.sysid.fit import FitSettings
+from sim2real.sysid.identify import identify, read_deployment_log
+from sim2real.sysid.model import model_for, replay_error
+from sim2real.sysid.ranges import apply_block
+
+sys.path.insert(0, os.path.dirname(__file__))
+from arm_flight import InProcessArm  # noqa: E402
+from quad_flight import FakeClock  # noqa: E402
+
+TRUTH = {"mass_scale": 1.3, "position_gain": 0.065, "velocity_gain": 1.2, "strength": 0.8, "joint_damping": 0.12,
+         "latency_s": 0.02, "backlash_rad": 0.003, "deadband_ticks": 2}
+SHORT = Excitation(hold_s=0.5, chirp_s=1.5, joints=("shoulder_lift", "elbow_flex"))
+
+
+def excite(path: str, excitation: Excitation | np.ndarray = SHORT, **reality) -> list[dict]:
+    """An excitation log of the emulated arm with ``TRUTH`` (plus ``reality`` overrides), 1 tick encoder noise;
+    ``excitation``: the routine, or a table of joint targets (steps, 6) rad."""
+    clock = FakeClock()
+    robot = InProcessArm(RealityProfile(name="truth", sensor_noise_ticks=1.0, **{**TRUTH, **reality}), clock)
+    robot.connect()
+    targets = excitation if isinstance(excitation, np.ndarray) else excitation.targets(robot.spec, 25.0)
+    result, problems = collect_arm(robot, robot.spec, (0.0, 0.0, 0.0), targets, path, 25.0, clock=clock,
+                                   sleep=clock.sleep)
+    assert result.stopped is None and not problems
+    return read_deployment_log(path)
+
+
+@pytest.fixture(scope="module")
+def short_log(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("arm") / "excitation.jsonl")
+    excite(path)
+    return path
+
+
+def test_excitation_log_has_what_the_fit_replays(short_log):
+    records = read_deployment_log(short_log)
+    steps = [r for r in records if r["type"] == "step" and r["phase"] == "excitation"]
+    assert len(steps) == len(SHORT.targets(arm_model(records[0]).spec, 25.0))
+    assert all(len(s["applied"]) == 6 and len(s["positions"]) == 6 and "late" in s for s in steps)
+    model = model_for(records, short_log)
+    segments = model.segments(records, 2.0)
+    # the moved, smoothly tracking joints carry the error; the jittering wrist/gripper and still pan do not
+    assert segments[0].weights.tolist() == [0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    nominal = {p.name: p.nominal for p in ARM_PARAMETERS}
+    truth_error = np.mean([replay_error(model, s, TRUTH) for s in segments])
+    nominal_error = np.mean([replay_error(model, s, nominal) for s in segments])
+    assert truth_error < 0.004 and nominal_error > 3 * truth_error  # the replay of the truth follows the log
+
+
+def test_fit_recovers_known_parameters(short_log, tmp_path):
+    out = str(tmp_path / "fitted.yaml")
+    fixed = {p.name: TRUTH[p.name] for p in ARM_PARAMETERS
+             if p.name not in ("position_gain", "latency_s", "velocity_gain")}
+    model_values = identify([short_log], out, 2.0, FitSettings(evaluations=50), truth=TRUTH, fixed=fixed)
+    estimates = {r["name"]: r["estimate"] for r in model_values["parameters"]}
+    assert abs(estimates["latency_s"] - TRUTH["latency_s"]) < 0.005
+    assert abs(estimates["position_gain"] / TRUTH["position_gain"] - 1) < 0.1
+    assert abs(estimates["velocity_gain"] / TRUTH["velocity_gain"] - 1) < 0.1
+    assert model_values["gate"]["accepted"], model_values["gate"]["reasons"]
+    profile = load_reality(out)  # the emulator's own loader takes the fit
+    assert profile.latency_s == pytest.approx(estimates["latency_s"], abs=1e-6)
+    with open(out.replace(".yaml", "_ranges.yaml")) as handle:
+        block = yaml.safe_load(handle)
+    gain = next(p for g in block["randomizers"] for p in g["params"] if p["name"] == "dynamics.actuator.velocity_gain")
+    assert gain["range"][0] <= estimates["velocity_gain"] <= gain["range"][1]  # nominal velocity gain 1.0
+    with open(find_launch_file("so101_reach")) as handle:
+        launch = yaml.safe_load(handle)
+    merged = tmp_path / "launch.yaml"
+    merged.write_text(yaml.safe_dump(apply_block(launch, block)))
+    config = resolve(str(merged))  # the launch loader validates every fitted Param
+    assert config["randomizers"]
+    assert os.path.getsize(out.replace(".yaml", "_report.png")) > 10_000
+
+
+def pan_table(amplitude: float, steps: int = 75) -> np.ndarray:
+    """Targets that move only the shoulder pan (about the vertical: no gravity load), square wave of 0.6 s."""
+    home = np.array(so101_spec().home)
+    table = np.tile(home, (steps, 1))
+    table[:, 0] += amplitude * np.sign(np.sin(np.arange(steps) * 2 * np.pi / 15 + 0.1))
+    return table
+
+
+def test_still_arm_is_reported_not_identifiable(tmp_path):
+    path = str(tmp_path / "still.jsonl")
+    excite(path, pan_table(0.0, 50))
+    data = identify([path], str(tmp_path / "fitted.yaml"), 1.0, FitSettings(evaluations=20))
+    assert not data["gate"]["accepted"]
+    assert any("does not excite" in reason for reason in data["gate"]["reasons"])
+
+
+def test_pan_only_excitation_names_the_parameters_it_cannot_see(tmp_path):
+    path = str(tmp_path / "pan.jsonl")
+    excite(path, pan_table(0.1))
+    fixed = {p.name: TRUTH[p.name] for p in ARM_PARAMETERS if p.name not in ("mass_scale", "strength")}
+    data = identify([path], str(tmp_path / "fitted.yaml"), 1.0, FitSettings(evaluations=20), fixed=fixed)
+    assert not data["gate"]["accepted"]
+    text = " ".join(data["gate"]["reasons"])
+    assert "not identifiable from this excitation" in text and "strength" in text
+
+
+@pytest.mark.parametrize("lines, message", [
+    (['{"type": "meta", "joints": ["a"], "rate_hz": 25}', "{not json", '{"type": "summary"}'], "line 2 is not a JSON"),
+    (['{"type": "step"}'], "not a deployment log"),
+    (['{"type": "meta", "rate_hz": 25}'], "names no joints"),
+    ([], "no complete log record"),
+])
+def test_corrupt_logs_are_one_line_errors(tmp_path, lines, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + ("\n" if lines else ""))
+    with pytest.raises(UserError, match=message):
+        identify([str(path)], str(tmp_path / "out.yaml"))
+
+
+def test_truncated_and_damaged_step_records_are_one_line_errors(short_log, tmp_path):
+    with open(short_log) as handle:
+        lines = handle.read().splitlines()
+    truncated = tmp_path / "truncated.jsonl"
+    truncated.write_text("\n".join(lines[:6]) + "\n" + lines[6][: len(lines[6]) // 2])  # crashed: torn last line
+    with pytest.raises(UserError, match="control steps logged; a fit needs at least"):
+        identify([str(truncated)], str(tmp_path / "out.yaml"))
+    damaged = tmp_path / "damaged.jsonl"
+    broken = lines[20].replace('"positions": [', '"positions": [NaN, ')
+    damaged.write_text("\n".join(lines[:20] + [broken] + lines[21:]) + "\n")
+    with pytest.raises(UserError, match="positions"):
+        identify([str(damaged)], str(tmp_path / "out.yaml"))
+
+
+def test_collect_through_the_bus_emulator(threaded_emulator, calibration_file, tmp_path):
+    """The excitation through the real driver, wire protocol and emulator, as ``sysid collect`` runs it."""
+    from robots.registry import get_robot_spec
+    from sim2real.emulators.server import BusEmulator
+    from sim2real.hal.drivers import make_robot
+
+    emulator = threaded_emulator(lambda path: BusEmulator("dynamixel", load_reality(path)))
+    spec = get_robot_spec("so101")
+    robot = make_robot("dynamixel", spec, (0.0, 0.0, 0.0), emulator.port, 1_000_000, calibration_file, 0.0)
+    robot.connect()
+    targets = Excitation(amplitude=0.2, hold_s=0.3, chirp_s=0.4, joints=("elbow_flex",)).targets(spec, 25.0)
+    log = str(tmp_path / "bus.jsonl")
+    result, problems = collect_arm(robot, spec, (0.0, 0.0, 0.0), targets, log, 25.0,
+                                   limits={"overrun_after_s": 1.0, "stale_after_s": 1.0})
+    assert result.stopped is None and not problems
+    records = read_deployment_log(log)
+    segments = model_for(records, log).segments(records, 1.0)
+    moved = np.ptp(np.concatenate([s.measured for s in segments])[:, 2])
+    assert moved > 0.3  # the elbow followed its steps (±0.2 rad) on the emulated bus
