@@ -22,12 +22,11 @@ from sim2real.deploy.estop import EStop
 from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.loop import DeployResult, EpisodeRunner, LoopConfig, RateLoop, run_connected
 from sim2real.errors import UserError
+from sim2real.hal.drivers import DRIVERS as ARM_DRIVERS
+from sim2real.hal.drivers import FLIGHT_DRIVERS
 
-ARM_DRIVERS = ("dynamixel", "feetech", "ros2")
-FLIGHT_DRIVERS = ("crazyflie", "mavlink")
 MAX_ARM_RATE_HZ = 1000.0
 MAX_FLIGHT_RATE_HZ = 500.0
-FLIGHT_RATE_HZ = 48.0  # the quadrotor envs' control rate (sim2real.sim.quadrotor_physics.QuadPhysicsConfig)
 
 
 @dataclass(frozen=True)
@@ -233,6 +232,7 @@ def _flight_stack(config: dict[str, Any], link: Link, settings: RunSettings) -> 
     from sim2real.deploy.multirotor import MultirotorEpisodes
     from sim2real.hal.flight import LinkError
     from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer
+    from sim2real.sim.quadrotor_physics import QuadPhysicsConfig
     from sim2real.tasks.quadrotor import ACTION_MODES, QUAD_ENVS, make_quadrotor_task
 
     if link.driver == "crazyflie" and not link.uri:
@@ -250,7 +250,7 @@ def _flight_stack(config: dict[str, Any], link: Link, settings: RunSettings) -> 
         raise UserError(f"--driver {link.driver} flies policies with env.control_mode "
                         f"{', '.join(driver_class.ACTION_MODES)}; this policy was trained with {action_mode}")
     task = make_quadrotor_task(task_name, spec, action_mode, config["env"]["reward_type"])
-    rate = _rate(settings, FLIGHT_RATE_HZ, MAX_FLIGHT_RATE_HZ)
+    rate = _rate(settings, QuadPhysicsConfig().control_hz, MAX_FLIGHT_RATE_HZ)  # the training control rate
     low, high = geofence(settings.geofence, task.size)
     safety_config = MultirotorSafetyConfig.from_spec(spec, low, high)
     loop_config = settings.loop_config(rate, config["env"]["max_episode_steps"])

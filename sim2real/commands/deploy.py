@@ -8,6 +8,7 @@ import time
 
 from sim2real.arguments import nonnegative_float, output_file, positive_float, positive_int, seed
 from sim2real.hal.drivers import DRIVERS as ARM_DRIVERS
+from sim2real.hal.drivers import FLIGHT_DRIVERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("policy", help="run directory, SB3 model .zip, RL² .pt checkpoint, export folder or vision "
                                        "pipeline folder")
     parser.add_argument("--launch", help="launch file the policy was trained with (default: the run's own)")
-    parser.add_argument("--driver", required=True, choices=(*ARM_DRIVERS, *QUAD_DRIVERS),
+    parser.add_argument("--driver", required=True, choices=(*ARM_DRIVERS, *FLIGHT_DRIVERS),
                         help="dynamixel, feetech, ros2, crazyflie or mavlink")
     parser.add_argument("--port", help="serial port of the servo bus, e.g. /dev/ttyUSB0")
     parser.add_argument("--baud", type=int, default=1_000_000, help="bus baud rate (default 1000000)")
@@ -64,9 +65,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                                          "around the origin, -0.1..2 m × size high)")
     quad.add_argument("--tolerance", type=positive_float, default=0.1, help="episode success radius, m (default 0.1)")
     parser.set_defaults(handler=run)
-
-
-QUAD_DRIVERS = ("crazyflie", "mavlink")
 
 
 def _summarize(result, log_path: str, problems: list[str], more=lambda episode: "") -> int:

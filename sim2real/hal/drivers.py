@@ -6,7 +6,8 @@ from robots.spec import RobotSpec
 from sim2real.errors import UserError
 from sim2real.hal.robot import Robot
 
-DRIVERS = ("dynamixel", "feetech", "ros2")
+DRIVERS = ("dynamixel", "feetech", "ros2")  # arms
+FLIGHT_DRIVERS = ("crazyflie", "mavlink")  # multirotors (sim2real.hal.crazyflie, sim2real.hal.mavlink)
 
 
 def load_calibration(path: str | None, spec: RobotSpec) -> Calibration:
