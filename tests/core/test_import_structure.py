@@ -130,6 +130,7 @@ def test_no_import_cycle_among_the_package_modules(deferred):
 
 def test_loading_a_policy_for_deployment_imports_nothing_from_training():
     code = ("import sys, sim2real.policy_files, sim2real.agents, sim2real.deploy.loop, sim2real.deploy.multirotor, "
+            "sim2real.deploy.arm, sim2real.deployment, "
             "sim2real.evaluation.command, sim2real.commands.deploy, sim2real.commands.eval, sim2real.vision.pipeline; "
             "print(sorted(m for m in sys.modules if m in ('sim2real.train', 'policies.ppo', 'stable_baselines3')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
