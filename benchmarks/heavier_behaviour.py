@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="append", default=[], metavar="NAME=RUN_DIR",
                         help="a trained run to evaluate (repeatable)")
     parser.add_argument("--out", default="benchmarks/results/heavier_behaviour.json")
+    parser.add_argument("--skip-baselines", action="store_true", help="only the --run policies")
     args = parser.parse_args(argv)
     env = ExperimentRandomizer(gym.make(args.env))
     task = env.unwrapped.task
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         agents[f"scripted poke-until-sure (ratio {STOP_RATIO:g})"] = scripted_agent(PokeAll(task, stop_ratio=STOP_RATIO))
     else:
         agents["scripted knock-down"] = scripted_agent(KnockDown(task))
+    if args.skip_baselines:
+        agents.clear()
     for item in args.run:
         name, _, path = item.partition("=")
         agents[f"{name} (mean action)"] = run_agent(path, sample=False)
