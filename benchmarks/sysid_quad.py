@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=400)
     parser.add_argument("--segment-s", type=float, default=2.0)
     parser.add_argument("--no-free", action="store_true", help="skip the fit with mass free")
+    parser.add_argument("--also", nargs="*", default=[], help="more reality profiles (paths) to fly and fit")
     parser.add_argument("--json")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -112,6 +113,7 @@ def main() -> None:
         with open(path, "w", encoding="utf-8") as handle:
             yaml.safe_dump(random_profile(rng, f"random{i}"), handle)
         profiles.append(path)
+    profiles += args.also
     rows = []
     for i, path in enumerate(profiles):
         reality = load_quad_reality(path)

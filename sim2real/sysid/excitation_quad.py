@@ -61,6 +61,9 @@ class QuadExcitationConfig:
         return self.settle_s + len(DOUBLETS) * (2 * self.doublet_s + self.settle_s)
 
 
+# where the state observation (sim2real.tasks.quadrotor.observation) holds the position error (m, world), the velocity
+# error (m/s, world) and the rotation body→world (9, row-major)
+POSITION_ERROR, VELOCITY_ERROR, ROTATION = slice(0, 3), slice(3, 6), slice(6, 15)
 # (channel, sign of the first half): channel 0 thrust, 1 roll rate, 2 pitch rate, 3 yaw rate
 DOUBLETS: tuple[tuple[int, float], ...] = ((0, 1.0), (1, 1.0), (2, -1.0), (3, 1.0), (0, -1.0), (1, -1.0), (2, 1.0))
 
@@ -77,8 +80,8 @@ class QuadExcitation:
     """The excitation as a policy (CTBR actions) for the hover task's state observation
     (:func:`sim2real.tasks.quadrotor.observation`: position error, velocity error, rotation, rates, ...).
 
-    Stabilizer gains: position P ``kp`` (1/s²), D ``kd`` (1/s), I ``ki`` (1/s³, so a thrust-to-weight error of
-    ±40 % is absorbed); attitude P ``katt`` (1/s) on the tilt error, yaw rate −``kyaw``·yaw."""
+    Stabilizer gains: position P ``kp`` (1/s²), D ``kd`` (1/s), I ``ki`` (1/s³; with the integral clipped at ±2 m·s a
+    thrust-to-weight error up to ±50 % is absorbed); attitude P ``katt`` (1/s) on the tilt error, yaw rate −``kyaw``·yaw."""
 
     def __init__(self, spec: QuadrotorSpec, rate_hz: float, config: QuadExcitationConfig = QuadExcitationConfig(),
                  seed: int = 0, kp: float = 4.0, kd: float = 3.5, ki: float = 2.5, katt: float = 6.0,
@@ -102,7 +105,7 @@ class QuadExcitation:
 
     def act(self, obs: Sequence[float]) -> np.ndarray:
         o = np.asarray(obs, dtype=float)
-        action = self._stabilize(o[0:3], o[3:6], o[6:15].reshape(3, 3))
+        action = self._stabilize(o[POSITION_ERROR], o[VELOCITY_ERROR], o[ROTATION].reshape(3, 3))
         channel, value = self._doublet(self._step * self.period)
         if channel == 0:
             action[0] = thrust_to_action(self._thrust + value * self.spec.weight, self.spec)

@@ -40,6 +40,7 @@ from sim2real.emulators.quad_reality import EmulatedQuad, QuadReality
 from sim2real.errors import UserError
 from sim2real.frames import matrix_to_quaternion
 from sim2real.hal.multirotor import AttitudeThrust, Ctbr
+from sim2real.sysid.excitation_quad import ROTATION
 from sim2real.sysid.model import FitParameter, Segment
 
 QUAD_PARAMETERS: tuple[FitParameter, ...] = (
@@ -51,7 +52,6 @@ QUAD_PARAMETERS: tuple[FitParameter, ...] = (
     FitParameter("latency_s", 0.0, 0.0, 0.08),
 )
 PHYSICS_HZ = 240.0  # the emulator's default physics and onboard-controller rate (Hz)
-ROTATION = slice(6, 15)  # rotation body→world (9, row-major) inside the 25-value state observation
 SETPOINT_KINDS = {"Ctbr": 0.0, "AttitudeThrust": 1.0}
 PRIOR_COMMANDS = 6  # setpoints before a segment replayed as still in flight (covers latency_s up to 6 periods)
 _COMMAND_WIDTH = 6  # [send time s, kind, thrust N, three rates rad/s | roll rad, pitch rad, yaw rate rad/s]

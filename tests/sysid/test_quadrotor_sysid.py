@@ -15,12 +15,13 @@ from randomizers.quadrotor import QuadrotorRandomizer
 from sim2real.deploy.log import read_log
 from sim2real.emulators.quad_reality import QuadReality, load_quad_reality
 from sim2real.errors import UserError
-from sim2real.sysid.excitation_quad import DOUBLETS, QuadExcitation, QuadExcitationConfig, collect_quadrotor
+from sim2real.sysid.excitation_quad import (DOUBLETS, ROTATION, QuadExcitation, QuadExcitationConfig,
+                                            collect_quadrotor)
 from sim2real.sysid.fit import FitResult, FitSettings, fit, sensitivity, set_error
 from sim2real.sysid.gate import DEFAULT_FACTOR, identifiability, judge, split
 from sim2real.sysid.identify import Pinned
 from sim2real.sysid.model import log_meta, model_for
-from sim2real.sysid.quadrotor import QUAD_PARAMETERS, ROTATION, quadrotor_model
+from sim2real.sysid.quadrotor import QUAD_PARAMETERS, quadrotor_model
 
 sys.path.insert(0, os.path.dirname(__file__))
 from quad_flight import FakeClock, InProcessFlight  # noqa: E402
