@@ -9,7 +9,7 @@ from sim2real.launch import resolve
 from sim2real.sb3_safe_load import load_sb3_model
 from sim2real.train import make_vec_env, train
 
-FAST = ("crazyflie_hover_fast",)
+FAST = ("crazyflie_hover_fast", "crazyflie_hover_fast_rpm", "crazyflie_waypoints_fast", "crazyflie_waypoints_fast_rpm")
 
 
 @pytest.mark.parametrize("name", FAST)
