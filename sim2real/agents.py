@@ -64,13 +64,16 @@ def stack_observations(observations: Sequence[Any]) -> Any:
 
 
 class Sb3Policy(StatelessPolicy):
-    """A stable-baselines3 model's deterministic actor (the mean action of its Gaussian, or the argmax)."""
+    """A stable-baselines3 model's deterministic actor (the mean action of its Gaussian, or the argmax);
+    ``normalize`` maps a batch of observations to what the model was trained on (``normalize.obs`` statistics)."""
 
-    def __init__(self, model: Any) -> None:
-        self.model = model
+    def __init__(self, model: Any, normalize: Callable[[Any], Any] | None = None) -> None:
+        self.model, self.normalize = model, normalize
 
     def act_batch(self, observations: Sequence[Any]) -> np.ndarray:
-        actions, _ = self.model.predict(stack_observations(observations), deterministic=True)
+        batch = stack_observations(observations)
+        actions, _ = self.model.predict(batch if self.normalize is None else self.normalize(batch),
+                                        deterministic=True)
         return np.asarray(actions)
 
 

@@ -81,7 +81,10 @@ def load_state_policy(path: str, config: dict[str, Any] | None) -> tuple[Sb3Poli
         raise UserError(f"{path}: not a stable-baselines3 run directory or model .zip")
     assert config is not None
     _check_algo(model_path, config)
-    return Sb3Policy(_sb3_model(config, model_path)), config
+    from sim2real.vec_normalize import load_normalizer
+
+    normalize = load_normalizer(model_path, config)  # before the model: a missing statistics file is one line
+    return Sb3Policy(_sb3_model(config, model_path), normalize), config
 
 
 def _sb3_model(config: dict[str, Any], model_path: str) -> Any:
@@ -101,14 +104,16 @@ def _check_algo(model_path: str, config: dict[str, Any]) -> None:
     """A one-line error when the model zip was trained by another algorithm than the launch file's ``algo.name``
     (read from the policy class module the zip records as text, e.g. ``stable_baselines3.sac.policies``)."""
     from sim2real.launch.schema import ALGOS
-    from sim2real.sb3_safe_load import read_model_data
+    from sim2real.sb3_safe_load import algo_class, read_model_data
 
     policy_class = read_model_data(model_path).get("policy_class")
     module = policy_class.get("__module__", "") if isinstance(policy_class, dict) else ""
-    trained = next((name for name in ALGOS if module.startswith(f"stable_baselines3.{name}.")), None)
-    given = f"algo.name {config['algo']['name']}" if config["policy"] == "mlp" else f"policy {config['policy']}"
-    if trained is not None and given != f"algo.name {trained}":
-        raise UserError(f"--launch: {given}, but {model_path} is a stable-baselines3 {trained} model")
+    # the algorithms whose policies live in that module (DDPG uses TD3's policy classes)
+    trained = [name for name in ALGOS if module == algo_class(name).policy_aliases["MlpPolicy"].__module__]
+    mlp = config["policy"] == "mlp"
+    if trained and not (mlp and config["algo"]["name"] in trained):
+        given = f"algo.name {config['algo']['name']}" if mlp else f"policy {config['policy']}"
+        raise UserError(f"--launch: {given}, but {model_path} is a stable-baselines3 {' or '.join(trained)} model")
 
 
 def rl2_weights(path: str, kind: str) -> str:

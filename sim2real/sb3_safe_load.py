@@ -27,10 +27,27 @@ TENSOR_ENTRIES = frozenset(f"{name}.pth" for name in ("policy", "policy.optimize
 
 
 def algo_class(name: str) -> type:
-    """The stable-baselines3 class of a launch file's ``algo.name`` (``ppo``, ``sac``, ``td3``)."""
-    from stable_baselines3 import PPO, SAC, TD3
+    """The stable-baselines3 class of a launch file's ``algo.name`` (:data:`sim2real.launch.schema.ALGOS`)."""
+    import stable_baselines3
 
-    return {"ppo": PPO, "sac": SAC, "td3": TD3}[name]
+    return getattr(stable_baselines3, name.upper())
+
+
+TOOLKIT_KEYS = ("name", "her", "her_n_sampled_goal", "net_arch", "demonstrations", "bc_steps", "kwargs")
+
+
+def algorithm_arguments(config: dict[str, Any], observation_space: gym.Space) -> dict[str, Any]:
+    """Keyword arguments of the algorithm's constructor from the resolved launch file: every ``algo`` key that is
+    not the toolkit's own (:data:`TOOLKIT_KEYS`; the others are SB3 arguments of the same name), the replay
+    buffer of an off-policy algorithm, then ``algo.kwargs`` as given."""
+    from sim2real.launch.schema import OFF_POLICY
+
+    algo = config["algo"]
+    out = {key: value for key, value in algo.items() if key not in TOOLKIT_KEYS}
+    if algo["name"] in OFF_POLICY:
+        out.update(replay_buffer_settings(config, observation_space))
+    out.update(algo.get("kwargs") or {})
+    return out
 
 
 def is_goal_space(space: gym.Space) -> bool:
@@ -68,15 +85,15 @@ def rebuilt_entries(config: dict[str, Any], env: gym.Env) -> dict[str, Any]:
     policy, policy_kwargs = policy_settings(config, env.observation_space)
     if isinstance(policy, str):  # an alias such as "MlpPolicy": the class SB3 would resolve it to
         policy = algo_class(algo["name"]).policy_aliases[policy]
-    entries: dict[str, Any] = {"policy_class": policy, "policy_kwargs": policy_kwargs,
+    from sim2real.launch.schema import ON_POLICY
+
+    entries: dict[str, Any] = {"clip_range_vf": None, "action_noise": None,
+                               **algorithm_arguments(config, env.observation_space),
+                               "policy_class": policy, "policy_kwargs": policy_kwargs,
                                "observation_space": env.observation_space, "action_space": env.action_space,
-                               "learning_rate": algo["learning_rate"], "lr_schedule": algo["learning_rate"]}
-    if algo["name"] == "ppo":
-        entries.update(clip_range=algo["clip_range"], clip_range_vf=None, rollout_buffer_class=None,
-                       rollout_buffer_kwargs={})
-    else:
-        entries.update(train_freq=algo["train_freq"], action_noise=None,
-                       **replay_buffer_settings(config, env.observation_space))
+                               "lr_schedule": algo["learning_rate"]}
+    if algo["name"] in ON_POLICY:
+        entries.update(rollout_buffer_class=None, rollout_buffer_kwargs={})
     return entries
 
 

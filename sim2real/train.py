@@ -33,7 +33,8 @@ from sim2real.errors import UserError
 from sim2real.io import append_jsonl, atomic_write_json
 from sim2real.launch import dump
 from sim2real.replay_buffers import resume_replay_buffer, save_replay_buffer
-from sim2real.sb3_safe_load import algo_class, load_sb3_model, policy_settings, replay_buffer_settings
+from sim2real.sb3_safe_load import algo_class, algorithm_arguments, load_sb3_model, policy_settings
+from sim2real.vec_normalize import load_normalizer, restore_statistics, save_statistics
 
 
 def package_versions() -> dict[str, str]:
@@ -63,20 +64,18 @@ def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):
 
 
 def build_model(config: dict[str, Any], env, tensorboard_dir: str | None):
-    """Instantiate the launch file's algorithm on ``env``."""
-    algo = config["algo"]
+    """Instantiate the launch file's algorithm on ``env`` (:func:`sim2real.sb3_safe_load.algorithm_arguments`:
+    its ``algo`` keys, the replay buffer, ``algo.kwargs``); SB3 refusing a value is one :class:`UserError`."""
+    name = config["algo"]["name"]
     policy, policy_kwargs = policy_settings(config, env.observation_space)
-    common = dict(learning_rate=algo["learning_rate"], gamma=algo["gamma"], batch_size=algo["batch_size"],
-                  policy_kwargs=policy_kwargs, tensorboard_log=tensorboard_dir,
-                  seed=config["seed"], device=config["device"], verbose=0)
-    if algo["name"] == "ppo":
-        extra = dict(n_steps=algo["n_steps"], n_epochs=algo["n_epochs"], gae_lambda=algo["gae_lambda"],
-                     clip_range=algo["clip_range"], ent_coef=algo["ent_coef"])
-    else:
-        extra = dict(buffer_size=algo["buffer_size"], learning_starts=algo["learning_starts"], tau=algo["tau"],
-                     train_freq=algo["train_freq"], gradient_steps=algo["gradient_steps"],
-                     **replay_buffer_settings(config, env.observation_space))
-    return algo_class(algo["name"])(policy, env, **common, **extra)
+    arguments = algorithm_arguments(config, env.observation_space)
+    try:
+        return algo_class(name)(policy, env, policy_kwargs=policy_kwargs, tensorboard_log=tensorboard_dir,
+                                seed=config["seed"], device=config["device"], verbose=0, **arguments)
+    except (TypeError, ValueError, AssertionError) as err:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"algo: stable-baselines3 {name.upper()} refused these settings ({text[:200]}); "
+                        f"algo.kwargs: {config['algo'].get('kwargs') or 'none'}") from None
 
 
 # --- evaluation ------------------------------------------------------------------------------------------------
@@ -93,15 +92,17 @@ class EvalResult:
 
 
 def evaluate(model, env: gym.Env, episodes: int, seed: int,
-             progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
+             progress: Callable[[int, int, str], None] | None = None,
+             normalize: Callable[[Any], Any] | None = None) -> EvalResult:
     """Run ``episodes`` deterministic episodes; success is ``info["is_success"]`` at the last step. ``progress``
-    gets (episodes done, episodes, successes so far) after each episode."""
+    gets (episodes done, episodes, successes so far) after each episode; ``normalize`` maps each observation to
+    what the model acts on (``normalize.obs``)."""
     returns, successes = [], []
     for episode in range(episodes):
         obs, info = env.reset(seed=seed + episode)
         done, total = False, 0.0
         while not done:
-            action, _ = model.predict(obs, deterministic=True)
+            action, _ = model.predict(obs if normalize is None else normalize(obs), deterministic=True)
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             done = terminated or truncated
@@ -120,6 +121,7 @@ def save_checkpoint(model, run_dir: str, config: dict[str, Any], keep: int = 2, 
     """Checkpoint ``model`` at its step (:func:`sim2real.checkpoints.write_checkpoint`: complete before published):
     model.zip, the replay buffer as arrays (off-policy), launch.yaml, versions.json, state.json, curriculum.json."""
     def fill(folder: str) -> None:
+        _save_normalization(model, folder)
         model.save(os.path.join(folder, "model.zip"))
         if getattr(model, "replay_buffer", None) is not None:
             save_replay_buffer(model.replay_buffer, folder)
@@ -130,6 +132,19 @@ def save_checkpoint(model, run_dir: str, config: dict[str, Any], keep: int = 2, 
             curriculum.save(folder)
 
     return write_checkpoint(run_dir, model.num_timesteps, fill, keep)
+
+
+def _save_normalization(model, folder: str) -> None:
+    """The model's VecNormalize statistics (``normalize``) as JSON in ``folder``; nothing without one."""
+    vec = model.get_vec_normalize_env()
+    if vec is not None:
+        save_statistics(vec, folder)
+
+
+def _observation_normalizer(model) -> Callable[[Any], Any] | None:
+    """What periodic evaluation applies to an observation: the training VecNormalize's current statistics."""
+    vec = model.get_vec_normalize_env()
+    return vec.normalize_obs if vec is not None and vec.norm_obs else None
 
 
 def _curriculum_callback(config: dict[str, Any], env, model, run_dir: str):
@@ -170,7 +185,8 @@ def _training_callback(config: dict[str, Any], run_dir: str, eval_env: gym.Env, 
             steps = self.model.num_timesteps
             if steps >= self.next_eval:
                 self.next_eval += config["eval"]["every_steps"]
-                result = evaluate(self.model, eval_env, config["eval"]["episodes"], config["seed"] + 10_000)
+                result = evaluate(self.model, eval_env, config["eval"]["episodes"], config["seed"] + 10_000,
+                                  normalize=_observation_normalizer(self.model))
                 record = {"timesteps": steps, "wall_time_s": time.time(), **result.as_dict()}
                 append_jsonl(os.path.join(run_dir, "evaluations.jsonl"), record)
                 self.logger.record("eval/success_rate", result.success_rate)
@@ -231,12 +247,16 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
               f"nothing to do", flush=True)
         return run_dir
     checkpoint = _resume_point(run_dir) if resume else None
-    env = make_vec_env(config, config["n_envs"])
+    from sim2real.vec_normalize import wrap
+
+    env = wrap(make_vec_env(config, config["n_envs"]), config)
     eval_env = make_env_fn(config, rank=0, seed_offset=100_000)()
     try:
         tb_dir = os.path.join(run_dir, "tb")
         if checkpoint is not None:
             model = load_sb3_model(config, os.path.join(checkpoint, "model.zip"), env, tensorboard_log=tb_dir)
+            if model.get_vec_normalize_env() is not None:
+                restore_statistics(model.get_vec_normalize_env(), checkpoint)
             resume_replay_buffer(model, checkpoint, config["algo"].get("learning_starts", 0))
             print(f"resuming {run_dir} from {os.path.basename(checkpoint)}", flush=True)
         else:
@@ -257,6 +277,7 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
         if checkpoint_step(newest_checkpoint(run_dir) or "") != model.num_timesteps:
             save_checkpoint(model, run_dir, config, curriculum=curriculum)
         os.makedirs(os.path.join(run_dir, "final"), exist_ok=True)
+        _save_normalization(model, os.path.join(run_dir, "final"))  # before the model: a model has its statistics
         model.save(os.path.join(run_dir, "final", ".model.tmp.zip"))
         os.replace(os.path.join(run_dir, "final", ".model.tmp.zip"), os.path.join(run_dir, "final", "model.zip"))
     finally:
@@ -379,7 +400,8 @@ def evaluate_run(run_dir: str, episodes: int, seed: int | None = None,
     env = make_env_fn(config, rank=0, seed_offset=200_000)()
     try:
         model = load_model(config, path, env)
-        result = evaluate(model, env, episodes, config["seed"] + 200_000 if seed is None else seed, progress)
+        result = evaluate(model, env, episodes, config["seed"] + 200_000 if seed is None else seed, progress,
+                          load_normalizer(path, config))
     finally:
         env.close()
     atomic_write_json(os.path.join(run_dir, "eval.json"), result.as_dict())

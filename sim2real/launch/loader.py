@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any, Iterable
 
 import yaml
@@ -105,8 +106,12 @@ def _coerce(path: str, value: Any, spec: Field) -> Any:
     return value
 
 
-def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] = SCHEMA, prefix: str = "") -> None:
-    """Type-, range- and choice-check every value in place; ``explicit`` holds the dotted keys the user set."""
+def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] = SCHEMA, prefix: str = "",
+             overridden: frozenset[str] | set[str] = frozenset()) -> None:
+    """Type-, range- and choice-check every value in place; ``explicit`` holds the dotted keys the user set,
+    ``overridden`` those set by command-line overrides (a subset)."""
+    if prefix == "" and isinstance(config.get("algo", {}).get("name"), str):
+        config["algo"]["name"] = config["algo"]["name"].lower()  # SAC, PPO as SB3 spells them
     for key, spec in schema.items():
         path = f"{prefix}{key}"
         if isinstance(spec, dict):
@@ -122,12 +127,12 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
                             f"{config['env']['id']} (choose from: {', '.join(allowed)})")
         config["env"]["control_mode"] = config["env"]["control_mode"] or allowed[0]  # resolved: what runs
         _check_name(config["name"])
-        from sim2real.ray_backend.launch import check_backend
-
-        check_backend(config, explicit)  # before n_envs is used
         from sim2real.launch.simulator import check_simulator
 
         check_simulator(config, explicit)
+        from sim2real.ray_backend.launch import check_backend
+
+        check_backend(config, explicit)  # before n_envs is used
         _check_policy(config, explicit)
         _check_privileged_critic(config)
         _check_demonstrations(config)
@@ -135,20 +140,73 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
         from sim2real.launch.randomizers import validate_randomizers
 
         if config["policy"] == "rl2":
+            given = sorted(k for k in explicit if k.startswith("normalize."))
+            if given:
+                raise UserError(f"{given[0]}: applies to policy: mlp (RL² normalizes with rl2.normalize_obs and "
+                                "rl2.normalize_reward)")
             del config["algo"]  # the resolved experiment lists only what runs
+            del config["normalize"]
             validate_randomizers(config)
             _check_visual_randomizers(config)
             return
-        algo = config["algo"]["name"]
-        for key, spec in SCHEMA["algo"].items():
-            if algo in spec.algos:
-                continue
-            if f"algo.{key}" in explicit:
-                raise UserError(f"algo.{key} does not apply to {algo} (it applies to: {', '.join(spec.algos)})")
-            del config["algo"][key]  # the resolved experiment lists only what the algorithm uses
+        _check_algo_keys(config, explicit, overridden)
         _check_learning_starts(config)
         validate_randomizers(config)
         _check_visual_randomizers(config)  # after the entries' own checks, which say more about a bad entry
+
+
+def _check_algo_keys(config: dict[str, Any], explicit: set[str], overridden: frozenset[str] | set[str]) -> None:
+    """Keep the ``algo`` keys and ``algo.kwargs`` that apply to ``algo.name``. A key set where the algorithm is
+    chosen is a mistake; when ``algo.name`` was switched by an override, the launch file's keys that do not apply
+    to the new algorithm are dropped with one note on stderr (``train launch/panda_reach.yaml algo.name=ppo``)."""
+    algo = config["algo"]["name"]
+    switched = "algo.name" in overridden
+    dropped = []
+    for key, spec in SCHEMA["algo"].items():
+        if algo in spec.algos:
+            continue
+        if f"algo.{key}" in explicit:
+            if not switched or f"algo.{key}" in overridden:
+                raise UserError(f"algo.{key} does not apply to {algo} (it applies to: {', '.join(spec.algos)})")
+            dropped.append(f"algo.{key}")
+        del config["algo"][key]  # the resolved experiment lists only what the algorithm uses
+    kwargs = config["algo"]["kwargs"]
+    if kwargs:
+        accepted, owned = _constructor_arguments(algo)
+        for key in list(kwargs):
+            if not isinstance(key, str) or key not in accepted:
+                if switched and isinstance(key, str) and f"algo.kwargs.{key}" not in overridden \
+                        and "algo.kwargs" not in overridden:
+                    dropped.append(f"algo.kwargs.{key}")
+                    del kwargs[key]
+                    continue
+                raise UserError(f"algo.kwargs.{key}: not an argument of stable-baselines3 {algo.upper()} "
+                                f"(algo.kwargs may set: {', '.join(sorted(set(accepted) - set(owned)))})")
+            if key in owned:
+                raise UserError(f"algo.kwargs.{key}: {owned[key]}")
+    if dropped:
+        print(f"sim2real: note: algo.name={algo} (override): dropped {', '.join(dropped)} from the launch file "
+              f"(they do not apply to {algo})", file=sys.stderr, flush=True)
+
+
+def _constructor_arguments(algo: str) -> tuple[set[str], dict[str, str]]:
+    """(keyword arguments of the SB3 class of ``algo``, those the launch file sets elsewhere → where)."""
+    import inspect
+
+    from sim2real.sb3_safe_load import algo_class
+
+    accepted = {name for name, p in inspect.signature(algo_class(algo).__init__).parameters.items()
+                if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    owned = {key: f"set algo.{key} instead" for key, spec in SCHEMA["algo"].items()
+             if key in accepted and algo in spec.algos}
+    owned.update({"seed": "set seed instead", "device": "set device instead", "env": "the launch file's env is used",
+                  "policy": "chosen from the observations (set algo.net_arch, asymmetric_critic)",
+                  "policy_kwargs": "set algo.net_arch instead", "tensorboard_log": "written to RUN_DIR/tb",
+                  "verbose": "progress is shown by the toolkit", "_init_setup_model": "always set up"})
+    owned.update({key: "needs a Python object, which a launch file cannot hold" for key in
+                  ("replay_buffer_class", "replay_buffer_kwargs", "rollout_buffer_class", "rollout_buffer_kwargs",
+                   "action_noise")})
+    return accepted, owned
 
 
 def _check_name(name: str) -> None:
@@ -295,6 +353,7 @@ def resolve(path: str | None = None, overrides: Iterable[str] = ()) -> dict[str,
     """Defaults ← launch file (if any) ← dotted overrides, validated. Returns the resolved experiment."""
     config = defaults()
     explicit: set[str] = set()
+    overridden: set[str] = set()
     if path is not None:
         data = read_yaml(path)
         merge(config, data)
@@ -308,7 +367,8 @@ def resolve(path: str | None = None, overrides: Iterable[str] = ()) -> dict[str,
         cursor[keys[-1]] = value
         merge(config, nested)
         explicit.add(".".join(keys))
-    validate(config, explicit)
+        overridden.update(_dotted_keys(nested))
+    validate(config, explicit, overridden=overridden)
     return config
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-ALGOS = ("ppo", "sac", "td3")
+ALGOS = ("ppo", "a2c", "sac", "td3", "ddpg")  # stable-baselines3's algorithms for continuous actions
+ON_POLICY = ("ppo", "a2c")
+OFF_POLICY = ("sac", "td3", "ddpg")
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ def _env_ids() -> tuple[str, ...]:
     return tuple(registered_ids())
 
 
-_OFF = ("sac", "td3")
+_OFF = OFF_POLICY
 SCHEMA: dict[str, Any] = {
     "name": Field(str, "panda_reach", "experiment name, used in the run directory name (a plain name: no '/', "
                   "'\\' or leading '.')"),
@@ -69,12 +71,14 @@ SCHEMA: dict[str, Any] = {
     "rl2": Field(dict, None, "RL² options (policies.config.RL2Config: episodes_per_trial, rollout_steps, "
                  "network: {...}, ...); budget, seed and n_envs come from the launch file", nullable=True),
     "algo": {
-        "name": Field(str, "sac", "stable-baselines3 algorithm", choices=ALGOS),
+        "name": Field(str, "sac", "stable-baselines3 algorithm (any case: SAC, ppo, ...); switching it by override "
+                      "drops the launch file's keys that do not apply to the new one, with a note", choices=ALGOS),
         "her": Field(bool, True, "hindsight experience replay (goal tasks, off-policy only)", algos=_OFF),
         "her_n_sampled_goal": Field(int, 4, "HER relabelled goals per transition", low=1, high=64, algos=_OFF),
         "learning_rate": Field(float, 1e-3, "Adam learning rate", low=1e-8, high=1.0),
         "gamma": Field(float, 0.95, "discount factor", low=0.0, high=1.0),
-        "batch_size": Field(int, 256, "minibatch size", low=1, high=1_000_000),
+        "batch_size": Field(int, 256, "minibatch size", low=1, high=1_000_000,
+                            algos=("ppo", "sac", "td3", "ddpg")),
         "net_arch": Field(list, [256, 256], "hidden layer sizes", item_kind=int, low=1, high=4096),
         "buffer_size": Field(int, 200_000, "replay buffer transitions", low=100, high=10_000_000, algos=_OFF),
         "learning_starts": Field(int, 1000, "transitions before learning", low=0, high=10_000_000, algos=_OFF),
@@ -91,6 +95,19 @@ SCHEMA: dict[str, Any] = {
         "gae_lambda": Field(float, 0.95, "GAE lambda", low=0.0, high=1.0, algos=("ppo",)),
         "clip_range": Field(float, 0.2, "PPO clip range", low=0.0, high=10.0, algos=("ppo",)),
         "ent_coef": Field(float, 0.0, "entropy bonus", low=0.0, high=10.0, algos=("ppo",)),
+        "kwargs": Field(dict, {}, "further keyword arguments of the algorithm's constructor, passed through (e.g. "
+                        "{use_sde: true} for SAC, {n_steps: 5, gae_lambda: 1.0} for A2C, {policy_delay: 2} for TD3)"),
+    },
+    "normalize": {
+        "obs": Field(bool, False, "policy mlp: normalize observations by running mean and std (SB3 VecNormalize; "
+                     "vector keys only, never images); the statistics are saved as vecnormalize.json beside each "
+                     "model and applied by eval and deploy"),
+        "reward": Field(bool, False, "policy mlp: scale training rewards by the running std of the discounted "
+                        "return (training only; evaluation reports raw rewards)"),
+        "clip_obs": Field(float, 10.0, "normalized observations are clipped to [-clip_obs, clip_obs]", low=1e-3,
+                          high=1e6),
+        "clip_reward": Field(float, 10.0, "normalized rewards are clipped to [-clip_reward, clip_reward]",
+                             low=1e-3, high=1e6),
     },
     "n_envs": Field(int, 2, "parallel environments (SubprocVecEnv when > 1)", low=1, high=256),
     "backend": Field(str, "local", "where the training envs run: local (this machine) or ray (Ray actors, `ray`)",
@@ -126,4 +143,4 @@ def defaults(schema: dict[str, Any] = SCHEMA) -> dict[str, Any]:
 
 
 def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else value
+    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value

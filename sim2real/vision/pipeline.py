@@ -117,6 +117,11 @@ def write_pipeline(out_dir: str, perception_dir: str, state_policy: str, config:
     copies = [(os.path.join(perception_dir, name), os.path.join(out_dir, name)) for name in (META, WEIGHTS)]
     copies += [(os.path.join(state_policy, "launch.yaml"), os.path.join(out_dir, STATE_DIR, "launch.yaml")),
                (model_path, os.path.join(out_dir, STATE_DIR, "final", "model.zip"))]
+    from sim2real.vec_normalize import STATS_FILE  # the state policy's normalize.obs statistics, where it has them
+
+    stats = os.path.join(os.path.dirname(model_path), STATS_FILE)
+    if os.path.isfile(stats):
+        copies.append((stats, os.path.join(out_dir, STATE_DIR, "final", STATS_FILE)))
     for source, target in copies:
         if not os.path.exists(target) or not os.path.samefile(source, target):
             shutil.copyfile(source, target)

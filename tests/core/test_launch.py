@@ -39,7 +39,7 @@ def test_overrides_take_precedence_and_are_typed(tmp_path):
     ("algo:\n  lr: 0.1\n", [], "unknown key 'algo.lr'"),
     ("seed: -1\n", [], "seed: -1 is out of range"),
     ("n_envs: two\n", [], "n_envs: expected int"),
-    ("algo:\n  name: dqn\n", [], "choose from: ppo, sac, td3"),
+    ("algo:\n  name: dqn\n", [], "choose from: ppo, a2c, sac, td3, ddpg"),
     ("env:\n  id: sim2real/Nope-v0\n", [], "env.id"),
     ("algo: 3\n", [], "algo: expected a mapping"),
     ("- 1\n- 2\n", [], "must be a mapping"),

@@ -74,5 +74,7 @@ def test_demonstrations_need_a_scripted_task_in_ee_state_mode():
     assert "\n" not in str(refused.value)
     with pytest.raises(UserError, match="algo.bc_steps: behavior cloning needs demonstrations"):
         resolve("launch/so101_push_state_for_vision.yaml", ["algo.demonstrations=0", "algo.bc_steps=10"])
+    switched = resolve("launch/so101_push_state_for_vision.yaml", ["algo.name=ppo"])  # dropped, with a note
+    assert "demonstrations" not in switched["algo"] and "bc_steps" not in switched["algo"]
     with pytest.raises(UserError, match="does not apply to ppo"):  # an off-policy option, like the buffer's
-        resolve("launch/so101_push_state_for_vision.yaml", ["algo.name=ppo"])
+        resolve("launch/so101_push_state_for_vision.yaml", ["algo.name=ppo", "algo.demonstrations=5"])
