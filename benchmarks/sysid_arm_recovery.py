@@ -7,8 +7,9 @@ replay error before/after the fit and the wall time of each stage.
         [--workers 1] [--rt-nice -10] [--out benchmarks/results/sysid_arm_recovery.json]
 
 The real-time stages (emulator + ``sysid collect``) run at ``--rt-nice`` (root only; on a shared, loaded machine a
-starved emulator trips the loop's watchdog) with the watchdog limits at 25 periods (a stopped run is tried again, 3 times at most) and the bus reply timeout at 62 ms (``--latency-ms 30``: the
-envelope's 40 ms reply latency outlasts the default 34 ms); the fits run at this script's
+starved emulator trips the loop's watchdog) with the watchdog limits at 25 periods (a stopped run is tried again,
+3 times at most) and the bus reply timeout at 62 ms (``--latency-ms 30``: the envelope's 40 ms reply latency
+outlasts the default 34 ms); the fits run at this script's
 niceness, ``--workers`` at a time. Targets (issue 20): latency within ±5 ms; mass, gains, strength within ±10 %;
 held-out replay error cut >= 3x. Prints a Markdown table.
 """
@@ -47,7 +48,8 @@ def draw(rng: np.random.Generator, index: int) -> dict:
             "velocity_gain": round(float(rng.uniform(0.5, 1.5)), 3), "strength": round(float(rng.uniform(0.6, 1.2)), 3),
             "joint_damping": round(float(0.05 * rng.uniform(1.0, 3.0)), 4),
             "lateral_friction": round(float(rng.uniform(1.0, 3.0)), 3),
-            "latency_s": round(float(rng.uniform(0.0, 0.04)), 4), "backlash_rad": round(float(rng.uniform(0, 0.006)), 4),
+            "latency_s": round(float(rng.uniform(0.0, 0.04)), 4),
+            "backlash_rad": round(float(rng.uniform(0, 0.006)), 4),
             "deadband_ticks": int(rng.integers(0, 4)), "sensor_noise_ticks": 1.0, "faults": dict(FAULTS)}
 
 
@@ -121,9 +123,9 @@ def table(results: list[dict]) -> str:
             cells.append(f"{row['truth'] * scale:.4g} / {row['estimate'] * scale:.4g} "
                          f"[{row['low'] * scale:.3g}, {row['high'] * scale:.3g}]{mark}")
         lines.append(f"| {name}{' (ms)' if name == 'latency_s' else ''} | " + " | ".join(cells) + " |")
-    cells = [f"{r['fit']['held_out_error']['before'] * 1e3:.2f} → {r['fit']['held_out_error']['after'] * 1e3:.2f} mrad "
-             f"({r['fit']['held_out_error']['ratio']:.1f}×){' ✓' if r['verdicts']['held-out cut >= 3x'] else ' ✗'}"
-             for r in results]
+    errors = [r["fit"]["held_out_error"] for r in results]
+    cells = [f"{e['before'] * 1e3:.2f} → {e['after'] * 1e3:.2f} mrad ({e['ratio']:.1f}×)"
+             f"{' ✓' if r['verdicts']['held-out cut >= 3x'] else ' ✗'}" for e, r in zip(errors, results)]
     lines.append("| held-out replay error | " + " | ".join(cells) + " |")
     lines.append("| gate | " + " | ".join("accepted" if r["fit"]["gate"]["accepted"] else "rejected"
                                           for r in results) + " |")
@@ -140,12 +142,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rt-nice", type=int, default=None)
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "sysid_arm_recovery.json"))
+    parser.add_argument("--reuse", help="folder of an earlier run: fit its logs again instead of collecting")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     profiles = [lab()] + [draw(rng, i + 1) for i in range(args.draws)]
-    folder = tempfile.mkdtemp(prefix="sysid-arm-")
+    folder = args.reuse or tempfile.mkdtemp(prefix="sysid-arm-")
     collected = []
     for profile in profiles:
+        log = os.path.join(folder, f"{profile['name']}.jsonl")
+        if args.reuse and os.path.exists(log):
+            collected.append((profile, log, float("nan")))
+            continue
         log, seconds = collect(profile, folder, args.rt_nice)
         print(f"collected {profile['name']} in {seconds:.0f} s: {log}", flush=True)
         collected.append((profile, log, seconds))

@@ -102,7 +102,8 @@ class ArmModel:
                 previous = commands[first - 1] if first > run[0] else positions[first]
                 qd = velocities[first] if np.all(np.isfinite(velocities[first])) else np.zeros(n)
                 pieces.append(Segment(times=times[rows] - times[first], commands=commands[rows],
-                                      measured=positions[rows], initial=np.concatenate([positions[first], qd, previous]),
+                                      measured=positions[rows],
+                                      initial=np.concatenate([positions[first], qd, previous]),
                                       weights=weights, source=f"{self.path} steps {first + 1}-{rows[-1] + 1}"))
         if not pieces:
             raise UserError(f"{self.path}: no contiguous run of {max(_MIN_STEPS, rows_per_segment // 2)} control "
@@ -169,8 +170,8 @@ class ArmModel:
                 params.append({"name": param, "range": [round(low / nominal, 4), round(high / nominal, 4)]})
         if "joint_damping" in intervals:
             low, high = intervals["joint_damping"]
-            params.append({"name": "dynamics.joint.damping",
-                           "range": [round(max(low - _URDF_DAMPING, 0.0), 4), round(max(high - _URDF_DAMPING, 0.0), 4)]})
+            added = [round(max(value - _URDF_DAMPING, 0.0), 4) for value in (low, high)]
+            params.append({"name": "dynamics.joint.damping", "range": added})
         block = [{"group": "dynamics", "params": params}]
         if "latency_s" in intervals:
             low, high = intervals["latency_s"]

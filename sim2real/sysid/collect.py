@@ -1,10 +1,11 @@
 """``sysid collect`` for arms: the excitation targets flown through the ordinary deployment loop.
 
 :class:`ExcitationEpisodes` is the arm's episode runner inside the deployment rate loop
-(:class:`~sim2real.deploy.loop.RateLoop`) with its steps taken from a target table instead of a policy: the same fixed-rate clock, watchdog, e-stop, safety layer before every write, safe stop on any
-trip and the same JSON-lines log (step records of phase ``excitation`` with the fields a policy step has:
-``t``, ``late``, ``positions``, ``velocities``, ``command``, ``applied``, ``interventions``). The arm goes home
-first through the safety layer, as before every policy episode.
+(:class:`~sim2real.deploy.loop.RateLoop`) with its steps taken from a target table instead of a policy: the same
+fixed-rate clock, watchdog, e-stop, safety layer before every write, safe stop on any trip and the same JSON-lines
+log (step records of phase ``excitation`` with the fields a policy step has: ``t``, ``late``, ``positions``,
+``velocities``, ``command``, ``applied``, ``interventions``). The arm goes home first through the safety layer, as
+before every policy episode.
 """
 from __future__ import annotations
 
@@ -80,8 +81,8 @@ def collect_arm(robot: Robot, spec: RobotSpec, base_position, targets: np.ndarra
                 clock: Callable[[], float] = time.monotonic,
                 sleep: Callable[[float], None] = time.sleep) -> tuple[DeployResult, list[str]]:
     """Run the excitation on the connected ``robot``; ``limits``: the loop's watchdog limits (``stale_after_s``,
-    ``overrun_after_s``, s). Returns the result and what failed on the way out (the robot is disconnected
-    afterwards, as after a deployment)."""
+    ``overrun_after_s``, s) and ``priority`` (:class:`LoopConfig`). Returns the result and what failed on the way
+    out (the robot is disconnected afterwards, as after a deployment)."""
     config = LoopConfig(rate_hz, 1, len(targets), **dict(limits or {}))
     safety_config = SafetyConfig.from_spec(spec, base_position)
 

@@ -41,7 +41,7 @@ def deployed_success(policy: str, launch: str | None, args: argparse.Namespace, 
     from sim2real.deploy.log import read_log
 
     command = _cli("deploy", policy, *_connection_flags(args), "--episodes", str(args.episodes), "--log", log)
-    for flag in ("overrun_periods", "stale_periods"):
+    for flag in ("overrun_periods", "stale_periods", "priority"):
         if getattr(args, flag, None) is not None:
             command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     if launch:
