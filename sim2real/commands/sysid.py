@@ -201,6 +201,7 @@ def fit_logs(args: argparse.Namespace, logs: list[str], out: str, launch: str | 
         data = identify(logs, out, args.segment_s, settings, args.factor, launch,
                         progress=lambda done, best: counter(min(done, args.evaluations), args.evaluations,
                                                             f"best {best:.4g}"), fixed=_fixed(args.fixed))
+    print("compared: " + (", ".join(data["channels_compared"]) or "nothing (no channel moved)"))
     for row in data["parameters"]:
         print(f"{row['name']:>16s} {row['estimate']:10.4g}   [{row['low']:.4g}, {row['high']:.4g}]"
               + ("   (weak)" if row["weak"] else ""))

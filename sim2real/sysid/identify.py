@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import yaml
 
 from sim2real.errors import UserError
@@ -129,6 +130,9 @@ def identify(logs: Sequence[str], out: str, segment_s: float = 4.0, settings: Fi
         data["train_error"] = {"before": set_error(model, train, nominal), "after": set_error(model, train,
                                                                                                  result.values)}
         data["segments"] = {"train": len(train), "held_out": len(held), "segment_s": segment_s}
+        used = np.flatnonzero(np.any([s.weights > 0 for s in train], axis=0))
+        channels = getattr(model, "channels", None)
+        data["channels_compared"] = [channels[i] if channels else f"channel {i}" for i in used]
         paths = outputs_for(out, launch)
         name = os.path.splitext(os.path.basename(out))[0]
         status = "accepted" if verdict.accepted else "REJECTED by the replay gate: " + "; ".join(verdict.reasons)

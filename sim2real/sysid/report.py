@@ -54,7 +54,8 @@ def _figure(model: SystemModel, result: FitResult, held: Sequence[Segment], nomi
             ax.plot(segment.times, after[:, c], "--", color=line.get_color(), linewidth=1.0)
         ax.set_title(f"held out: {segment.source} — measured (solid), nominal replay (dotted), fitted (dashed)",
                      fontsize=8)
-        ax.legend(fontsize=6, ncol=4)
+        if np.any(segment.weights):
+            ax.legend(fontsize=6, ncol=4)
     ax = axes[-2]
     for i, row in enumerate(data["parameters"]):
         p = result.parameters[i]
@@ -68,7 +69,10 @@ def _figure(model: SystemModel, result: FitResult, held: Sequence[Segment], nomi
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel("position in the search box (log-spaced for scales): estimate o, 90 % interval bar, nominal |, "
                   "truth x", fontsize=7)
-    axes[-1].semilogy(np.arange(1, len(result.history) + 1), result.history)
+    history = np.asarray(result.history, dtype=float)
+    axes[-1].plot(np.arange(1, len(history) + 1), history)
+    if np.all(history > 0):
+        axes[-1].set_yscale("log")
     axes[-1].set_xlabel("optimizer generation")
     axes[-1].set_ylabel("best training error")
     fig.tight_layout()
@@ -98,6 +102,7 @@ def write_report(model: SystemModel, result: FitResult, held: Sequence[Segment],
 <h1>System identification: {html.escape(data['kind'])}</h1>
 <p>Logs: {html.escape(', '.join(data['logs']))}. {data['optimizer']['evaluations']} replays of the training set,
 {data['wall_s']:.0f} s.</p>
+<p>Compared: {html.escape(', '.join(data.get('channels_compared', [])) or 'nothing (no channel moved)')}.</p>
 <h2>Replay gate: {verdict}</h2>
 <p>Held-out replay error {error['before']:.4g} (nominal) &rarr; {error['after']:.4g} (fitted):
 {error['ratio']:.2f}&times; (required {gate['factor']:g}&times;).</p><ul>{reasons}</ul>
