@@ -29,7 +29,7 @@ from randomizers.quadrotor import QuadrotorRandomizer
 from robots.quadrotor import get_quadrotor_spec
 from sim2real.sim.batched_quadrotor import BatchedQuadrotor
 from sim2real.sim.quadrotor_physics import QuadPhysicsConfig
-from sim2real.tasks.quadrotor import (CRASH, NONE, QUAD_ENVS, TERMINATIONS, make_quadrotor_task, observation,
+from sim2real.tasks.quadrotor import (NONE, QUAD_ENVS, TERMINATIONS, make_quadrotor_task, observation,
                                       position_error)
 
 
@@ -136,7 +136,7 @@ class BatchedQuadrotorVecEnv(VecEnv):
         rows = sim.rotation_rows
         codes = self.task.arena.termination_codes(sim.position, rows, sim.touches_ground())
         distance = position_error(sim.position, ref)
-        reward = self.task.reward(distance, sim.body_rates, codes == CRASH) - self.action_rate_penalty * smoothness
+        reward = self.task.reward(distance, sim.body_rates, codes != NONE) - self.action_rate_penalty * smoothness
         success = self.task.success(distance)
         self.episode_steps += 1
         self.episode_return += reward
