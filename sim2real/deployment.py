@@ -75,10 +75,11 @@ class RunSettings:
 
 
 class DeploymentStack:
-    """A built, not yet connected deployment: ``robot``, the episode runner's factory, the safety layer's factory,
-    ``loop_config``, and what to release on the way out (``devices``: a camera's disconnect; ``closers``: an
-    emulated workspace). Use as a context manager (closes the scene), :meth:`connect`, then :meth:`run` (one
-    deployment, then disconnect) or :meth:`loop` (several loops on one connection, e.g. one per evaluation trial)."""
+    """A built, not yet connected deployment (``kind`` ``arm`` or ``multirotor``): ``robot``, ``task``, the episode
+    runner's and the safety layer's factories, ``loop_config``, the policy's ``camera`` (camera policies) and
+    ``closers`` (an emulated workspace's close). Use as a context manager (closes the scene), :meth:`connect`, then
+    :meth:`run` (one deployment, then disconnect) or :meth:`loop` (several loops on one connection, e.g. one per
+    evaluation trial, then :meth:`disconnect`)."""
 
     def __init__(self, kind: str, robot, task, make_runner: Callable[[], EpisodeRunner], make_safety: Callable[[], Any],
                  loop_config: LoopConfig, connect_errors: tuple[type[Exception], ...],
