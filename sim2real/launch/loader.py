@@ -127,6 +127,9 @@ def validate(config: dict[str, Any], explicit: set[str], schema: dict[str, Any] 
                             f"{config['env']['id']} (choose from: {', '.join(allowed)})")
         config["env"]["control_mode"] = config["env"]["control_mode"] or allowed[0]  # resolved: what runs
         _check_name(config["name"])
+        from sim2real.ray_backend.launch import check_backend
+
+        check_backend(config, explicit)  # before n_envs is used
         from sim2real.launch.simulator import check_simulator
 
         check_simulator(config, explicit)

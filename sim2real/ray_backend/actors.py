@@ -175,12 +175,14 @@ class ActorPool:
         num_actors: actors, 1..len(env_fns); blocks differ in size by at most one (:func:`policies.subproc.split`).
         timeout_s: limit (s) for one call; an actor that does not answer in time is treated as dead.
         start_timeout_s: limit (s) for an actor to be placed and build its envs.
+        connection: the Ray connection to release when the pool closes (None: leave Ray as it is).
         log: where restart lines go (default stderr).
     """
 
     def __init__(self, block_class: type, env_fns: Sequence[Callable[[], Any]], num_actors: int,
                  cpus_per_actor: float = 1.0, timeout_s: float = STEP_TIMEOUT_S,
-                 start_timeout_s: float = START_TIMEOUT_S, log: Callable[[str], None] | None = None) -> None:
+                 start_timeout_s: float = START_TIMEOUT_S, connection: Any = None,
+                 log: Callable[[str], None] | None = None) -> None:
         import ray
 
         self.blocks = split(len(env_fns), num_actors)
@@ -192,6 +194,7 @@ class ActorPool:
         self.actors: list[Any] = [None] * len(self.blocks)
         self.places: list[tuple[str, int]] = [("", 0)] * len(self.blocks)
         self.restarts = [0] * len(self.blocks)
+        self.connection = connection
         self.closed = False
         try:
             for w in range(len(self.blocks)):
@@ -297,7 +300,7 @@ class ActorPool:
         return self.collect(method, self.submit(method, args_per_actor, which), which, again if retry else None)
 
     def close(self) -> None:
-        """Close every actor's envs (bounded wait), then end the actors."""
+        """Close every actor's envs (bounded wait), end the actors, release the connection."""
         import ray
 
         if self.closed:
@@ -313,8 +316,28 @@ class ActorPool:
                 ray.kill(actor, no_restart=True)
             except Exception:  # noqa: BLE001
                 pass
+        if self.connection is not None:
+            self.connection.release()
 
 
 def _last_line(err: BaseException) -> str:
     lines = [line for line in str(err).strip().splitlines() if line.strip()]
     return lines[-1] if lines else type(err).__name__
+
+
+class PooledEnv:
+    """What the Ray vec envs share: their :class:`ActorPool` (``self.pool``), its processes and closing."""
+
+    pool: ActorPool
+
+    def actor_processes(self) -> list[tuple[str, int]]:
+        """(node address, process id) of each actor (for logs and for tests that kill one)."""
+        return list(self.pool.places)
+
+    @property
+    def closed(self) -> bool:
+        return self.pool.closed
+
+    def close(self) -> None:
+        """End the actors (their envs closed first) and a Ray instance this env started."""
+        self.pool.close()

@@ -14,22 +14,21 @@ import gymnasium as gym
 import numpy as np
 
 from policies.subproc import START_TIMEOUT_S, STEP_TIMEOUT_S, SubprocTrialVecEnv
-from sim2real.ray_backend.actors import ActorPool, TrialEnvBlock
+from sim2real.ray_backend.actors import ActorPool, PooledEnv, TrialEnvBlock
 from sim2real.ray_backend.cluster import RayConnection
 from sim2real.ray_backend.vec_env import PINNED_METHODS, RESTART_SEED_STRIDE
 
 
-class RayTrialVecEnv(SubprocTrialVecEnv):
+class RayTrialVecEnv(PooledEnv, SubprocTrialVecEnv):
     """N trial envs in ``num_actors`` Ray actors; the :class:`~policies.vec.TrialVecEnv` interface."""
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], num_actors: int, cpus_per_actor: float = 1.0,
                  connection: RayConnection | None = None, timeout_s: float = STEP_TIMEOUT_S,
                  start_timeout_s: float = START_TIMEOUT_S) -> None:
-        self.connection = connection
         self.num_envs = len(env_fns)
-        self.pool = ActorPool(TrialEnvBlock, env_fns, num_actors, cpus_per_actor, timeout_s, start_timeout_s)
+        self.pool = ActorPool(TrialEnvBlock, env_fns, num_actors, cpus_per_actor, timeout_s, start_timeout_s,
+                              connection)
         self.blocks = self.pool.blocks
-        self.closed = False
         self.pinned: dict[tuple[int, str], tuple] = {}
         self.last: list[dict[str, np.ndarray] | None] = [None] * len(self.blocks)
         self.first_seed = 0
@@ -74,20 +73,6 @@ class RayTrialVecEnv(SubprocTrialVecEnv):
             for i in wanted:
                 self.pinned[(i, name)] = args
         return [out[i] for i in wanted]
-
-    def actor_processes(self) -> list[tuple[str, int]]:
-        """(node address, process id) of each actor."""
-        return list(self.pool.places)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.pool.close()
-        finally:
-            if self.connection is not None:
-                self.connection.release()
 
 
 def ray_trial_vec_env(config: dict[str, Any], episodes_per_trial: int) -> RayTrialVecEnv:

@@ -19,7 +19,7 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from policies.subproc import START_TIMEOUT_S, STEP_TIMEOUT_S
-from sim2real.ray_backend.actors import ActorPool, Sb3EnvBlock, concat, index
+from sim2real.ray_backend.actors import ActorPool, PooledEnv, Sb3EnvBlock, concat, index
 from sim2real.ray_backend.cluster import RayConnection
 
 PINNED_METHODS = ("set_randomization_values",)
@@ -28,7 +28,7 @@ RESTART_SEED_STRIDE = 1_000_003
 """A restarted env ``i`` is reset with seed ``first_seed + i + stride * restarts`` (fresh, reproducible draws)."""
 
 
-class RayVecEnv(VecEnv):
+class RayVecEnv(PooledEnv, VecEnv):
     """``len(env_fns)`` envs in ``num_actors`` Ray actors (contiguous blocks).
 
     Args:
@@ -42,8 +42,8 @@ class RayVecEnv(VecEnv):
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], num_actors: int, cpus_per_actor: float = 1.0,
                  connection: RayConnection | None = None, timeout_s: float = STEP_TIMEOUT_S,
                  start_timeout_s: float = START_TIMEOUT_S) -> None:
-        self.connection = connection
-        self.pool = ActorPool(Sb3EnvBlock, env_fns, num_actors, cpus_per_actor, timeout_s, start_timeout_s)
+        self.pool = ActorPool(Sb3EnvBlock, env_fns, num_actors, cpus_per_actor, timeout_s, start_timeout_s,
+                              connection)
         self.blocks = self.pool.blocks
         observation_space, action_space = self.pool.call("spaces", [()], [0])[0]
         super().__init__(len(env_fns), observation_space, action_space)
@@ -51,7 +51,6 @@ class RayVecEnv(VecEnv):
         self.last_obs: Any = None
         self.first_seed = 0
         self.pending: list[Any] | None = None
-        self.closed = False
 
     # -- restarts ---------------------------------------------------------------------------------------------
     def _reapply(self, w: int) -> None:
@@ -145,20 +144,6 @@ class RayVecEnv(VecEnv):
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         return self._command("render", None, None)
-
-    def actor_processes(self) -> list[tuple[str, int]]:
-        """(node address, process id) of each actor (for logs and for tests that kill one)."""
-        return list(self.pool.places)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.pool.close()
-        finally:
-            if self.connection is not None:
-                self.connection.release()
 
 
 def ray_vec_env(config: dict[str, Any], seed_offset: int = 0) -> RayVecEnv:

@@ -119,7 +119,7 @@ def ppo_run(loopback_cluster, tmp_path_factory):
     config = resolve("so101_reach", [
         "backend=ray", f"ray.address={loopback_cluster.address}", "ray.num_actors=2", "n_envs=2", "algo.name=ppo",
         "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1", "algo.net_arch=[16,16]", "env.max_episode_steps=20",
-        "budget.total_timesteps=1024", "checkpoint.every_steps=128", "eval.every_steps=100000"])
+        "budget.total_timesteps=512", "checkpoint.every_steps=128", "eval.every_steps=100000"])
     made = []
     original = ray_vec.ray_vec_env
 
@@ -150,9 +150,8 @@ def test_ppo_trains_on_two_nodes_and_survives_a_killed_actor(ppo_run, loopback_c
 
     run_dir, vec = ppo_run
     assert vec.pool.restarts == [1, 0]
-    assert sorted(set(vec.pool.nodes()) | {loopback_cluster.nodes[0]}) == sorted(loopback_cluster.nodes) or \
-        len(set(vec.pool.nodes())) == 2
-    assert checkpoint_step(newest_checkpoint(run_dir)) == 1024
+    assert len(set(vec.pool.nodes())) == 2  # one actor per node (each node has one CPU)
+    assert checkpoint_step(newest_checkpoint(run_dir)) == 512
     assert os.path.isfile(os.path.join(run_dir, "final", "model.zip"))
     assert vec.closed
 
@@ -164,12 +163,12 @@ def test_ray_evaluation_reproduces_the_local_report(ppo_run, loopback_cluster, t
     run_dir, _ = ppo_run
     reports = {}
     for backend in ("local", "ray"):
-        settings = EvalSettings(["train", "heldout-dynamics"], episodes=5, n_envs=2, videos=0, backend=backend,
+        settings = EvalSettings(["train", "heldout-dynamics"], episodes=3, n_envs=2, videos=0, backend=backend,
                                 ray_address=loopback_cluster.address)
         _, summary = run_eval([run_dir], None, settings, str(tmp_path / backend))
         reports[backend] = summary["conditions"]
     assert reports["ray"] == reports["local"]
-    assert len(reports["ray"]["train"]["episodes"]["run"]) == 5
+    assert len(reports["ray"]["train"]["episodes"]["run"]) == 3
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("ray: evaluation chunks")][-1]
     assert all(node in line for node in loopback_cluster.nodes)
 
