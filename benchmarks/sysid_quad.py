@@ -103,11 +103,12 @@ def main() -> None:
     parser.add_argument("--segment-s", type=float, default=2.0)
     parser.add_argument("--no-free", action="store_true", help="skip the fit with mass free")
     parser.add_argument("--also", nargs="*", default=[], help="more reality profiles (paths) to fly and fit")
+    parser.add_argument("--no-lab", action="store_true", help="skip crazyflie_lab.yaml")
     parser.add_argument("--json")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     work = tempfile.mkdtemp(prefix="sysid_quad_")
-    profiles = [os.path.join(REALITIES, "crazyflie_lab.yaml")]
+    profiles = [] if args.no_lab else [os.path.join(REALITIES, "crazyflie_lab.yaml")]
     for i in range(args.random):
         path = os.path.join(work, f"random{i}.yaml")
         with open(path, "w", encoding="utf-8") as handle:

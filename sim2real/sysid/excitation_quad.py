@@ -84,7 +84,7 @@ class QuadExcitation:
     thrust-to-weight error up to ±50 % is absorbed); attitude P ``katt`` (1/s) on the tilt error, yaw rate −``kyaw``·yaw."""
 
     def __init__(self, spec: QuadrotorSpec, rate_hz: float, config: QuadExcitationConfig = QuadExcitationConfig(),
-                 seed: int = 0, kp: float = 4.0, kd: float = 3.5, ki: float = 2.5, katt: float = 6.0,
+                 seed: int = 0, kp: float = 4.0, kd: float = 3.5, ki: float = 2.5, katt: float = 4.0,
                  kyaw: float = 2.0) -> None:
         self.spec, self.period, self.config = spec, 1.0 / rate_hz, config
         self.gains = (kp, kd, ki, katt, kyaw)
