@@ -345,6 +345,7 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool, progress: boo
     line every ``eval.every_steps`` steps.
     """
     from sim2real.progress import progress_bars
+    from policies.config import RL2Config
     from policies.errors import ConfigError
     from policies.ppo import train_rl2
     from policies.subproc import EnvWorkerError
@@ -369,12 +370,15 @@ def _train_rl2(config: dict[str, Any], run_dir: str, resume: bool, progress: boo
                 bars.line(f"[{int(stats['global_step']):>8d} steps] {rl2_status(stats)}")
 
         vec_env = None
+        episodes = RL2Config.from_dict(rl2_settings(config)).episodes_per_trial
         if config.get("backend") == "ray":  # trial envs in Ray actors
-            from policies.config import RL2Config
             from sim2real.ray_backend.trial_vec_env import ray_trial_vec_env
 
-            episodes = RL2Config.from_dict(rl2_settings(config)).episodes_per_trial
             vec_env, env_fns = ray_trial_vec_env(config, episodes), None
+        elif config["env"].get("simulator") == "batched":  # n_envs vehicles of the numpy model, trials per vehicle
+            from policies.vec import SB3TrialVecEnv
+
+            vec_env, env_fns = SB3TrialVecEnv(make_batched_vec_env(config, 0, episodes)), None
         try:
             train_rl2(rl2_settings(config), env_fns, run_dir, vec_env=vec_env, resume=resume, on_iteration=report,
                       curriculum=_trial_curriculum(config, run_dir) if config.get("curriculum") else None)

@@ -10,7 +10,7 @@ from sim2real.errors import UserError
 
 def check_simulator(config: dict[str, Any], explicit: set[str]) -> None:
     """Refuse what the batched model cannot run (other envs, cameras, other randomizer groups, privileged critics,
-    curricula, Ray actors) and ``env.action_rate_penalty`` without it; the resolved experiment keeps the penalty only
+    curricula, Ray actors, RL² worker processes) and ``env.action_rate_penalty`` without it; the resolved experiment keeps the penalty only
     where it applies."""
     env = config["env"]
     if env["simulator"] != "batched":
@@ -28,9 +28,10 @@ def check_simulator(config: dict[str, Any], explicit: set[str]) -> None:
         raise UserError(f"{where} renders no images; use env.obs_mode: state")
     if config.get("backend", "local") != "local":
         raise UserError(f"{where} steps every vehicle in the training process; use backend: local")
-    if config["policy"] != "mlp":
-        raise UserError(f"policy: {config['policy']} is not wired to {where} in sim2real train yet (RL² trains on it "
-                        "through policies.ppo.train_rl2 with BatchedQuadrotorVecEnv(episodes_per_trial=K))")
+    if config["policy"] not in ("mlp", "rl2"):
+        raise UserError(f"policy: {config['policy']} is not wired to {where} (use mlp or rl2)")
+    if config["policy"] == "rl2" and (config.get("rl2") or {}).get("workers"):
+        raise UserError(f"rl2.workers: {where} steps every vehicle in the trainer's process; leave workers at 0")
     for key in ("asymmetric_critic", "critic_sees_world", "curriculum"):
         if config.get(key):
             raise UserError(f"{key}: not available with {where} (use env.simulator: pybullet)")
