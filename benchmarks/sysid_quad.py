@@ -104,10 +104,12 @@ def main() -> None:
     parser.add_argument("--no-free", action="store_true", help="skip the fit with mass free")
     parser.add_argument("--also", nargs="*", default=[], help="more reality profiles (paths) to fly and fit")
     parser.add_argument("--no-lab", action="store_true", help="skip crazyflie_lab.yaml")
+    parser.add_argument("--work", help="folder for profiles and logs (default: a new temp folder); a log already "
+                                       "there (NAME.jsonl) is fitted again instead of flying")
     parser.add_argument("--json")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    work = tempfile.mkdtemp(prefix="sysid_quad_")
+    work = args.work or tempfile.mkdtemp(prefix="sysid_quad_")
     profiles = [] if args.no_lab else [os.path.join(REALITIES, "crazyflie_lab.yaml")]
     for i in range(args.random):
         path = os.path.join(work, f"random{i}.yaml")
@@ -120,12 +122,15 @@ def main() -> None:
         reality = load_quad_reality(path)
         truth = {k: float(getattr(reality, k)) for k in TRUTH_KEYS}
         log_path = os.path.join(work, f"{reality.name}.jsonl")
-        for attempt in range(FLIGHTS):
-            flight = fly(path, log_path, args.episodes, args.seed + i)
-            if flight["stopped"] is None:
-                break
-            print(f"{reality.name}: flight {attempt + 1} stopped: {flight['stopped']['reason']}", flush=True)
-        row = {"profile": reality.name, "truth": truth, "flights": attempt + 1, **flight}
+        if os.path.exists(log_path):
+            row = {"profile": reality.name, "truth": truth, "flights": "earlier run (the log in --work)"}
+        else:
+            for attempt in range(FLIGHTS):
+                flight = fly(path, log_path, args.episodes, args.seed + i)
+                if flight["stopped"] is None:
+                    break
+                print(f"{reality.name}: flight {attempt + 1} stopped: {flight['stopped']['reason']}", flush=True)
+            row = {"profile": reality.name, "truth": truth, "flights": attempt + 1, **flight}
         mass = get_quadrotor_spec(reality.vehicle).mass
         weighed = round(mass * truth["mass_scale"] * 1e4) / 1e4 / mass  # a 0.1 g scale
         row["weighed"] = fit_log(log_path, {"mass_scale": weighed}, args.evaluations, args.segment_s)

@@ -57,7 +57,7 @@ PRIOR_COMMANDS = 6  # setpoints before a segment replayed as still in flight (co
 _COMMAND_WIDTH = 6  # [send time s, kind, thrust N, three rates rad/s | roll rad, pitch rad, yaw rate rad/s]
 _CHANNEL_SCALES = np.array([0.05] * 3 + [0.1] * 3 + [0.05, 0.05, 0.05] + [0.5] * 3)  # typical errors per channel
 _MIN_STEPS = 10
-_GAP_PERIODS = 2.5
+_GAP_S = 0.5  # s between logged steps that starts a new piece (a late step is replayed at its real time)
 _CACHED_VEHICLES = 2
 
 
@@ -141,11 +141,13 @@ class QuadrotorModel:
         measured = self._measured(chosen)
         drain_ctbr, drain_hold = self._battery_drain(steps, policy, commands)
         episodes = np.array([s.get("episode", 0) for s in chosen])
-        breaks = np.flatnonzero((np.diff(sample) > _GAP_PERIODS * self.period) | (np.diff(sample) <= 0)
-                                | (episodes[1:] != episodes[:-1])) + 1
+        breaks = np.flatnonzero((np.abs(np.diff(sample)) > _GAP_S) | (episodes[1:] != episodes[:-1])) + 1
         per_segment = max(_MIN_STEPS, int(round(segment_s / self.period)))
         pieces: list[Segment] = []
         for run in np.split(np.arange(len(chosen)), breaks):
+            # a loop step preempted between its wake-up and the state read logs a sample time a little early (the
+            # log has no read time): keep the run's sample times in order
+            sample[run] = np.maximum.accumulate(sample[run])
             for start in range(lead, len(run), per_segment):
                 rows = run[start:start + per_segment]
                 if len(rows) < max(_MIN_STEPS, per_segment // 2):
