@@ -1,10 +1,10 @@
-"""The same "Which is heavier?" policy on the emulated SO-101 (issue 24): the Feetech bus emulator serves the arm
+"""The same "Which is heavier?" (or "Towers") policy on the emulated SO-101 (issue 24): the Feetech bus emulator serves the arm
 in a child process (``sim2real emulate feetech``), the stock SDK drives it through :class:`~sim2real.hal.servo_arm.ServoArm`, and the
 blocks live in an :class:`~sim2real.hal.emulated_workspace.EmulatedWorkspace` (simulated around the measured arm,
 which also measures each block's contact force). :class:`~sim2real.deploy.experiment.ExperimentEpisodes` in the
 deployment's rate loop runs the episodes at 25 Hz in real time through the safety layer. Prints accuracy and blocks poked per agent.
 
-    python benchmarks/heavier_emulated.py --episodes 20 --difficulty 0.0 [--run rl2=RUN_DIR ...]
+    python benchmarks/heavier_emulated.py [--task towers] --episodes 20 --difficulty 0.0 [--run rl2=RUN_DIR ...]
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from sim2real.hal.emulated_workspace import EmulatedWorkspace
 from sim2real.hal.feetech import FeetechBus
 from sim2real.hal.servo_arm import ServoArm
 from sim2real.tasks import make_task
-from sim2real.tasks.experiment_scripted import EpisodePolicy, PokeAll, RandomAnswer
+from sim2real.tasks.experiment_scripted import EpisodePolicy, KnockDown, PokeAll, RandomAnswer
+from sim2real.tasks.experiments import Heavier
 
 BUDGET = 50  # steps: the training envs' budget
 RATE_HZ = 25.0
@@ -36,13 +37,13 @@ RATE_HZ = 25.0
 
 def run_emulated(policy: Any, episodes: int, difficulty: float, seed: int, log_path: str,
                  reality: str | None = None, watchdog_s: float | None = None,
-                 latency_ms: float = 16.0) -> DeployResult:
-    """``episodes`` Heavier episodes of ``policy`` on an emulated SO-101 (``sim2real emulate feetech`` in a child
+                 latency_ms: float = 16.0, task_name: str = "heavier") -> DeployResult:
+    """``episodes`` episodes of ``task_name`` (heavier or towers) by ``policy`` on an emulated SO-101 (``sim2real emulate feetech`` in a child
     process, as in real use) with blocks at ``difficulty``; ``watchdog_s`` (s) replaces the loop's overrun and
     stale-state limits and ``latency_ms`` sets the bus's reply timeout (a shared machine under load cannot hold
     25 Hz, and its emulator answers late)."""
     spec = so101_spec()
-    task = make_task("heavier", spec)
+    task = make_task(task_name, spec)
     task.difficulty = difficulty
     command = [sys.executable, "-m", "sim2real.cli", "emulate", "feetech"] + (["--reality", reality] if reality else [])
     emulator = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -67,6 +68,7 @@ def run_emulated(policy: Any, episodes: int, difficulty: float, seed: int, log_p
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=("heavier", "towers"), default="heavier")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--difficulty", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -75,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="overrun and stale-state limit (s); default: the deployment's (a few periods)")
     parser.add_argument("--latency-ms", type=float, default=16.0, help="the bus's reply latency allowance (ms)")
     args = parser.parse_args(argv)
-    task = make_task("heavier", so101_spec())
-    agents: dict[str, Any] = {"random answer": EpisodePolicy(RandomAnswer(task, np.random.default_rng(0))),
-                              "scripted poke-all": EpisodePolicy(PokeAll(task))}
+    task = make_task(args.task, so101_spec())
+    agents: dict[str, Any] = {"random answer": EpisodePolicy(RandomAnswer(task, np.random.default_rng(0)))}
+    if isinstance(task, Heavier):
+        agents["scripted poke-all"] = EpisodePolicy(PokeAll(task))
+    else:
+        agents["scripted knock-down"] = EpisodePolicy(KnockDown(task))
     if args.run:
         from sim2real.policy_files import load_policy
 
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, policy in agents.items():
             result = run_emulated(policy, args.episodes, args.difficulty, args.seed,
                                   os.path.join(folder, "log.jsonl"), watchdog_s=args.watchdog_s,
-                                  latency_ms=args.latency_ms)
+                                  latency_ms=args.latency_ms, task_name=args.task)
             done = result.episodes
             acc = wilson_ci(sum(e["success"] for e in done), max(len(done), 1))
             poked = np.mean([e["poked"] for e in done]) if done else float("nan")
