@@ -24,11 +24,12 @@ def _run_chunk(config: dict[str, Any], policy: Any, seeds: list[int], n_envs: in
     import ray
     import torch
 
-    from sim2real.evaluation.run import _sim_env_factory
+    from sim2real.env_factory import make_env_fn
     from sim2real.evaluation.simulated import run_episodes
 
     torch.set_num_threads(1)
-    return ray.util.get_node_ip_address(), run_episodes(_sim_env_factory(config), policy, seeds, n_envs, videos)
+    make_env = lambda rank: make_env_fn(config, rank)()  # noqa: E731 - as evaluation.run builds them
+    return ray.util.get_node_ip_address(), run_episodes(make_env, policy, seeds, n_envs, videos)
 
 
 @dataclass
