@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     agents: dict[str, Agent] = {"random answer": scripted_agent(RandomAnswer(task, np.random.default_rng(0)))}
     if isinstance(task, Heavier):
         agents["scripted poke-all"] = scripted_agent(PokeAll(task))
-        agents[f"scripted poke-until-sure (ratio {STOP_RATIO:g})"] = scripted_agent(PokeAll(task, stop_ratio=STOP_RATIO))
+        until_sure = PokeAll(task, stop_ratio=STOP_RATIO)
+        agents[f"scripted poke-until-sure (ratio {STOP_RATIO:g})"] = scripted_agent(until_sure)
     else:
         agents["scripted knock-down"] = scripted_agent(KnockDown(task))
     if args.skip_baselines:

@@ -1,8 +1,9 @@
-"""The same "Which is heavier?" (or "Towers") policy on the emulated SO-101 (issue 24): the Feetech bus emulator serves the arm
-in a child process (``sim2real emulate feetech``), the stock SDK drives it through :class:`~sim2real.hal.servo_arm.ServoArm`, and the
-blocks live in an :class:`~sim2real.hal.emulated_workspace.EmulatedWorkspace` (simulated around the measured arm,
-which also measures each block's contact force). :class:`~sim2real.deploy.experiment.ExperimentEpisodes` in the
-deployment's rate loop runs the episodes at 25 Hz in real time through the safety layer. Prints accuracy and blocks poked per agent.
+"""The same "Which is heavier?" (or "Towers") policy on the emulated SO-101 (issue 24): the Feetech bus emulator
+serves the arm in a child process (``sim2real emulate feetech``), the stock SDK drives it through
+:class:`~sim2real.hal.servo_arm.ServoArm`, and the blocks live in an
+:class:`~sim2real.hal.emulated_workspace.EmulatedWorkspace` (simulated around the measured arm, which also measures
+each block's contact force). :class:`~sim2real.deploy.experiment.ExperimentEpisodes` in the deployment's rate loop
+runs the episodes at 25 Hz in real time through the safety layer. Prints accuracy and blocks poked per agent.
 
     python benchmarks/heavier_emulated.py [--task towers] --episodes 20 --difficulty 0.0 [--run rl2=RUN_DIR ...]
 """
@@ -38,10 +39,10 @@ RATE_HZ = 25.0
 def run_emulated(policy: Any, episodes: int, difficulty: float, seed: int, log_path: str,
                  reality: str | None = None, watchdog_s: float | None = None,
                  latency_ms: float = 16.0, task_name: str = "heavier") -> DeployResult:
-    """``episodes`` episodes of ``task_name`` (heavier or towers) by ``policy`` on an emulated SO-101 (``sim2real emulate feetech`` in a child
-    process, as in real use) with blocks at ``difficulty``; ``watchdog_s`` (s) replaces the loop's overrun and
-    stale-state limits and ``latency_ms`` sets the bus's reply timeout (a shared machine under load cannot hold
-    25 Hz, and its emulator answers late)."""
+    """``episodes`` episodes of ``task_name`` (heavier or towers) by ``policy`` on an emulated SO-101 (``sim2real
+    emulate feetech`` in a child process, as in real use) with blocks at ``difficulty``; ``watchdog_s`` (s)
+    replaces the loop's overrun and stale-state limits and ``latency_ms`` sets the bus's reply timeout (a shared
+    machine under load cannot hold 25 Hz, and its emulator answers late)."""
     spec = so101_spec()
     task = make_task(task_name, spec)
     task.difficulty = difficulty
