@@ -55,6 +55,8 @@ PHYSICS_HZ = 240.0  # the emulator's default physics and onboard-controller rate
 SETPOINT_KINDS = {"Ctbr": 0.0, "AttitudeThrust": 1.0}
 PRIOR_COMMANDS = 6  # setpoints before a segment replayed as still in flight (covers latency_s up to 6 periods)
 _COMMAND_WIDTH = 6  # [send time s, kind, thrust N, three rates rad/s | roll rad, pitch rad, yaw rate rad/s]
+CHANNELS = ("x (m)", "y (m)", "z (m)", "vx (m/s)", "vy (m/s)", "vz (m/s)", "body z, world x", "body z, world y",
+            "yaw (rad)", "roll rate (rad/s)", "pitch rate (rad/s)", "yaw rate (rad/s)")
 _CHANNEL_SCALES = np.array([0.05] * 3 + [0.1] * 3 + [0.05, 0.05, 0.05] + [0.5] * 3)  # typical errors per channel
 _MIN_STEPS = 10
 _GAP_S = 0.5  # s between logged steps that starts a new piece (a late step is replayed at its real time)
@@ -116,6 +118,7 @@ class QuadrotorModel:
 
     kind = "quadrotor"
     parameters = QUAD_PARAMETERS
+    channels = CHANNELS  # the measured channels, in the order of a segment's columns
 
     def __init__(self, vehicle: str, period: float, path: str = "log", horizon_s: float = 0.2,
                  warmup_s: float = 0.4) -> None:
