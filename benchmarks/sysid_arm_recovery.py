@@ -9,7 +9,8 @@ replay error before/after the fit and the wall time of each stage.
 The real-time stages (emulator + ``sysid collect``) run at ``--rt-nice`` (root only; on a shared, loaded machine a
 starved emulator trips the loop's watchdog) with the watchdog limits at 25 periods (a stopped run is tried again,
 3 times at most) and the bus reply timeout at 62 ms (``--latency-ms 30``: the envelope's 40 ms reply latency
-outlasts the default 34 ms); the fits run at this script's
+outlasts the default 34 ms) and the servos' bus watchdog off (a loaded machine's 100 ms pause trips it, and a
+tripped servo silently refuses every later goal: the log then holds targets the arm never followed); the fits run at this script's
 niceness, ``--workers`` at a time. Targets (issue 20): latency within ±5 ms; mass, gains, strength within ±10 %;
 held-out replay error cut >= 3x. Prints a Markdown table.
 """
@@ -80,7 +81,8 @@ def collect(profile: dict, folder: str, rt_nice: int | None) -> tuple[str, float
             started = time.monotonic()
             code = subprocess.call(prefix + [sys.executable, "-m", "sim2real.cli", "sysid", "collect", "--driver",
                                              "dynamixel", "--port", port, "--calibration", calibration, "--log", log,
-                                             "--overrun-periods", "25", "--stale-periods", "25", "--latency-ms", "30"])
+                                             "--overrun-periods", "25", "--stale-periods", "25", "--latency-ms", "30",
+                                             "--bus-watchdog", "0"])
             if code == 0:
                 return log, time.monotonic() - started
             print(f"collect on {profile['name']} stopped (exit code {code}), attempt {attempt + 1}", flush=True)
