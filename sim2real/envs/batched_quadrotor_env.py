@@ -11,7 +11,7 @@ PyBullet env uses. With ``episodes_per_trial`` K > 1 a vehicle keeps its sampled
 ``done`` marks trial ends (``info["episode_done"]`` the inner ones), as :class:`policies.trial.TrialWrapper` does;
 :class:`policies.vec.SB3TrialVecEnv` then feeds it to the RL² trainer.
 
-``action_rate_penalty`` c adds −c·‖a_t − a_{t−1}‖² to the task's reward (a smoothness term for training only).
+``action_rate_penalty`` c adds −c·‖a_t − a_{t−1}‖² to the task's reward (a smoothness term, training only).
 Auto-reset as in SB3: a finished vehicle's ``info`` holds ``terminal_observation``, ``TimeLimit.truncated``,
 ``episode`` (return, length, wall time), ``is_success`` and ``termination``.
 """

@@ -10,8 +10,8 @@ from sim2real.errors import UserError
 
 def check_simulator(config: dict[str, Any], explicit: set[str]) -> None:
     """Refuse what the batched model cannot run (other envs, cameras, other randomizer groups, privileged critics,
-    curricula, Ray actors, RL² worker processes) and ``env.action_rate_penalty`` without it; the resolved experiment keeps the penalty only
-    where it applies."""
+    curricula, Ray actors, RL² worker processes) and ``env.action_rate_penalty`` without it; the resolved
+    experiment keeps the penalty only where it applies."""
     env = config["env"]
     if env["simulator"] != "batched":
         if "env.action_rate_penalty" in explicit:

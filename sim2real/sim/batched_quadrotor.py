@@ -6,8 +6,8 @@ reference (motor lag, battery sag, ground effect, rotor drag with wind and OU gu
 setpoint latency, gyro noise seen by the rate loop); only the rigid-body integration is written out here instead of
 calling PyBullet. It is what PyBullet's single-link multibody does: semi-implicit Euler for the linear state
 (v ← v + dt·(F/m - g ẑ), p ← p + dt·v), explicit Euler for the body rates with the gyroscopic term
-(ω ← ω + dt·I⁻¹(τ - ω × Iω), body frame), each world-frame component of ω capped at :data:`MAX_SPIN` as PyBullet
-does, and an exact exponential-map quaternion update with the new rates. There is no floor:
+(ω ← ω + dt·I⁻¹(τ - ω × Iω), body frame), each world-frame component of ω capped at :data:`MAX_SPIN` as
+PyBullet does, and an exact exponential-map quaternion update with the new rates. There is no floor:
 :meth:`BatchedQuadrotor.touches_ground` reports when a vehicle's collision box reaches z = 0 (the envs end the
 episode there, as the PyBullet env does on ground contact).
 

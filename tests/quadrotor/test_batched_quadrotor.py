@@ -39,8 +39,10 @@ def _randomized_pair(spec, n: int, rng: np.random.Generator):
         ref = SimMultirotor(spec, NO_FLOOR)
         m = ref.physics
         m.kf, m.km = spec.kf * rng.uniform(0.9, 1.1, 4), spec.km * rng.uniform(0.8, 1.2, 4)
-        m.asymmetry, m.motor_time_constant = rng.uniform(0.95, 1.05, 4), spec.motor_time_constant * rng.uniform(0.8, 1.5)
-        m.drag, m.battery_sag, m.wind.mean = m.drag * rng.uniform(0.5, 1.5), rng.uniform(0, 0.01), rng.uniform(-.5, .5, 3)
+        m.asymmetry = rng.uniform(0.95, 1.05, 4)
+        m.motor_time_constant = spec.motor_time_constant * rng.uniform(0.8, 1.5)
+        m.drag, m.battery_sag = m.drag * rng.uniform(0.5, 1.5), rng.uniform(0, 0.01)
+        m.wind.mean = rng.uniform(-0.5, 0.5, 3)
         mass, inertia = spec.mass * rng.uniform(0.9, 1.1), np.asarray(spec.inertia) * rng.uniform(0.85, 1.15, 3)
         m.set_mass_properties(mass, inertia)
         m.update_model()
