@@ -7,7 +7,8 @@ so one memoryless policy cannot serve every θ at once; the target environment i
 training env steps (``--steps``, all agents together for POET) and the same learner settings:
 
 - ``poet``: :mod:`randomizers.curricula.poet` through ``sim2real train`` (``curriculum: poet``, θ in [0, π], root
-  θ = 0). Its evaluation episodes are extra and reported.
+  θ = 0, mutation std 0.15 × π); ``poet_wide`` the same with mutation std 0.35 × π. Their evaluation episodes are
+  extra and reported.
 - ``uniform``: θ ~ U(0, π) every episode.
 - ``adr``: θ range starts at [0, 0], moves by Δ = 0.2 rad (p_b 0.5, buffer 5, t_H 0.8, t_L 0.4) within [0, π].
 - ``linear``: θ = f θ* with f rising linearly from 0 to 1 over the first 80 % of the budget's episodes, then θ*.
@@ -17,7 +18,10 @@ Evaluation (deterministic policy): 10 episodes (goal seeds 50 000 + j) at each �
 A single-agent method is evaluated with its agent; POET with the agent of the population niche nearest to that θ
 (chosen by environment, not by evaluation results). "Hardest solved" = the largest f with success >= 80 %.
 
-    nice -n 5 .venv/bin/python benchmarks/poet_compare.py --steps 6000 --seeds 0 1 --jobs 2 --out-dir runs/poet_compare
+    nice -n 5 .venv/bin/python benchmarks/poet_compare.py --steps 6000 --seeds 0 1 --methods poet uniform adr linear \
+        --jobs 2 --out-dir runs/poet_compare
+    nice -n 10 .venv/bin/python benchmarks/poet_compare.py --steps 6000 --seeds 0 --methods poet_wide \
+        --out-dir runs/poet_compare
     .venv/bin/python benchmarks/poet_compare.py --report-only --seeds 0 1 --out-dir runs/poet_compare
 """
 from __future__ import annotations
@@ -35,7 +39,8 @@ import numpy as np
 from randomizers.curricula.base import Task, Teacher
 from randomizers.params import ParamSpace
 
-METHODS = ("poet", "uniform", "adr", "linear", "direct")
+METHODS = ("poet", "poet_wide", "uniform", "adr", "linear", "direct")
+POET_MUTATION = {"poet": 0.15, "poet_wide": 0.35}  # std of a mutation, fraction of [0, π]
 PARAM = "actuation.action_rotation"
 FRACTIONS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 EVAL_EPISODES, EVAL_SEED = 10, 50_000
@@ -53,7 +58,7 @@ def base_config(steps: int, seed: int, out_dir: str, method: str) -> dict[str, A
     overrides = [f"budget.total_timesteps={steps}", f"seed={seed}", f"output_dir={out_dir}",
                  f"checkpoint.every_steps={steps}", f"name=poet_compare_{method}", *LEARNER]
     config = resolve("launch/so101_reach_poet.yaml", overrides)
-    config["curriculum_options"] = dict(POET_OPTIONS)
+    config["curriculum_options"] = dict(POET_OPTIONS, mutation_scale=POET_MUTATION.get(method, 0.15))
     return config
 
 
@@ -132,7 +137,7 @@ def run_one(method: str, seed: int, steps: int, out_dir: str, target: float) -> 
     config = base_config(steps, seed, out_dir, method)
     t0 = time.time()
     extra: dict[str, Any] = {}
-    if method == "poet":
+    if method in POET_MUTATION:
         train(config, run_dir=run_dir, progress=False)
         final = json.load(open(os.path.join(run_dir, "final", "poet.json"), encoding="utf-8"))
         ckpt = os.path.join(run_dir, "checkpoints", f"step-{final['timesteps']}", "agents")
@@ -182,21 +187,22 @@ def report(results: list[dict[str, Any]], target: float) -> str:
         shown = ", ".join("–" if math.isnan(h) else f"{h:.1f}" for h in hardest)
         rows.append(f"| {method} | {' | '.join(cells)} | {w.value:.0%} [{w.low:.0%}, {w.high:.0%}] | {shown} | "
                     f"{len(rs)} |")
-    poet = [r for r in results if r["method"] == "poet"]
+    poet = [r for r in results if r["method"] in POET_MUTATION]
     if poet:
         rows.append("")
         for r in poet:
             solved = sorted(r["solved_thetas"])
-            rows.append(f"POET seed {r['seed']}: {r['generations']} generations, environments solved during training "
-                        f"θ = {', '.join(f'{t:.2f}' for t in solved) or 'none'}; final population θ = "
+            rows.append(f"{r['method']} seed {r['seed']}: {r['generations']} generations, environments solved "
+                        f"during training θ = {', '.join(f'{t:.2f}' for t in solved) or 'none'}; population θ = "
                         f"{', '.join(f'{t:.2f}' for t in sorted(r['population_thetas']))}; {r['archived']} archived; "
                         f"{r['evaluation_episodes']} evaluation episodes ({r['train_s']:.0f} s)")
-        best = [max(r["solved_thetas"]) for r in poet if r["solved_thetas"]]
-        if len(best) > 1:
-            e = bootstrap_ci(best, rng)
-            rows.append(f"POET's hardest environment solved during training: mean θ {e.value:.2f} rad "
-                        f"[{e.low:.2f}, {e.high:.2f}] (bootstrap over seeds)")
-    for method in METHODS[1:]:
+        for method in POET_MUTATION:
+            best = [max(r["solved_thetas"]) for r in poet if r["method"] == method and r["solved_thetas"]]
+            if len(best) > 1:
+                e = bootstrap_ci(best, rng)
+                rows.append(f"{method}: hardest environment solved during training, mean θ {e.value:.2f} rad "
+                            f"[{e.low:.2f}, {e.high:.2f}] (bootstrap over seeds)")
+    for method in METHODS[2:]:
         for r in results:
             if r["method"] == method:
                 rows.append(f"{method} seed {r['seed']}: {r['train_s']:.0f} s")
