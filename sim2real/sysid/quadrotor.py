@@ -59,7 +59,8 @@ CHANNELS = ("x (m)", "y (m)", "z (m)", "vx (m/s)", "vy (m/s)", "vz (m/s)", "body
             "yaw (rad)", "roll rate (rad/s)", "pitch rate (rad/s)", "yaw rate (rad/s)")
 _CHANNEL_SCALES = np.array([0.05] * 3 + [0.1] * 3 + [0.05, 0.05, 0.05] + [0.5] * 3)  # typical errors per channel
 _MIN_STEPS = 10
-_GAP_S = 0.5  # s between logged steps that starts a new piece (a late step is replayed at its real time)
+_GAP_PERIODS = 2.5  # a late or stale step (sample times this many periods apart, or out of order) starts a new
+#                     piece: the log does not say when a preempted step read its state, so such stretches are left out
 _CACHED_VEHICLES = 2
 
 
@@ -144,13 +145,11 @@ class QuadrotorModel:
         measured = self._measured(chosen)
         drain_ctbr, drain_hold = self._battery_drain(steps, policy, commands)
         episodes = np.array([s.get("episode", 0) for s in chosen])
-        breaks = np.flatnonzero((np.abs(np.diff(sample)) > _GAP_S) | (episodes[1:] != episodes[:-1])) + 1
+        gaps = np.diff(sample)
+        breaks = np.flatnonzero((gaps > _GAP_PERIODS * self.period) | (gaps <= 0) | (episodes[1:] != episodes[:-1])) + 1
         per_segment = max(_MIN_STEPS, int(round(segment_s / self.period)))
         pieces: list[Segment] = []
         for run in np.split(np.arange(len(chosen)), breaks):
-            # a loop step preempted between its wake-up and the state read logs a sample time a little early (the
-            # log has no read time): keep the run's sample times in order
-            sample[run] = np.maximum.accumulate(sample[run])
             for start in range(lead, len(run), per_segment):
                 rows = run[start:start + per_segment]
                 if len(rows) < max(_MIN_STEPS, per_segment // 2):
