@@ -48,20 +48,23 @@ def fly(policy: str, driver: str, reality: str, episodes: int, steps: int, log: 
     finally:
         emulator.terminate()
         emulator.wait(timeout=30)
+    return {"driver": driver, "reality": reality, "exit_code": code.returncode, **figures(log)}
+
+
+def figures(log: str) -> dict:
+    """Hold, rate-limit and landing figures of one deploy log."""
     records = read_log(log)
     policy_steps = [r for r in records if r["type"] == "step" and r.get("phase") == "policy"]
-    actions = np.array([r["action"] for r in policy_steps], dtype=float)
+    actions = np.array([r["action"] for r in policy_steps], dtype=float).reshape(-1, 4)
     at_limit = float(np.mean(np.abs(actions[:, 1:]).max(axis=1) >= 0.999)) if len(actions) else float("nan")
     ends = [r for r in records if r["type"] == "episode"]
-    lands = [r for r in records if r.get("kind") == "land" or r["type"] == "land"]
     events = [r for r in records if r["type"] == "event"]
-    return {"driver": driver, "reality": reality, "exit_code": code.returncode,
-            "events": [{k: v for k, v in e.items() if k in ("kind", "reason", "message", "t")} for e in events],
+    return {"events": [{k: v for k, v in e.items() if k in ("kind", "reason", "t")} for e in events],
             "rms_m": [round(e["rms_distance"], 4) for e in ends],
             "max_after_1s_m": [round(e["max_distance_after_1s"], 4) for e in ends],
             "final_m": [round(e["final_distance"], 4) for e in ends],
             "rate_limit_fraction": round(at_limit, 4), "policy_steps": len(policy_steps),
-            "landed": [bool(r.get("landed")) for r in lands]}
+            "landed": [bool(e["landed"]) for e in events if "landed" in e]}
 
 
 def main() -> None:
