@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quad_deploy_timing import start_emulator  # noqa: E402  (the emulator-process helper of issue 8)
 
 from sim2real.deploy.log import read_log  # noqa: E402
+from sim2real.io import atomic_write_json  # noqa: E402
 
 PORTS = {"crazyflie": 19870, "mavlink": 14570}
 
@@ -91,10 +92,8 @@ def main() -> None:
                 print(json.dumps(result), flush=True)
                 results.append(result)
     if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"policy": args.policy, "flights": results, "stale_periods": args.stale_periods,
-                       "overrun_periods": args.overrun_periods, "load_average": os.getloadavg()}, handle, indent=2)
+        atomic_write_json(args.json, {"policy": args.policy, "flights": results, "stale_periods": args.stale_periods,
+                                      "overrun_periods": args.overrun_periods, "load_average": os.getloadavg()})
 
 
 if __name__ == "__main__":

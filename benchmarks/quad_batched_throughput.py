@@ -14,7 +14,6 @@ process (``time.process_time``: the machine is shared) and per wall-second.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from typing import Callable
@@ -25,6 +24,7 @@ import numpy as np
 import sim2real.envs  # noqa: F401  (registers the ids)
 from randomizers.quadrotor import QuadrotorRandomizer
 from sim2real.envs.batched_quadrotor_env import BatchedQuadrotorVecEnv
+from sim2real.io import atomic_write_json
 
 HOVER = "sim2real/CrazyflieHover-v0"
 HOVER_AVIARY = 4750.0  # env steps/s, gym-pybullet-drones HoverAviary, 30 Hz / 240 Hz, no resets (reference doc)
@@ -98,9 +98,7 @@ def main() -> None:
               f"{r['cpu_rate'] / HOVER_AVIARY:>15.1f}")
     print(f"load average before {load_before}, after {result['load_average_after']}")
     if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2)
+        atomic_write_json(args.json, result)
 
 
 if __name__ == "__main__":

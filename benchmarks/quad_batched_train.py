@@ -51,6 +51,7 @@ def main() -> None:
 
     import torch
 
+    from sim2real.io import atomic_write_json
     from sim2real.launch import resolve
     from sim2real.train import train
 
@@ -89,9 +90,7 @@ def main() -> None:
                                 **held_out(path, config, args.episodes)} for steps, w, c, path in kept]
     print(json.dumps(result, indent=2))
     if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2)
+        atomic_write_json(args.json, result)
 
 
 if __name__ == "__main__":
