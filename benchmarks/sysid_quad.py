@@ -44,6 +44,13 @@ FLIGHTS = 3  # tries per profile: a flight the watchdog stopped anyway is flown 
 TRUTH_KEYS = ("mass_scale", "kf_scale", "motor_time_constant_scale", "drag_scale", "battery_sag", "latency_s")
 
 
+HARSH = {"name": "harsh", "seed": 3, "vehicle": "crazyflie", "mass_scale": 1.15, "kf_scale": 0.9,
+         "motor_time_constant_scale": 2.0, "drag_scale": 1.3, "battery_sag": 0.002, "wind": [0.1, 0.0, 0.0],
+         "gust_std": 0.05, "latency_s": 0.03, "position_noise_std": 0.002, "velocity_noise_std": 0.01,
+         "gyro_noise_std": 0.01, "faults": {"drop_probability": 0.005}}  # inside the envelope, where the shipped
+#                                                                          hover policy tips over
+
+
 def random_profile(rng: np.random.Generator, name: str) -> dict:
     """A Crazyflie reality drawn from the envelope (module docstring)."""
     return {"name": name, "seed": int(rng.integers(1 << 30)), "vehicle": "crazyflie",
@@ -104,6 +111,7 @@ def main() -> None:
     parser.add_argument("--no-free", action="store_true", help="skip the fit with mass free")
     parser.add_argument("--also", nargs="*", default=[], help="more reality profiles (paths) to fly and fit")
     parser.add_argument("--no-lab", action="store_true", help="skip crazyflie_lab.yaml")
+    parser.add_argument("--harsh", action="store_true", help="also the harsh profile (HARSH)")
     parser.add_argument("--work", help="folder for profiles and logs (default: a new temp folder); a log already "
                                        "there (NAME.jsonl) is fitted again instead of flying")
     parser.add_argument("--json")
@@ -115,6 +123,11 @@ def main() -> None:
         path = os.path.join(work, f"random{i}.yaml")
         with open(path, "w", encoding="utf-8") as handle:
             yaml.safe_dump(random_profile(rng, f"random{i}"), handle)
+        profiles.append(path)
+    if args.harsh:
+        path = os.path.join(work, "harsh.yaml")
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(HARSH, handle)
         profiles.append(path)
     profiles += args.also
     rows = []
