@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import platform
 import shutil
+from importlib import metadata
 from typing import Any, Callable
 
 from policies.run_files import drop_jsonl_after, drop_tensorboard_after, remove_temp_files
@@ -211,6 +213,30 @@ def run_model_path(run_dir: str) -> tuple[dict[str, Any], str]:
     return config, path
 
 
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages a run depends on (written as the run's ``versions.json``)."""
+    names = ("sim2real", "numpy", "pybullet", "gymnasium", "stable-baselines3", "torch")
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def resume_point(run_dir: str) -> str | None:
+    """Recover a killed run's files (:func:`recover`) and rewind its logs to the checkpoint
+    it continues from; without a complete checkpoint the run starts over (its logs are cleared)."""
+    checkpoint = recover(run_dir)
+    if checkpoint is None:
+        print(f"{run_dir} has no complete checkpoint yet: training it from the start", flush=True)
+        clear_logs(run_dir)
+    else:
+        rewind_logs(run_dir, checkpoint_step(checkpoint) or 0)
+    return checkpoint
+
+
 __all__ = ["CHECKPOINTS", "LATEST", "MANIFEST", "checkpoint_name", "checkpoint_step", "is_complete",
            "newest_checkpoint", "write_checkpoint", "recover", "rewind_logs", "clear_logs",
-           "run_model_path"]
+           "run_model_path", "package_versions", "resume_point"]

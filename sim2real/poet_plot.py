@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim2real.commands.curriculum import save_figure
+from sim2real.figures import save_figure
 
 REJECT_COLORS = {"too hard": "tab:red", "too easy": "tab:blue", "not novel": "0.6", "population round full": "0.8"}
 

@@ -77,7 +77,7 @@ class Sb3Agent:
 
         from sim2real.replay_buffers import resume_replay_buffer
         from sim2real.sb3_safe_load import load_sb3_model
-        from sim2real.train import build_model
+        from sim2real.sb3_safe_load import build_model
 
         self.env = DummyVecEnv([PinnedEnv(config, values, rank * 100 + i) for i in range(config["n_envs"])])
         if folder is None:
@@ -248,7 +248,7 @@ class PoetRun:
     def checkpoint(self) -> str:
         from randomizers.curricula.store import save_state
         from sim2real.launch import dump
-        from sim2real.train import package_versions
+        from sim2real.checkpoints import package_versions
 
         def fill(folder: str) -> None:
             save_state(self.teacher, folder, self.steps)
@@ -325,12 +325,12 @@ def train_poet(config: dict[str, Any], run_dir: str, resume: bool = False, progr
 
     from randomizers.curricula.store import CurriculumHistory
     from sim2real.progress import progress_bars
-    from sim2real.train import _resume_point
+    from sim2real.checkpoints import resume_point
 
     torch.set_num_threads(1)
     total = int(config["budget"]["total_timesteps"])
     run = PoetRun(config, run_dir, build_poet_teacher(config))
-    checkpoint = _resume_point(run_dir) if resume else None
+    checkpoint = resume_point(run_dir) if resume else None
     if checkpoint is not None:
         print(f"resuming {run_dir} from {os.path.basename(checkpoint)}", flush=True)
     history = CurriculumHistory(run_dir)

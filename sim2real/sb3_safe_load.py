@@ -184,3 +184,18 @@ def _first_line(err: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message (its type when empty), at most ``limit`` characters."""
     text = str(err).strip()
     return (text.splitlines()[0] if text else type(err).__name__)[:limit]
+
+
+def build_model(config: dict[str, Any], env, tensorboard_dir: str | None):
+    """Instantiate the launch file's algorithm on ``env`` (:func:`sim2real.sb3_safe_load.algorithm_arguments`:
+    its ``algo`` keys, the replay buffer, ``algo.kwargs``); SB3 refusing a value is one :class:`UserError`."""
+    name = config["algo"]["name"]
+    policy, policy_kwargs = policy_settings(config, env.observation_space)
+    arguments = algorithm_arguments(config, env.observation_space)
+    try:
+        return algo_class(name)(policy, env, policy_kwargs=policy_kwargs, tensorboard_log=tensorboard_dir,
+                                seed=config["seed"], device=config["device"], verbose=0, **arguments)
+    except (TypeError, ValueError, AssertionError) as err:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"algo: stable-baselines3 {name.upper()} refused these settings ({text[:200]}); "
+                        f"algo.kwargs: {config['algo'].get('kwargs') or 'none'}") from None

@@ -15,37 +15,24 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
 
 from sim2real.checkpoints import (
-    checkpoint_step, clear_logs, newest_checkpoint, recover, rewind_logs, run_model_path, write_checkpoint,
+    checkpoint_step, newest_checkpoint, package_versions, resume_point, run_model_path, write_checkpoint,
 )
 from sim2real.env_factory import make_batched_vec_env, make_env_fn
 from sim2real.errors import UserError
 from sim2real.io import append_jsonl, atomic_write_json
 from sim2real.launch import dump
 from sim2real.replay_buffers import resume_replay_buffer, save_replay_buffer
-from sim2real.sb3_safe_load import algo_class, algorithm_arguments, load_sb3_model, policy_settings
+from sim2real.sb3_safe_load import build_model, load_sb3_model
 from sim2real.vec_normalize import load_normalizer, restore_statistics, save_statistics
-
-
-def package_versions() -> dict[str, str]:
-    names = ("sim2real", "numpy", "pybullet", "gymnasium", "stable-baselines3", "torch")
-    out = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):
@@ -61,21 +48,6 @@ def make_vec_env(config: dict[str, Any], n_envs: int, seed_offset: int = 0):
     vec = SubprocVecEnv(fns) if n_envs > 1 else DummyVecEnv(fns)
     vec.seed(config["seed"] + seed_offset)
     return vec
-
-
-def build_model(config: dict[str, Any], env, tensorboard_dir: str | None):
-    """Instantiate the launch file's algorithm on ``env`` (:func:`sim2real.sb3_safe_load.algorithm_arguments`:
-    its ``algo`` keys, the replay buffer, ``algo.kwargs``); SB3 refusing a value is one :class:`UserError`."""
-    name = config["algo"]["name"]
-    policy, policy_kwargs = policy_settings(config, env.observation_space)
-    arguments = algorithm_arguments(config, env.observation_space)
-    try:
-        return algo_class(name)(policy, env, policy_kwargs=policy_kwargs, tensorboard_log=tensorboard_dir,
-                                seed=config["seed"], device=config["device"], verbose=0, **arguments)
-    except (TypeError, ValueError, AssertionError) as err:
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"algo: stable-baselines3 {name.upper()} refused these settings ({text[:200]}); "
-                        f"algo.kwargs: {config['algo'].get('kwargs') or 'none'}") from None
 
 
 # --- evaluation ------------------------------------------------------------------------------------------------
@@ -246,7 +218,7 @@ def train(config: dict[str, Any], run_dir: str | None = None, resume: bool = Fal
         print(f"{run_dir} already finished its budget of {config['budget']['total_timesteps']} steps; "
               f"nothing to do", flush=True)
         return run_dir
-    checkpoint = _resume_point(run_dir) if resume else None
+    checkpoint = resume_point(run_dir) if resume else None
     from sim2real.vec_normalize import wrap
 
     env = wrap(make_vec_env(config, config["n_envs"]), config)
@@ -291,18 +263,6 @@ def _finished(config: dict[str, Any], run_dir: str) -> bool:
     newest = newest_checkpoint(run_dir)
     return os.path.isfile(os.path.join(run_dir, "final", "model.zip")) and newest is not None \
         and (checkpoint_step(newest) or 0) >= config["budget"]["total_timesteps"]
-
-
-def _resume_point(run_dir: str) -> str | None:
-    """Recover a killed run's files (:func:`sim2real.checkpoints.recover`) and rewind its logs to the checkpoint
-    it continues from; without a complete checkpoint the run starts over (its logs are cleared)."""
-    checkpoint = recover(run_dir)
-    if checkpoint is None:
-        print(f"{run_dir} has no complete checkpoint yet: training it from the start", flush=True)
-        clear_logs(run_dir)
-    else:
-        rewind_logs(run_dir, checkpoint_step(checkpoint) or 0)
-    return checkpoint
 
 
 RL2_CHECKPOINT = "checkpoint.pt"

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from sim2real.arguments import output_file
+from sim2real.figures import save_figure
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,19 +76,6 @@ def plot_history(records: list[dict[str, Any]], out: str, show_all: bool = False
     for extra in flat[panels:]:
         extra.set_visible(False)
     return save_figure(fig, out, title)
-
-
-def save_figure(fig: Any, out: str, title: str = "") -> str:
-    """Title, lay out and write a matplotlib figure to ``out`` (folders made), then close it; returns ``out``."""
-    import matplotlib.pyplot as plt
-
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
 
 
 def run_plot(args: argparse.Namespace) -> int:
