@@ -10,9 +10,9 @@ The real-time stages (emulator + ``sysid collect``) run at ``--rt-nice`` (root o
 starved emulator trips the loop's watchdog) with the watchdog limits at 25 periods (a stopped run is tried again,
 3 times at most) and the bus reply timeout at 62 ms (``--latency-ms 30``: the envelope's 40 ms reply latency
 outlasts the default 34 ms) and the servos' bus watchdog off (a loaded machine's 100 ms pause trips it, and a
-tripped servo silently refuses every later goal: the log then holds targets the arm never followed); the fits run at this script's
-niceness, ``--workers`` at a time. Targets (issue 20): latency within ±5 ms; mass, gains, strength within ±10 %;
-held-out replay error cut >= 3x. Prints a Markdown table.
+tripped servo silently refuses every later goal: the log then holds targets the arm never followed); the fits
+run at this script's niceness, ``--workers`` at a time. Targets (issue 20): latency within ±5 ms; mass, gains,
+strength within ±10 %; held-out replay error cut >= 3x. Prints a Markdown table (``--table JSON``: of a past run).
 """
 from __future__ import annotations
 
@@ -96,13 +96,21 @@ def fit_one(job: tuple[dict, str, str, int]) -> dict:
     truth = {p.name: float(profile[p.name]) for p in ARM_PARAMETERS}
     started = time.monotonic()
     data = identify([log], out, 4.0, FitSettings(evaluations=evaluations), truth=truth)
+    data["truth"] = truth
     data["fit_wall_s"] = time.monotonic() - started
     return data
 
 
+def rows(data: dict) -> list[dict]:
+    """The fitted parameters' rows plus those the log measured (latency from the logged write times)."""
+    measured = [{"name": k, "truth": data["truth"][k], "estimate": v, "low": v, "high": v, "measured": True}
+                for k, v in data.get("measured", {}).items()]
+    return data["parameters"] + measured
+
+
 def verdicts(data: dict) -> dict[str, bool]:
     out = {}
-    for row in data["parameters"]:
+    for row in rows(data):
         if row["name"] in TARGETS:
             kind, tolerance = TARGETS[row["name"]]
             error = row["estimate"] - row["truth"]
@@ -118,12 +126,12 @@ def table(results: list[dict]) -> str:
     for name in names:
         cells = []
         for r in results:
-            row = next(x for x in r["fit"]["parameters"] if x["name"] == name)
+            row = next(x for x in rows(r["fit"]) if x["name"] == name)
             ok = r["verdicts"].get(name)
             mark = "" if ok is None else (" ✓" if ok else " ✗")
             scale = 1e3 if name == "latency_s" else 1.0
-            cells.append(f"{row['truth'] * scale:.4g} / {row['estimate'] * scale:.4g} "
-                         f"[{row['low'] * scale:.3g}, {row['high'] * scale:.3g}]{mark}")
+            spread = "(measured)" if row.get("measured") else f"[{row['low'] * scale:.3g}, {row['high'] * scale:.3g}]"
+            cells.append(f"{row['truth'] * scale:.4g} / {row['estimate'] * scale:.4g} {spread}{mark}")
         lines.append(f"| {name}{' (ms)' if name == 'latency_s' else ''} | " + " | ".join(cells) + " |")
     errors = [r["fit"]["held_out_error"] for r in results]
     cells = [f"{e['before'] * 1e3:.2f} → {e['after'] * 1e3:.2f} mrad ({e['ratio']:.1f}×)"
@@ -136,6 +144,16 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def print_table(path: str) -> None:
+    """The Markdown table of a results JSON written by an earlier run."""
+    with open(path) as handle:
+        results = json.load(handle)["results"]
+    for r in results:
+        r["fit"].setdefault("truth", {p.name: float(r["profile"][p.name]) for p in ARM_PARAMETERS})
+        r["verdicts"] = verdicts(r["fit"])
+    print(table(results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=2)
@@ -145,7 +163,11 @@ def main() -> None:
     parser.add_argument("--rt-nice", type=int, default=None)
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "sysid_arm_recovery.json"))
     parser.add_argument("--reuse", help="folder of an earlier run: fit its logs again instead of collecting")
+    parser.add_argument("--table", help="only print the table of this results JSON")
     args = parser.parse_args()
+    if args.table:
+        print_table(args.table)
+        return
     rng = np.random.default_rng(args.seed)
     profiles = [lab()] + [draw(rng, i + 1) for i in range(args.draws)]
     folder = args.reuse or tempfile.mkdtemp(prefix="sysid-arm-")

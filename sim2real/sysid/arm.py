@@ -5,7 +5,9 @@ Timing of one logged control step (``deploy/loop.py``): at ``t + late`` (s from 
 for the state; the servos report the encoder angles of that instant; the reply arrives ``latency_s`` later (the
 profile's reply delay plus the bus transfer), and only then is the step's target written. So the replay samples
 the encoders at ``t + late`` and applies each target ``latency_s`` after it: the fitted ``latency_s`` is the delay
-from a read to the write that follows it, the quantity a policy feels.
+from a read to the write that follows it, the quantity a policy feels. Logs whose steps record when the write left
+(``sent``: ``sysid collect``'s excitation) are replayed at those times, and ``latency_s`` is measured from them
+(:meth:`ArmModel.measured`) instead of fitted.
 
 Fitted (shared by all joints): ``mass_scale``, ``position_gain``, ``velocity_gain``, ``strength``,
 ``joint_damping``, ``latency_s``, ``backlash_rad``, ``deadband_ticks``. Not fitted: ``lateral_friction`` (acts
@@ -82,6 +84,7 @@ class ArmModel:
         times = np.array([float(s.get("t", np.nan)) + float(s.get("late", 0.0) or 0.0) for s in steps])
         if not np.all(np.isfinite(times)):
             raise UserError(f"{self.path}: a step record has no time 't'")
+        sent = np.array([float(s["sent"]) if isinstance(s.get("sent"), (int, float)) else np.nan for s in steps])
         positions = _number_rows(steps, "positions", n, self.path)
         commands = _number_rows([{**s, "applied": s.get("applied", s.get("command"))} for s in steps], "applied", n,
                                 self.path)
@@ -101,7 +104,8 @@ class ArmModel:
                 first = rows[0]
                 previous = commands[first - 1] if first > run[0] else positions[first]
                 qd = velocities[first] if np.all(np.isfinite(velocities[first])) else np.zeros(n)
-                pieces.append(Segment(times=times[rows] - times[first], commands=commands[rows],
+                writes = sent[rows] - times[first] if np.all(np.isfinite(sent[rows])) else None
+                pieces.append(Segment(times=times[rows] - times[first], commands=commands[rows], write_times=writes,
                                       measured=positions[rows],
                                       initial=np.concatenate([positions[first], qd, previous]),
                                       weights=weights, source=f"{self.path} steps {first + 1}-{rows[-1] + 1}"))
@@ -109,6 +113,16 @@ class ArmModel:
             raise UserError(f"{self.path}: no contiguous run of {max(_MIN_STEPS, rows_per_segment // 2)} control "
                             f"steps ({segment_s:g} s segments at {1 / self.period:g} Hz)")
         return pieces
+
+    def measured(self, records: list[dict]) -> dict[str, float]:
+        """Parameters the log measures directly: ``latency_s``, the median time from a step's read to its write,
+        when the steps record their write time (``sent``, excitation logs)."""
+        steps = [s for s in records if s.get("type") == "step" and isinstance(s.get("sent"), (int, float))]
+        if len(steps) < _MIN_STEPS:
+            return {}
+        delays = [s["sent"] - s["t"] - (s.get("late") or 0.0) for s in steps]
+        box = next(p for p in self.parameters if p.name == "latency_s")
+        return {"latency_s": float(np.clip(np.median(delays), box.low, box.high))}
 
     def _weights(self, commands: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """1 for each joint the log moved by more than ``MOVED_RAD`` (its targets' range) and that follows its
@@ -189,7 +203,7 @@ def _replay(arm: EmulatedArm, segment: Segment, latency: float) -> np.ndarray:
     arm.mode = ["position"] * n
     arm.goal = segment.initial[2 * n:3 * n].astype(float).copy()
     arm.time = 0.0
-    writes = segment.times + latency
+    writes = segment.times + latency if segment.write_times is None else segment.write_times
     out = np.empty_like(segment.measured)
     w = 0
     for k, t_read in enumerate(segment.times):

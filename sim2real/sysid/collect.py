@@ -64,8 +64,9 @@ class ExcitationEpisodes(ArmEpisodes):
             deadline, lateness = loop.wait()
             state = loop.read(lateness)
             applied = loop.send(JointCommand(target.copy()), state, step)
+            sent = loop.elapsed(loop.clock())  # when the write left: the fit replays the target from then on
             loop.log.write("step", phase="excitation", episode=episode, step=step, t=loop.elapsed(deadline),
-                           late=lateness, positions=state.positions, velocities=state.velocities,
+                           late=lateness, sent=sent, positions=state.positions, velocities=state.velocities,
                            command=target, applied=applied.positions, interventions=loop.interventions())
             loop.check_estop()
         final = loop.read(loop.wait()[1])

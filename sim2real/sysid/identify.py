@@ -115,6 +115,8 @@ def identify(logs: Sequence[str], out: str, segment_s: float = 4.0, settings: Fi
         other = model_for(recs, path)
         if other.kind != model.kind or getattr(other, "spec", None) != getattr(model, "spec", None):
             raise UserError(f"{path}: another robot than {logs[0]} ({other.kind}); fit one robot at a time")
+    measured = getattr(model, "measured", lambda _: {})(records[0])
+    fixed = {**measured, **(fixed or {})}
     if fixed:
         model = Pinned(model, fixed)
     try:
@@ -129,6 +131,7 @@ def identify(logs: Sequence[str], out: str, segment_s: float = 4.0, settings: Fi
         data = summary(model, result, verdict, ident, logs, time.monotonic() - started, truth)
         data["train_error"] = {"before": set_error(model, train, nominal), "after": set_error(model, train,
                                                                                                  result.values)}
+        data["measured"] = measured
         data["segments"] = {"train": len(train), "held_out": len(held), "segment_s": segment_s}
         used = np.flatnonzero(np.any([s.weights > 0 for s in train], axis=0))
         channels = getattr(model, "channels", None)

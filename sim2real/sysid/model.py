@@ -63,7 +63,9 @@ class Segment:
     commands as sent at those times (arm: servo position targets, rad; quadcopter: CTBR or setpoints);
     ``measured`` (T, n): the measured state the fit compares against, read at those times (before the command of
     the same row was sent); ``initial``: the state the replay starts from (model-specific layout); ``weights``
-    (n,): per-channel weights (1 / typical scale) for the error; ``source``: log path and where in it (reports).
+    (n,): per-channel weights (1 / typical scale) for the error; ``source``: log path and where in it (reports);
+    ``write_times`` (T,) s: when each command left, where the log says (same clock as ``times``; None: unknown, the
+    model's latency places them).
     """
 
     times: np.ndarray
@@ -72,6 +74,7 @@ class Segment:
     initial: np.ndarray
     weights: np.ndarray
     source: str = ""
+    write_times: np.ndarray | None = None
 
     @property
     def duration(self) -> float:

@@ -3,6 +3,7 @@ clock, :mod:`arm_flight`, and once through the Dynamixel bus emulator), recovery
 report of a degenerate excitation, the outputs (reality profile the emulator loads, ranges a launch file takes)."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -67,11 +68,20 @@ def test_excitation_log_has_what_the_fit_replays(short_log):
     assert truth_error < 0.004 and nominal_error > 3 * truth_error  # the replay of the truth follows the log
 
 
+def test_latency_is_measured_from_logged_write_times(short_log):
+    records = read_deployment_log(short_log)
+    assert abs(model_for(records, short_log).measured(records)["latency_s"] - TRUTH["latency_s"]) < 0.002
+
+
 def test_fit_recovers_known_parameters(short_log, tmp_path):
     out = str(tmp_path / "fitted.yaml")
+    with open(short_log) as handle:  # a policy's log: no write times, so the latency is fitted
+        records = [json.loads(line) for line in handle]
+    policy_log = tmp_path / "policy.jsonl"
+    policy_log.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "sent"}) + "\n" for r in records))
     fixed = {p.name: TRUTH[p.name] for p in ARM_PARAMETERS
              if p.name not in ("position_gain", "latency_s")}
-    model_values = identify([short_log], out, 2.0, FitSettings(evaluations=60), truth=TRUTH, fixed=fixed)
+    model_values = identify([str(policy_log)], out, 2.0, FitSettings(evaluations=60), truth=TRUTH, fixed=fixed)
     estimates = {r["name"]: r["estimate"] for r in model_values["parameters"]}
     assert abs(estimates["latency_s"] - TRUTH["latency_s"]) < 0.005
     assert abs(estimates["position_gain"] / TRUTH["position_gain"] - 1) < 0.1
