@@ -55,3 +55,23 @@ def test_tiny_rl2_run_on_the_batched_model_flies_pybullet(tmp_path):
         assert np.all(np.isfinite(actions))
     finally:
         env.close()
+
+
+def test_the_zoo_policy_holds_a_nominal_crazyflie_in_pybullet():
+    """The shipped RL² hover policy (policies/zoo/crazyflie_hover_rl2_dr) on the nominal vehicle: after the first
+    second of a 5 s episode it stays within 0.25 m of the hover point and does not crash."""
+    config = resolve(RL2, ["randomizers=[]"])
+    policy, _ = load_policy("policies/zoo/crazyflie_hover_rl2_dr.pt", config)
+    env = make_env_fn(config, rank=0)()
+    try:
+        policy.reset_trial()
+        obs, _ = env.reset(seed=123)
+        errors, terminated, truncated = [], False, False
+        while not (terminated or truncated):
+            obs, reward, terminated, truncated, info = env.step(policy.act(obs))
+            policy.observe(float(reward), terminated, truncated)
+            errors.append(info["position_error"])
+    finally:
+        env.close()
+    assert not terminated and len(errors) == 240
+    assert max(errors[48:]) < 0.25
