@@ -46,6 +46,10 @@ def tiny_log(tmp_path_factory) -> str:
     (["collect", "--driver", "crazyflie", "--log", "{tmp}/c.jsonl"], "--address"),
     (["collect", "--driver", "dynamixel", "--port", "/dev/null", "--robot", "r2d2", "--log", "{tmp}/c.jsonl"],
      "r2d2"),
+    (["loop", "--driver", "dynamixel", "--port", "/dev/null", "--launch", "no_such_launch", "--policy", "p",
+      "--out", "{tmp}/loop"], "no_such_launch"),
+    (["loop", "--driver", "dynamixel", "--port", "/dev/null", "--launch", "so101_reach", "--out", "{tmp}/loop"],
+     "--policy"),
 ])
 def test_bad_input_is_one_line(capsys, tmp_path, tiny_log, arguments, message):
     filled = [a.format(tmp=tmp_path, log=tiny_log) for a in arguments]
