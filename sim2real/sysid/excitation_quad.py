@@ -80,8 +80,9 @@ class QuadExcitation:
     """The excitation as a policy (CTBR actions) for the hover task's state observation
     (:func:`sim2real.tasks.quadrotor.observation`: position error, velocity error, rotation, rates, ...).
 
-    Stabilizer gains: position P ``kp`` (1/s²), D ``kd`` (1/s), I ``ki`` (1/s³; with the integral clipped at ±2 m·s a
-    thrust-to-weight error up to ±50 % is absorbed); attitude P ``katt`` (1/s) on the tilt error, yaw rate −``kyaw``·yaw."""
+    Stabilizer gains: position P ``kp`` (1/s²), D ``kd`` (1/s), I ``ki`` (1/s³; with the integral clipped at
+    ±2 m·s a thrust-to-weight error up to ±50 % is absorbed); attitude P ``katt`` (1/s) on the tilt error, yaw rate
+    −``kyaw``·yaw."""
 
     def __init__(self, spec: QuadrotorSpec, rate_hz: float, config: QuadExcitationConfig = QuadExcitationConfig(),
                  seed: int = 0, kp: float = 4.0, kd: float = 3.5, ki: float = 2.5, katt: float = 4.0,
@@ -187,8 +188,8 @@ def collect_quadrotor(robot, spec: QuadrotorSpec, log_path: str, *, rate_hz: flo
     """Fly the excitation on the connected ``robot`` (a :class:`FlightVehicle` in CTBR mode) and write the
     deployment log at ``log_path``; the hover point is 1 m × the vehicle size up, the geofence (low, high corners,
     m, world ENU) defaults to the deploy command's; ``limits`` are the loop's watchdog limits
-    (``stale_after_s``, ``overrun_after_s``: :class:`sim2real.deploy.loop.LoopConfig`). Returns ``(DeployResult, problems)`` as
-    :func:`sim2real.deploy.loop.run_connected` does (the vehicle is disconnected afterwards)."""
+    (``stale_after_s``, ``overrun_after_s``: :class:`sim2real.deploy.loop.LoopConfig`). Returns
+    ``(DeployResult, problems)`` as :func:`sim2real.deploy.loop.run_connected` does (the vehicle is disconnected afterwards)."""
     from sim2real.deploy.loop import LoopConfig, run_connected
     from sim2real.deploy.multirotor import MultirotorDeploymentLoop
     from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer

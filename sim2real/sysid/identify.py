@@ -17,9 +17,19 @@ from sim2real.errors import UserError
 from sim2real.io import atomic_write_text
 from sim2real.sysid.fit import FitSettings, fit, nominal_values, set_error
 from sim2real.sysid.gate import DEFAULT_FACTOR, identifiability, judge, split
-from sim2real.sysid.model import SystemModel, model_for
+from sim2real.sysid.model import SystemModel, log_meta
 from sim2real.sysid.ranges import apply_block, training_intervals
 from sim2real.sysid.report import summary, write_report
+
+
+def model_for(records: list[dict], path: str = "log") -> SystemModel:
+    """The model that fits the log ``records`` (meta ``kind``: ``multirotor`` -> quadrotor, else the arm)."""
+    meta = log_meta(records, path)
+    if meta.get("kind") == "multirotor":
+        from sim2real.sysid.quadrotor import quadrotor_model  # lazy: arm-only installs never import it
+        return quadrotor_model(meta)
+    from sim2real.sysid.arm import arm_model
+    return arm_model(meta, path)
 
 
 def read_deployment_log(path: str) -> list[dict]:

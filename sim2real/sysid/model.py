@@ -12,7 +12,8 @@ inside each parameter's ``low..high`` box; missing keys take ``nominal``.
 
 Each robot kind lives in its own module with one factory taking the log's meta record (the log's first record):
 ``sim2real.sysid.arm.arm_model(meta)`` and ``sim2real.sysid.quadrotor.quadrotor_model(meta)``, both returning a
-:class:`SystemModel`; :func:`model_for` dispatches on ``meta["kind"]`` (``"multirotor"`` -> quadrotor).
+:class:`SystemModel`; :func:`sim2real.sysid.identify.model_for` dispatches on ``meta["kind"]``
+(``"multirotor"`` -> quadrotor).
 """
 from __future__ import annotations
 
@@ -120,13 +121,3 @@ def log_meta(records: list[dict], path: str = "log") -> dict:
     if not records or records[0].get("type") != "meta":
         raise UserError(f"{path}: not a deployment log (no meta record first)")
     return records[0]
-
-
-def model_for(records: list[dict], path: str = "log") -> SystemModel:
-    """The model that fits the log ``records`` (meta ``kind``: ``multirotor`` -> quadrotor, else the arm)."""
-    meta = log_meta(records, path)
-    if meta.get("kind") == "multirotor":
-        from sim2real.sysid.quadrotor import quadrotor_model  # lazy: arm-only installs never import it
-        return quadrotor_model(meta)
-    from sim2real.sysid.arm import arm_model
-    return arm_model(meta, path)

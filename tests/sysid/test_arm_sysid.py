@@ -21,7 +21,8 @@ from sim2real.sysid.collect import collect_arm
 from sim2real.sysid.excitation_arm import Excitation
 from sim2real.sysid.fit import FitSettings
 from sim2real.sysid.identify import identify, read_deployment_log
-from sim2real.sysid.model import model_for, replay_error
+from sim2real.sysid.identify import model_for
+from sim2real.sysid.model import replay_error
 from sim2real.sysid.ranges import apply_block
 
 sys.path.insert(0, os.path.dirname(__file__))

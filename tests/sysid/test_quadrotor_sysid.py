@@ -20,7 +20,8 @@ from sim2real.sysid.excitation_quad import (DOUBLETS, ROTATION, QuadExcitation, 
 from sim2real.sysid.fit import FitResult, FitSettings, fit, sensitivity, set_error
 from sim2real.sysid.gate import DEFAULT_FACTOR, identifiability, judge, split
 from sim2real.sysid.identify import Pinned
-from sim2real.sysid.model import log_meta, model_for
+from sim2real.sysid.identify import model_for
+from sim2real.sysid.model import log_meta
 from sim2real.sysid.quadrotor import QUAD_PARAMETERS, quadrotor_model
 
 sys.path.insert(0, os.path.dirname(__file__))
