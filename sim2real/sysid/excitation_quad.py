@@ -189,7 +189,8 @@ def collect_quadrotor(robot, spec: QuadrotorSpec, log_path: str, *, rate_hz: flo
     deployment log at ``log_path``; the hover point is 1 m × the vehicle size up, the geofence (low, high corners,
     m, world ENU) defaults to the deploy command's; ``limits`` are the loop's watchdog limits
     (``stale_after_s``, ``overrun_after_s``: :class:`sim2real.deploy.loop.LoopConfig`). Returns
-    ``(DeployResult, problems)`` as :func:`sim2real.deploy.loop.run_connected` does (the vehicle is disconnected afterwards)."""
+    ``(DeployResult, problems)`` as :func:`sim2real.deploy.loop.run_connected` does (the vehicle is disconnected
+    afterwards)."""
     from sim2real.deploy.loop import LoopConfig, run_connected
     from sim2real.deploy.multirotor import MultirotorDeploymentLoop
     from sim2real.hal.safety import MultirotorSafetyConfig, MultirotorSafetyLayer
