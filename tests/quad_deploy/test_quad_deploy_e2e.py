@@ -176,7 +176,8 @@ def _fly(driver, policy, log, steps):
     deployment_log = DeploymentLog(str(log))
     try:
         loop = MultirotorDeploymentLoop(driver, make_quadrotor_task("hover", SPEC), policy, safety, deployment_log,
-                                        LoopConfig(RATE_HZ, 1, steps, stale_after_s=STALE_PERIODS / RATE_HZ))
+                                        LoopConfig(RATE_HZ, 1, steps, stale_after_s=STALE_PERIODS / RATE_HZ,
+                                                   overrun_after_s=20 / RATE_HZ))  # link faults, not scheduling
         result = loop.run()
     finally:
         deployment_log.close()
