@@ -22,9 +22,9 @@ MAX_RESTARTS_PER_ACTOR = 5
 
 
 def _where() -> tuple[str, int]:
-    import ray
+    from sim2real.ray_backend.cluster import node_name
 
-    return ray.util.get_node_ip_address(), os.getpid()
+    return node_name(), os.getpid()
 
 
 class Sb3EnvBlock:
@@ -231,7 +231,7 @@ class ActorPool:
         return f"env actor {w} ({envs})"
 
     def nodes(self) -> list[str]:
-        """Node address of each actor, in actor order."""
+        """Node of each actor (:func:`~sim2real.ray_backend.cluster.node_name`), in actor order."""
         return [place[0] for place in self.places]
 
     def restart(self, w: int, reason: str) -> None:

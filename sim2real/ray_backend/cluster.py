@@ -1,27 +1,35 @@
 """Join a Ray cluster, or start a small private one on this machine, with the toolkit's defaults.
 
-Defaults: no dashboard, no usage statistics, a 200 MB object store and, for the private instance, a node address
-on the loopback network. Ray rewrites the literal ``127.0.0.1``/``localhost`` to the machine's network address
-(so that other machines can reach the node), hence the private node and the tests' nodes use ``127.0.0.2``,
-``127.0.0.3``: loopback addresses Ray leaves as they are.
+Defaults: no dashboard, no usage statistics, a 200 MB object store and, for the private instance, a node on
+``127.0.0.1`` whose servers listen on loopback only. Ray's gRPC servers (GCS, raylet, workers) listen on every
+interface unless the node address is literally ``127.0.0.1``, and Ray's Python side rewrites that literal to the
+machine's network address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was in the environment when ``ray`` was
+imported (it then takes 127.0.0.1 as this machine's address). So the private instance, and a driver joining a
+cluster at ``127.0.0.1``/``localhost``, set that variable before the first ``import ray``.
 """
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from sim2real.errors import UserError
 
-PRIVATE_NODE_IP = "127.0.0.2"
-"""Loopback address of a private Ray node (Ray keeps it; it would replace 127.0.0.1)."""
+LOOPBACK_IP = "127.0.0.1"
+"""Node address of a private Ray instance: the one address for which Ray's servers listen on loopback only."""
+LOCAL_ADDRESS_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's environment switch (read at import): ``0`` keeps 127.0.0.1 as this machine's node address."""
 OBJECT_STORE_BYTES = 200 * 1024 * 1024
 """Object store of a private Ray instance (bytes); observations and results are small."""
 
 
-def import_ray() -> Any:
-    """The ``ray`` module, or a :class:`UserError` naming the extra that installs it."""
+def import_ray(loopback: bool = False) -> Any:
+    """The ``ray`` module, or a :class:`UserError` naming the extra that installs it. ``loopback``: this process
+    will start or join a node on 127.0.0.1 (see the module docstring); it has effect only before Ray's first import."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if loopback and "ray" not in sys.modules:
+        os.environ.setdefault(LOCAL_ADDRESS_SWITCH, "0")
     try:
         import ray
     except ImportError:
@@ -48,7 +56,7 @@ def connect(address: str | None, num_cpus: float = 1.0) -> RayConnection:
     """Use the Ray instance this process is already connected to, else join ``address`` (``host:port`` of a head
     node, or ``auto``: the one started on this machine with ``ray start``), else start a private instance with
     ``num_cpus`` logical CPUs. A cluster that cannot be reached is a :class:`UserError`."""
-    ray = import_ray()
+    ray = import_ray(loopback=_is_loopback(address))
     if ray.is_initialized():
         return RayConnection(address, owned=False)
     options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -57,11 +65,30 @@ def connect(address: str | None, num_cpus: float = 1.0) -> RayConnection:
             ray.init(address=address, **options)
         else:
             ray.init(address="local", num_cpus=max(1, int(round(num_cpus))), object_store_memory=OBJECT_STORE_BYTES,
-                     _node_ip_address=PRIVATE_NODE_IP, **options)
+                     _node_ip_address=LOOPBACK_IP, **options)
     except (ConnectionError, ValueError, RuntimeError) as err:
         where = address or "a private instance"
         raise UserError(f"ray.address: could not connect to {where}: {str(err).splitlines()[0]}") from None
+    if address is None and ray.util.get_node_ip_address() != LOOPBACK_IP:
+        print(f"ray: warning: Ray was imported before sim2real's Ray backend, so this private instance took node "
+              f"address {ray.util.get_node_ip_address()} and its servers listen on every interface (set "
+              f"{LOCAL_ADDRESS_SWITCH}=0 before importing ray to keep them on loopback)", file=sys.stderr, flush=True)
     return RayConnection(address, owned=True)
+
+
+def _is_loopback(address: str | None) -> bool:
+    """Whether ``address`` (None: a private instance) is a node on 127.0.0.1 of this machine."""
+    if address is None:
+        return True
+    return address.rsplit(":", 1)[0].strip("[]") in ("127.0.0.1", "localhost")
+
+
+def node_name() -> str:
+    """Name of the node this Ray process runs on: its address and the first 8 hex digits of its node id (several
+    nodes can share an address on one machine)."""
+    import ray
+
+    return f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
 
 
 def cluster_cpus() -> float:

@@ -20,16 +20,16 @@ CPUS_PER_TASK = 1.0
 def _run_chunk(config: dict[str, Any], policy: Any, seeds: list[int], n_envs: int, videos: int
                ) -> tuple[str, list[Any]]:
     """One batch of trials in a Ray worker (what :func:`sim2real.evaluation.simulated.run_episodes` runs); returns
-    (node address, episodes)."""
-    import ray
+    (node name, episodes)."""
     import torch
 
     from sim2real.env_factory import make_env_fn
     from sim2real.evaluation.simulated import run_episodes
+    from sim2real.ray_backend.cluster import node_name
 
     torch.set_num_threads(1)
     make_env = lambda rank: make_env_fn(config, rank)()  # noqa: E731 - as evaluation.run builds them
-    return ray.util.get_node_ip_address(), run_episodes(make_env, policy, seeds, n_envs, videos)
+    return node_name(), run_episodes(make_env, policy, seeds, n_envs, videos)
 
 
 @dataclass
@@ -54,7 +54,7 @@ class RayEpisodes:
         self.n_envs = n_envs
         self.jobs: list[_Job] = []
         self.shipped: dict[int, Any] = {}
-        self.nodes: dict[str, int] = {}  # node address -> chunks it ran
+        self.nodes: dict[str, int] = {}  # node name -> chunks it ran
 
     def submit(self, result: Any, label: str, config: dict[str, Any], policy: Any, seeds: list[int], videos: int,
                on_episode: Callable[[Any], None] | None = None) -> None:

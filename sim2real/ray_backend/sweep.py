@@ -104,16 +104,15 @@ def final_success(run_dir: str, episodes: int, n_envs: int = 4) -> dict[str, Any
 
 def run_point(config: dict[str, Any], run_dir: str, eval_episodes: int) -> dict[str, Any]:
     """Train one point (resuming its run directory when a lost task runs again), then evaluate it."""
-    import ray
-
     from sim2real.io import atomic_write_json
+    from sim2real.ray_backend.cluster import node_name
     from sim2real.train import train
 
     resume = os.path.isfile(os.path.join(run_dir, "launch.yaml"))
     train(config, run_dir=run_dir, resume=resume, progress=False)
     result = final_success(run_dir, eval_episodes)
     atomic_write_json(os.path.join(run_dir, "eval.json"), result)
-    return {"run_dir": run_dir, "node": ray.util.get_node_ip_address(), **result}
+    return {"run_dir": run_dir, "node": node_name(), **result}
 
 
 def run_sweep(points: list[SweepPoint], out_dir: str, eval_episodes: int, address: str | None,

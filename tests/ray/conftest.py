@@ -1,5 +1,6 @@
-"""A two-node Ray cluster on this machine's loopback network (two "machines": nodes 127.0.0.2 and 127.0.0.3),
-started with ``ray start`` as a user would, one CPU per node; every process it started is killed afterwards."""
+"""A two-node Ray cluster on this machine's loopback address (two "machines" on 127.0.0.1), started with Ray's
+``ray start`` (through ``ray_start_loopback.py``, which keeps the address 127.0.0.1), one CPU per node; every process
+it started is killed afterwards. Nothing it starts listens beyond loopback (``test_nothing_listens_beyond_loopback``)."""
 from __future__ import annotations
 
 import os
@@ -14,19 +15,27 @@ from pathlib import Path
 
 import pytest
 
-HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+from sim2real.ray_backend.cluster import LOCAL_ADDRESS_SWITCH, LOOPBACK_IP
+
 START_LIMIT_S = 240.0
+LAUNCHER = Path(__file__).with_name("ray_start_loopback.py")
+os.environ.setdefault(LOCAL_ADDRESS_SWITCH, "0")  # this process (the driver) joins a cluster on 127.0.0.1
 
 
 @dataclass
 class LoopbackCluster:
     address: str  # head host:port
-    nodes: tuple[str, str]
+    nodes: tuple[str, str]  # node names (address/node id), head first
+    processes: tuple[subprocess.Popen, ...]  # the two `ray start --block` processes (session leaders)
+
+    def pids(self) -> set[int]:
+        """Every live process the two nodes started (their servers and workers)."""
+        return {pid for process in self.processes for pid in _session_members(process.pid)}
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
-        sock.bind((HEAD_IP, 0))
+        sock.bind((LOOPBACK_IP, 0))
         return sock.getsockname()[1]
 
 
@@ -45,11 +54,13 @@ def _session_members(session: int) -> list[int]:
 
 
 def _ray_start(args: list[str], log: Path, auth: dict[str, str]) -> subprocess.Popen:
-    ray = str(Path(sys.executable).with_name("ray"))
-    common = ["--block", "--num-cpus=1", f"--object-store-memory={100 * 1024 * 1024}", "--disable-usage-stats"]
+    common = ["--block", f"--node-ip-address={LOOPBACK_IP}", "--num-cpus=1",
+              f"--object-store-memory={100 * 1024 * 1024}", "--disable-usage-stats"]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **auth}
-    return subprocess.Popen([ray, "start", *args, *common], start_new_session=True, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    env.pop(LOCAL_ADDRESS_SWITCH, None)  # `ray start --address` refuses to run with it; the launcher keeps 127.0.0.1
+    return subprocess.Popen([sys.executable, str(LAUNCHER), "start", *args, *common], start_new_session=True,
+                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
 
 
 def _reload_auth() -> None:
@@ -71,7 +82,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def loopback_cluster(tmp_path_factory) -> LoopbackCluster:
-    """Head node on 127.0.0.2, a second node on 127.0.0.3 joined with ``ray start --address``; this process is
+    """Head node and a second node joined with ``ray start --address``, both on 127.0.0.1; this process is
     connected to it as the driver. The cluster takes only this fixture's token (Ray's token authentication)."""
     import ray
 
@@ -81,13 +92,11 @@ def loopback_cluster(tmp_path_factory) -> LoopbackCluster:
     _reload_auth()
     logs = tmp_path_factory.mktemp("ray_logs")
     port = _free_port()
-    address = f"{HEAD_IP}:{port}"
+    address = f"{LOOPBACK_IP}:{port}"
     started: list[subprocess.Popen] = []
     try:
-        started.append(_ray_start(["--head", f"--node-ip-address={HEAD_IP}", f"--port={port}",
-                                   "--include-dashboard=false"], logs / "head.log", auth))
-        started.append(_ray_start([f"--address={address}", f"--node-ip-address={WORKER_IP}"], logs / "worker.log",
-                                  auth))
+        started.append(_ray_start(["--head", f"--port={port}", "--include-dashboard=false"], logs / "head.log", auth))
+        started.append(_ray_start([f"--address={address}"], logs / "worker.log", auth))
         deadline = time.monotonic() + START_LIMIT_S
         while not ray.is_initialized():
             try:
@@ -96,10 +105,12 @@ def loopback_cluster(tmp_path_factory) -> LoopbackCluster:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-        while len([n for n in ray.nodes() if n["Alive"]]) < 2:
+        while len(alive := [n for n in ray.nodes() if n["Alive"]]) < 2:
             assert time.monotonic() < deadline, (logs / "worker.log").read_text()[-2000:]
             time.sleep(0.3)
-        yield LoopbackCluster(address, (HEAD_IP, WORKER_IP))
+        alive.sort(key=lambda n: not n["Resources"].get("node:__internal_head__"))
+        names = tuple(f"{n['NodeManagerAddress']}/{n['NodeID'][:8]}" for n in alive)
+        yield LoopbackCluster(address, names, tuple(started))
     finally:
         if ray.is_initialized():
             ray.shutdown()
