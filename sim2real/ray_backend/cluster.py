@@ -1,7 +1,8 @@
 """Join a Ray cluster, or start a small private one on this machine, with the toolkit's defaults.
 
 Defaults: no dashboard, no usage statistics, a 200 MB object store and, for the private instance, a node on
-``127.0.0.1`` whose servers listen on loopback only. Ray's gRPC servers (GCS, raylet, workers) listen on every
+``127.0.0.1`` whose servers listen on loopback only, and workers at the driver's priority (Ray renices its workers
+by +15 by default, which on a busy machine starves the env actors a synchronous learner waits for). Ray's gRPC servers (GCS, raylet, workers) listen on every
 interface unless the node address is literally ``127.0.0.1``, and Ray's Python side rewrites that literal to the
 machine's network address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was in the environment when ``ray`` was
 imported (it then takes 127.0.0.1 as this machine's address). So the private instance, and a driver joining a
@@ -65,7 +66,7 @@ def connect(address: str | None, num_cpus: float = 1.0) -> RayConnection:
             ray.init(address=address, **options)
         else:
             ray.init(address="local", num_cpus=max(1, int(round(num_cpus))), object_store_memory=OBJECT_STORE_BYTES,
-                     _node_ip_address=LOOPBACK_IP, **options)
+                     _node_ip_address=LOOPBACK_IP, _system_config={"worker_niceness": 0}, **options)
     except (ConnectionError, ValueError, RuntimeError) as err:
         where = address or "a private instance"
         raise UserError(f"ray.address: could not connect to {where}: {str(err).splitlines()[0]}") from None
