@@ -11,6 +11,7 @@ cluster at ``127.0.0.1``/``localhost``, set that variable before the first ``imp
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,8 @@ def connect(address: str | None, num_cpus: float = 1.0) -> RayConnection:
     ray = import_ray(loopback=_is_loopback(address))
     if ray.is_initialized():
         return RayConnection(address, owned=False)
+    if address and address != "auto":
+        _probe(address)
     options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         if address:
@@ -75,6 +78,18 @@ def connect(address: str | None, num_cpus: float = 1.0) -> RayConnection:
               f"address {ray.util.get_node_ip_address()} and its servers listen on every interface (set "
               f"{LOCAL_ADDRESS_SWITCH}=0 before importing ray to keep them on loopback)", file=sys.stderr, flush=True)
     return RayConnection(address, owned=True)
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """A :class:`UserError` unless something accepts TCP connections at ``address`` (``host:port``) within
+    ``timeout_s``: Ray itself retries an unreachable head for minutes before it gives up."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"ray.address: {address!r} is not HOST:PORT (or auto)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise UserError(f"ray.address: no Ray head answers at {address} ({err.strerror or err})") from None
 
 
 def _is_loopback(address: str | None) -> bool:

@@ -48,8 +48,8 @@ class RayEpisodes:
 
         from sim2real.ray_backend.cluster import connect, import_ray
 
+        self.connection = connect(address, num_cpus=os.cpu_count() or 1)  # first: it decides how Ray is imported
         ray = import_ray()
-        self.connection = connect(address, num_cpus=os.cpu_count() or 1)
         self.task = ray.remote(num_cpus=CPUS_PER_TASK, max_retries=3, scheduling_strategy="SPREAD")(_run_chunk)
         self.n_envs = n_envs
         self.jobs: list[_Job] = []

@@ -121,9 +121,9 @@ def run_sweep(points: list[SweepPoint], out_dir: str, eval_episodes: int, addres
     from sim2real.io import atomic_write_json, atomic_write_text
     from sim2real.ray_backend.cluster import connect, import_ray
 
-    ray = import_ray()
     os.makedirs(out_dir, exist_ok=True)
-    connection = connect(address, num_cpus=min(len(points), os.cpu_count() or 1))
+    connection = connect(address, num_cpus=min(len(points), os.cpu_count() or 1))  # first: it decides how Ray is imported
+    ray = import_ray()
     try:
         task = ray.remote(num_cpus=CPUS_PER_RUN, max_retries=1, scheduling_strategy="SPREAD")(run_point)
         refs = {task.remote(p.config, os.path.abspath(p.run_dir), eval_episodes): p for p in points}

@@ -1,6 +1,8 @@
 """Launch-file rules of ``backend`` / ``ray.*`` and the CLI's bad-input lines (no Ray cluster needed)."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sim2real.cli import main
@@ -64,3 +66,16 @@ def test_cli_flags(capsys):
     assert "--backend ray and several policies need --conditions" in capsys.readouterr().err
     assert main(["eval", "runs/none", "--conditions", "train", "--ray-address", "127.0.0.2:1"]) == 2
     assert "--ray-address: only used with --backend ray" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address, message", [("127.0.0.1:1", "no Ray head answers at 127.0.0.1:1"),
+                                              ("localhost", "'localhost' is not HOST:PORT"),
+                                              ("head:99999", "'head:99999' is not HOST:PORT")])
+def test_an_unreachable_or_malformed_address_is_one_line_at_once(address, message):
+    from sim2real.errors import UserError
+    from sim2real.ray_backend.cluster import connect
+
+    started = time.monotonic()
+    with pytest.raises(UserError, match=message):
+        connect(address)
+    assert time.monotonic() - started < 30  # Ray alone retries an unreachable head for minutes
