@@ -212,8 +212,8 @@ class BatchedController:
                   rates: np.ndarray) -> np.ndarray:
         g, spec = self.gains, self.spec
         error = target - velocity
-        self.velocity_integral = np.clip(self.velocity_integral + error * self.dt, -g.velocity_i_limit,
-                                         g.velocity_i_limit)
+        limit = np.array([[g.velocity_i_limit], [g.velocity_i_limit], [g.vertical_i_limit]])
+        self.velocity_integral = np.clip(self.velocity_integral + error * self.dt, -limit, limit)
         accel = g.velocity_p * error + g.velocity_i * self.velocity_integral
         accel[2] = np.maximum(accel[2] + GRAVITY, 0.2 * GRAVITY)
         horizontal = np.hypot(accel[0], accel[1])

@@ -32,7 +32,7 @@ from sim2real.sim.quadrotor_physics import Kinematics
 @dataclass(frozen=True)
 class Gains:
     """PID gains: rate (kp 1/s, ki 1/s², kd dimensionless), attitude kp (1/s), velocity kp (1/s) and ki (1/s²),
-    position kp (1/s); integrator limits on the integral state in rad (rate) and m (velocity)."""
+    position kp (1/s); integrator limits on the integral state in rad (rate) and m (velocity: horizontal, vertical)."""
 
     rate_p: float
     rate_i: float
@@ -44,13 +44,16 @@ class Gains:
     position_p: float
     rate_i_limit: float
     velocity_i_limit: float
+    vertical_i_limit: float
 
     @classmethod
     def for_spec(cls, spec: QuadrotorSpec, bandwidth: float = 0.8, damping: float = 0.7) -> "Gains":
         """Gains placing the rate-loop poles at ωn = bandwidth/τm, damping ζ (see the module docstring).
 
         Integrators may use 30 % of the authority: the rate integral up to 0.3 of the roll/pitch angular
-        acceleration the rotors can add above hover, the velocity integral up to 0.3·g.
+        acceleration the rotors can add above hover, the horizontal velocity integral up to 0.3·g. The vertical one
+        may add 0.6·g: it stands in for the thrust the nominal hover feed-forward lacks on a heavier or weaker
+        vehicle (mass ×1.25 with kf ×0.85 needs +0.47·g to hover), as the firmware's thrust-base integrator does.
         """
         tau = spec.motor_time_constant
         wn = bandwidth / tau
@@ -62,7 +65,8 @@ class Gains:
         authority = 2.0 * spare * spec.arm_length / math.sqrt(2.0) / spec.inertia[0]  # rad/s²
         return cls(rate_p=rate_p, rate_i=rate_i, rate_d=max(2 * damping * wn * tau - 1, 0.0), yaw_rate_p=rate_p,
                    attitude_p=attitude, velocity_p=velocity, velocity_i=velocity_i, position_p=velocity / 2.0,
-                   rate_i_limit=0.3 * authority / rate_i, velocity_i_limit=0.3 * GRAVITY / velocity_i)
+                   rate_i_limit=0.3 * authority / rate_i, velocity_i_limit=0.3 * GRAVITY / velocity_i,
+                   vertical_i_limit=0.6 * GRAVITY / velocity_i)
 
 
 class Mixer:
@@ -161,10 +165,10 @@ class FlightController:
 
     def _velocity(self, velocity: list[float], yaw_rate: float, kin: Kinematics) -> list[float]:
         g, spec, dt, integral = self.gains, self.spec, self.dt, self._velocity_integral
-        limit = g.velocity_i_limit
         accel = []
         for axis in range(3):
             error = velocity[axis] - kin.velocity[axis]
+            limit = g.vertical_i_limit if axis == 2 else g.velocity_i_limit
             integral[axis] = min(max(integral[axis] + error * dt, -limit), limit)
             accel.append(g.velocity_p * error + g.velocity_i * integral[axis])
         accel[2] = max(accel[2] + GRAVITY, 0.2 * GRAVITY)
