@@ -53,7 +53,8 @@ class RunSettings:
     """What to run: ``episodes`` of ``steps`` control steps (None: the launch file's) at ``rate_hz`` (None: the
     robot's training rate), the goal sampler's ``seed``, the loop's ``priority``, watchdog limits in control periods
     (None: the loop's defaults), fixed reach ``goals`` (m, world), a multirotor's ``geofence`` (text
-    ``x0,y0,z0,x1,y1,z1`` m; None: 1.5 m × vehicle size around the origin) and episode success ``tolerance`` (m)."""
+    ``x0,y0,z0,x1,y1,z1`` m; None: 1.5 m × vehicle size around the origin), episode success ``tolerance`` (m) and
+    ``approach_timeout_s``, the time a multirotor's own position controller has to reach each episode's start (s)."""
 
     episodes: int = 1
     steps: int | None = None
@@ -65,6 +66,7 @@ class RunSettings:
     goals: Sequence[np.ndarray] = ()
     geofence: str | None = None
     tolerance: float = 0.1
+    approach_timeout_s: float = 15.0
 
     def loop_config(self, rate_hz: float, default_steps: int) -> LoopConfig:
         limits = {field: None if periods is None else periods / rate_hz
@@ -262,7 +264,9 @@ def _flight_stack(config: dict[str, Any], link: Link, settings: RunSettings) -> 
         robot = driver_class(spec, link.uri, action_mode, thrust_map=thrust_map)
     else:
         robot = driver_class(spec, link.url)
-    return DeploymentStack("multirotor", robot, task, lambda: MultirotorEpisodes(task, tolerance=settings.tolerance),
+    episodes = lambda: MultirotorEpisodes(task, approach_timeout_s=settings.approach_timeout_s,  # noqa: E731
+                                          tolerance=settings.tolerance)
+    return DeploymentStack("multirotor", robot, task, episodes,
                            lambda: MultirotorSafetyLayer(safety_config, spec.max_rpm), loop_config, (LinkError,))
 
 

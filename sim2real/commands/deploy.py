@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     quad.add_argument("--geofence", help="box x0,y0,z0,x1,y1,z1 in m, world ENU (default: 1.5 m × vehicle size "
                                          "around the origin, -0.1..2 m × size high)")
     quad.add_argument("--tolerance", type=positive_float, default=0.1, help="episode success radius, m (default 0.1)")
+    quad.add_argument("--approach-timeout", type=positive_float, default=15.0,
+                      help="s the vehicle's own position controller has to reach each episode's start before the run "
+                           "lands (default 15; a heavy vehicle first winds up its thrust integrator)")
     parser.set_defaults(handler=run)
 
 
@@ -122,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
                 bus_watchdog_s=args.bus_watchdog, latency_ms=args.latency_ms, uri=args.uri, url=args.url,
                 camera=args.camera, emulated_workspace=args.camera == "render")
     settings = RunSettings(args.episodes, args.steps, args.rate_hz, args.seed, args.priority, args.overrun_periods,
-                           args.stale_periods, goals, args.geofence, args.tolerance)
+                           args.stale_periods, goals, args.geofence, args.tolerance,
+                           args.approach_timeout)
     with build_stack(config, link, settings) as stack:  # an emulated workspace is closed on every way out
         log_path = _log_path(args)  # checked before anything connects to the robot
         stack.connect()

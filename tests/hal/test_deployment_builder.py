@@ -30,7 +30,8 @@ class Idle:
 
 def test_a_quadcopter_stack_flies_the_launch_files_task(tmp_path):
     config = resolve(QUAD_LAUNCH)
-    settings = RunSettings(episodes=2, seed=7, stale_periods=6.0, geofence="-1,-1,-0.1,1,1,1.5")
+    settings = RunSettings(episodes=2, seed=7, stale_periods=6.0, geofence="-1,-1,-0.1,1,1,1.5",
+                           approach_timeout_s=40.0)
     with build_stack(config, Link("crazyflie", uri="udp://127.0.0.1:9"), settings) as stack:
         assert stack.kind == "multirotor" and stack.task.name == "hover" and stack.task.action_mode == "ctbr"
         assert stack.loop_config.rate_hz == 48.0 and stack.loop_config.steps_per_episode == 240
@@ -39,6 +40,7 @@ def test_a_quadcopter_stack_flies_the_launch_files_task(tmp_path):
         loop = stack.loop(Idle(), log, config=dataclasses.replace(stack.loop_config, seed=8))
         log.close()
         assert isinstance(loop.runner, MultirotorEpisodes) and loop.config.seed == 8
+        assert loop.runner.approach_timeout_s == 40.0
         assert loop.safety.config.geofence_high.tolist() == [1.0, 1.0, 1.5]
         assert stack.loop(Idle(), log).safety is not loop.safety  # each loop counts its own interventions
 
