@@ -35,7 +35,8 @@ from policies.normalization import ReturnScaler
 from policies.run_files import drop_jsonl_after, drop_tensorboard_after, remove_temp_files
 from policies.spaces import PolicySpec, first_prev_action, make_spec, prev_action_input, raw_to_env_action
 from policies.trial import TrialWrapper, find_trial_wrapper
-from policies.vec import SyncTrialVecEnv, TrialVecEnv
+from policies.subproc import pipeline_blocks
+from policies.vec import SyncTrialVecEnv, TrialStep, TrialVecEnv
 
 CHECKPOINT = "checkpoint.pt"
 SNAPSHOTS = "snapshots"
@@ -146,13 +147,70 @@ class _Carry:
         self.trace_values: list[list[float]] = [[] for _ in range(n)]
 
     def advance(self, raw: torch.Tensor, reward: torch.Tensor, episode_done: torch.Tensor,
-                trial_end: torch.Tensor) -> None:
+                trial_end: torch.Tensor, envs: slice = slice(None)) -> None:
+        """Carry one step of the envs ``envs`` (the rows of the other arguments) to the next step's inputs."""
         keep = (1.0 - trial_end).unsqueeze(-1)
-        self.prev_action = prev_action_input(raw, self.action_spec) * keep + \
+        self.prev_action[envs] = prev_action_input(raw, self.action_spec) * keep + \
             first_prev_action(len(trial_end), self.action_spec) * (1.0 - keep)
-        self.prev_reward = reward * keep.squeeze(-1)
-        self.prev_done = episode_done * keep.squeeze(-1)
-        self.start = trial_end.clone()
+        self.prev_reward[envs] = reward * keep.squeeze(-1)
+        self.prev_done[envs] = episode_done * keep.squeeze(-1)
+        self.start[envs] = trial_end
+
+
+class _Buffer:
+    """Rollout tensors of shape (T, N, ...), allocated at their first write (dtype and trailing shape from it)."""
+
+    def __init__(self, steps: int, num_envs: int) -> None:
+        self.shape = (steps, num_envs)
+        self.data: dict[str, torch.Tensor] = {}
+
+    def put(self, key: str, t: int, envs: slice, value: torch.Tensor) -> None:
+        if key not in self.data:
+            self.data[key] = torch.zeros((*self.shape, *value.shape[1:]), dtype=value.dtype)
+        self.data[key][t, envs] = value
+
+
+class _Stepper:
+    """Steps a vec env's stages: with ``step_async``/``step_wait`` (and ``stages``) the stages step while the trainer
+    computes the other stages' actions; any other :class:`~policies.vec.TrialVecEnv` is one stage stepped at once."""
+
+    def __init__(self, env: TrialVecEnv) -> None:
+        self.env = env
+        self.pipelined = all(hasattr(env, name) for name in ("stages", "step_async", "step_wait"))
+        self.stages: list[range] = list(getattr(env, "stages")) if self.pipelined else [range(env.num_envs)]
+        self.done: TrialStep | None = None
+
+    def stage_of(self, block: range) -> int:
+        for s, stage in enumerate(self.stages):
+            if block.start in stage:
+                if block.stop > stage.stop:
+                    raise ValueError(f"envs {block.start}-{block.stop - 1} straddle two stages of the vec env")
+                return s
+        raise ValueError(f"env {block.start} is in no stage of the vec env")
+
+    def send(self, s: int, action: torch.Tensor) -> None:
+        """Start stage ``s`` stepping ``action`` (its rows)."""
+        if self.pipelined:
+            self.env.step_async(s, action)  # type: ignore[attr-defined]
+        else:
+            self.done = self.env.step(action)
+
+    def wait(self, s: int) -> TrialStep:
+        """Stage ``s``'s step (rows in env order)."""
+        if self.pipelined:
+            return self.env.step_wait(s)  # type: ignore[attr-defined]
+        assert self.done is not None
+        done, self.done = self.done, None
+        return done
+
+
+def _rows(step: TrialStep, rows: slice) -> TrialStep:
+    """The envs ``rows`` of a batched step."""
+    success = step.episode_success
+    return TrialStep({k: v[rows] for k, v in step.obs.items()}, step.reward[rows], step.episode_done[rows],
+                     step.trial_terminated[rows], step.trial_truncated[rows],
+                     None if step.final_obs is None else {k: v[rows] for k, v in step.final_obs.items()},
+                     None if success is None else success[rows])
 
 
 def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.Tensor], carry: _Carry,
@@ -166,70 +224,120 @@ def collect(model: RecurrentActorCritic, env: TrialVecEnv, obs: dict[str, torch.
     to ``hook`` (with their :class:`TrialTrace` when it needs value signals; its training flags fill
     ``Rollout.keep``), and the success of every finished episode goes to ``episode_outcomes`` (when the envs report
     ``is_success``).
+
+    The envs are handled in the blocks of :func:`~policies.subproc.pipeline_blocks` (two halves), block after block
+    and step after step: the learner's work for one block (the previous step's results, then the next actions) runs
+    while a vec env with stages (:class:`~policies.subproc.SubprocTrialVecEnv`, 2+ workers) steps the other. The
+    order of every computation is the same with any vec env, so results do not depend on the worker count.
     """
     T, N, L = cfg.rollout_steps, env.num_envs, cfg.seq_len
     head = model.actor_head
-    buf: dict[str, list[Any]] = {k: [] for k in ("obs", "pa", "pr", "pd", "st", "raw", "logp", "v", "r", "end")}
     traced = hook is not None and bool(getattr(hook, "needs_value_signals", False))
-    keep: list[torch.Tensor] = []
-    seq_states = []
-    with torch.no_grad():
-        for t in range(T):
-            if t % L == 0:
-                seq_states.append(carry.state.clone())
-            state = carry.state * (1.0 - carry.start).view(1, -1, 1)
-            params, value, carry.state = model.step(obs, carry.prev_action, carry.prev_reward, carry.prev_done, state)
-            raw = head.sample(params)
+    buf = _Buffer(T, N)
+    seq_states = torch.zeros(T // L, *carry.state.shape)
+    stepper = _Stepper(env)
+    blocks = [slice(b.start, b.stop) for b in pipeline_blocks(N)]
+    stage_of = [stepper.stage_of(range(b.start, b.stop)) for b in blocks]
+    first_in_stage = [b == 0 or stage_of[b - 1] != stage_of[b] for b in range(len(blocks))]
+    last_in_stage = [b == len(blocks) - 1 or stage_of[b + 1] != stage_of[b] for b in range(len(blocks))]
+    obs = {k: v.clone() for k, v in obs.items()}  # rows are replaced block by block
+    actions: torch.Tensor | None = None  # (N, ...) env actions of the step being computed
+    stage_step: TrialStep | None = None
+
+    def act(b: int, t: int) -> None:
+        """Block ``b``'s policy step ``t``: forward, sample, record; its stage is sent when all its blocks are."""
+        nonlocal actions
+        envs = blocks[b]
+        if t % L == 0:
+            seq_states[t // L][:, envs] = carry.state[:, envs]
+        state = carry.state[:, envs] * (1.0 - carry.start[envs]).view(1, -1, 1)
+        block_obs = {k: v[envs] for k, v in obs.items()}
+        params, value, carry.state[:, envs] = model.step(block_obs, carry.prev_action[envs],
+                                                         carry.prev_reward[envs], carry.prev_done[envs], state)
+        raw = head.sample(params)
+        if hook is not None:
+            buf.put("keep", t, envs, torch.tensor(hook.training_flags(), dtype=torch.float32)[envs])
+        for key, val in block_obs.items():
+            buf.put("obs/" + key, t, envs, val)
+        for key, val in (("pa", carry.prev_action[envs]), ("pr", carry.prev_reward[envs]),
+                         ("pd", carry.prev_done[envs]), ("st", carry.start[envs]), ("raw", raw), ("params", params),
+                         ("v", value)):
+            buf.put(key, t, envs, val)
+        action = raw_to_env_action(raw, model.spec.action)
+        if actions is None:
+            actions = torch.zeros((N, *action.shape[1:]), dtype=action.dtype)
+        actions[envs] = action
+        if last_in_stage[b]:
+            stage = stepper.stages[stage_of[b]]
+            stepper.send(stage_of[b], actions[stage.start:stage.stop])
+
+    def record(b: int, t: int, step: TrialStep) -> None:
+        """Block ``b``'s env step ``t`` (``step``: its rows): rewards, trial ends, hooks, next inputs."""
+        envs = blocks[b]
+        first = envs.start
+        raw = buf.data["raw"][t, envs]
+        trial_end = torch.maximum(step.trial_terminated, step.trial_truncated)
+        reward = step.reward.float()
+        train_r = scaler(reward, trial_end, envs) if scaler is not None else reward.clone()
+        value = buf.data["v"][t, envs]
+        if traced:
+            for j in range(len(reward)):
+                carry.trace_rewards[first + j].append(float(train_r[j]))
+                carry.trace_values[first + j].append(float(value[j]))
+        v_final = torch.zeros(len(reward))
+        if step.final_obs is not None and bool(step.trial_truncated.any()):
+            _, v_final, _ = model.step(step.final_obs, prev_action_input(raw, carry.action_spec), reward,
+                                       step.episode_done, carry.state[:, envs])
+            train_r = train_r + cfg.gamma * v_final * step.trial_truncated
+        buf.put("r", t, envs, train_r)
+        buf.put("end", t, envs, trial_end)
+        running[envs] += reward
+        if episode_outcomes is not None and step.episode_success is not None:
+            ended = step.episode_done.bool() | trial_end.bool()
+            episode_outcomes.extend(bool(s) for s in step.episode_success[ended].tolist())
+        for j in torch.nonzero(trial_end).flatten().tolist():
+            i = first + j
+            trial_returns.append(float(running[i]))
             if hook is not None:
-                keep.append(torch.tensor(hook.training_flags(), dtype=torch.float32))
-            step = env.step(raw_to_env_action(raw, model.spec.action))
-            trial_end = torch.maximum(step.trial_terminated, step.trial_truncated)
-            reward = step.reward.float()
-            train_r = scaler(reward, trial_end) if scaler is not None else reward.clone()
-            if traced:
-                for i in range(N):
-                    carry.trace_rewards[i].append(float(train_r[i]))
-                    carry.trace_values[i].append(float(value[i]))
-            v_final = torch.zeros(N)
-            if step.final_obs is not None and bool(step.trial_truncated.any()):
-                _, v_final, _ = model.step(step.final_obs, prev_action_input(raw, carry.action_spec), reward,
-                                           step.episode_done, carry.state)
-                train_r = train_r + cfg.gamma * v_final * step.trial_truncated
-            for key, val in (("obs", obs), ("pa", carry.prev_action), ("pr", carry.prev_reward),
-                             ("pd", carry.prev_done), ("st", carry.start), ("raw", raw),
-                             ("logp", head.log_prob(params, raw)), ("v", value), ("r", train_r), ("end", trial_end)):
-                buf[key].append(val)
-            running += reward
-            if episode_outcomes is not None and step.episode_success is not None:
-                ended = step.episode_done.bool() | trial_end.bool()
-                episode_outcomes.extend(bool(s) for s in step.episode_success[ended].tolist())
-            for i in torch.nonzero(trial_end).flatten().tolist():
-                trial_returns.append(float(running[i]))
-                if hook is not None:
-                    trace = TrialTrace(carry.trace_rewards[i], carry.trace_values[i],
-                                       float(v_final[i] * step.trial_truncated[i]), cfg.gamma, cfg.gae_lambda) \
-                        if traced else None
-                    hook.trial_finished(i, float(running[i]), trace=trace)
-                    carry.trace_rewards[i], carry.trace_values[i] = [], []
-                running[i] = 0.0
-            carry.advance(raw, reward, step.episode_done, trial_end)
-            obs = step.obs
+                trace = TrialTrace(carry.trace_rewards[i], carry.trace_values[i],
+                                   float(v_final[j] * step.trial_truncated[j]), cfg.gamma, cfg.gae_lambda) \
+                    if traced else None
+                hook.trial_finished(i, float(running[i]), trace=trace)
+                carry.trace_rewards[i], carry.trace_values[i] = [], []
+            running[i] = 0.0
+        carry.advance(raw, reward, step.episode_done, trial_end, envs)
+        for key, val in step.obs.items():
+            obs[key][envs] = val
+
+    with torch.no_grad():
+        for b in range(len(blocks)):
+            act(b, 0)
+        for t in range(T):
+            for b, envs in enumerate(blocks):
+                stage = stepper.stages[stage_of[b]]
+                if first_in_stage[b]:
+                    stage_step = stepper.wait(stage_of[b])
+                assert stage_step is not None
+                whole = len(stage) == envs.stop - envs.start
+                record(b, t, stage_step if whole else _rows(stage_step, slice(envs.start - stage.start,
+                                                                                  envs.stop - stage.start)))
+                if t + 1 < T:
+                    act(b, t + 1)
+    data = buf.data
     rollout = Rollout(
-        obs={k: torch.stack([o[k] for o in buf["obs"]]) for k in obs},
-        prev_action=torch.stack(buf["pa"]), prev_reward=torch.stack(buf["pr"]), prev_done=torch.stack(buf["pd"]),
-        starts=torch.stack(buf["st"]), raw_actions=torch.stack(buf["raw"]), logp=torch.stack(buf["logp"]),
-        values=torch.stack(buf["v"]), rewards=torch.stack(buf["r"]), trial_ends=torch.stack(buf["end"]),
-        seq_states=torch.stack(seq_states), keep=_keep_mask(keep))
+        obs={k: data["obs/" + k] for k in obs}, prev_action=data["pa"], prev_reward=data["pr"],
+        prev_done=data["pd"], starts=data["st"], raw_actions=data["raw"],
+        logp=head.log_prob(data["params"], data["raw"]), values=data["v"],
+        rewards=data["r"], trial_ends=data["end"], seq_states=seq_states, keep=_keep_mask(data.get("keep")))
     return rollout, obs
 
 
-def _keep_mask(flags: list[torch.Tensor]) -> torch.Tensor | None:
+def _keep_mask(flags: torch.Tensor | None) -> torch.Tensor | None:
     """(T, N) training mask from per-step flags; None when every step may be trained on, or none may (then the
     rollout is kept whole rather than skipping the update, as the SB3 curriculum callback does)."""
-    if not flags:
+    if flags is None:
         return None
-    keep = torch.stack(flags)
-    return None if bool(keep.all()) or not bool(keep.any()) else keep
+    return None if bool(flags.all()) or not bool(flags.any()) else flags
 
 
 def _sequences(x: torch.Tensor, L: int) -> torch.Tensor:

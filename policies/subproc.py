@@ -6,6 +6,10 @@ step, the workers stepping at the same time). The trial bookkeeping, hidden stat
 learner. Env ``i`` is seeded ``seed + i`` whatever the split, so the same seed gives the same trajectories with 1 or
 k workers (and with :class:`~policies.vec.SyncTrialVecEnv`).
 
+With 2 or more workers the envs form two *stages* (:func:`pipeline_blocks`: the first and second half, each stepped
+by its own workers), which :meth:`SubprocTrialVecEnv.step_async` / :meth:`~SubprocTrialVecEnv.step_wait` step
+separately: the trainer computes one half's actions while the other half steps (``policies.ppo.collect``).
+
 Workers start with the ``forkserver`` method (``spawn`` where there is none): forking a learner that already runs
 torch threads can deadlock a child. Env factories travel once, with cloudpickle (they are the trainer's own closures).
 Every wait on a worker is bounded: a worker that died, or did not answer within ``timeout_s``, raises
@@ -58,6 +62,26 @@ def split(num_envs: int, workers: int) -> list[range]:
         blocks.append(range(start, start + size))
         start += size
     return blocks
+
+
+def pipeline_blocks(num_envs: int) -> list[range]:
+    """The env halves whose actions the trainer computes one after the other (one block for a single env).
+
+    Fixed by ``num_envs`` alone: a batched forward pass can round a row differently with another batch size, so the
+    same blocks for any worker count keep training bit-identical."""
+    return split(num_envs, min(num_envs, 2))
+
+
+def worker_blocks(num_envs: int, workers: int) -> list[range]:
+    """Env blocks of ``workers`` processes, each inside one :func:`pipeline_blocks` half (the first half gets the
+    extra worker of an odd count); with 1 or 2 workers the same as :func:`split`."""
+    split(num_envs, workers)  # the range check
+    if workers == 1:
+        return [range(num_envs)]
+    halves = pipeline_blocks(num_envs)
+    counts = [(workers + 1) // 2, workers // 2]
+    return [range(half.start + r.start, half.start + r.stop) for half, k in zip(halves, counts)
+            for r in split(len(half), k)]
 
 
 def _step_arrays(step: TrialStep) -> dict[str, Any]:
@@ -113,7 +137,7 @@ class SubprocTrialVecEnv:
 
     Args:
         env_fns: picklable (cloudpickle) factories, each building an env that ends in a ``TrialWrapper``.
-        workers: worker processes, 1..N; envs are split into contiguous blocks (:func:`split`).
+        workers: worker processes, 1..N; envs are split into contiguous blocks (:func:`worker_blocks`).
         timeout_s: limit (s) for each reset/step/env-method answer.
         start_timeout_s: limit (s) for a worker to build its envs.
         context: multiprocessing start method (default :func:`start_method`).
@@ -122,7 +146,13 @@ class SubprocTrialVecEnv:
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], workers: int, timeout_s: float = STEP_TIMEOUT_S,
                  start_timeout_s: float = START_TIMEOUT_S, context: str | None = None) -> None:
         self.num_envs = len(env_fns)
-        self.blocks = split(self.num_envs, workers)
+        self.blocks = worker_blocks(self.num_envs, workers)
+        halves = [range(self.num_envs)] if workers == 1 else pipeline_blocks(self.num_envs)
+        self.stages: list[range] = halves
+        """Env ranges that :meth:`step_async` steps on their own (two halves with 2+ workers, else all envs)."""
+        self.stage_workers = [[w for w, b in enumerate(self.blocks) if b.start in half] for half in halves]
+        self.stashed: dict[int, Any] = {}  # step answers received early (an env_method while the step ran)
+        self.stepping: set[int] = set()  # workers with a step in flight
         self.timeout_s = float(timeout_s)
         ctx = mp.get_context(context or start_method())
         if ctx.get_start_method() == "forkserver":  # workers fork from a server that imported torch once
@@ -195,9 +225,18 @@ class SubprocTrialVecEnv:
         """Send one command to every worker (they run at the same time), then collect the answers in order."""
         if self.closed:
             raise EnvWorkerError(f"{command} on a closed SubprocTrialVecEnv")
+        for w in range(len(self.blocks)):
+            self._settle(w)
+        self.stashed.clear()  # a step sent by step_async and never waited for is dropped
         for w, item in enumerate(data):
             self._send(w, command, item)
         return [self._receive(w, command) for w in range(len(self.blocks))]
+
+    def _settle(self, w: int) -> None:
+        """Receive worker ``w``'s step in flight, if any, into :attr:`stashed` (its pipe is then free)."""
+        if w in self.stepping:
+            self.stepping.discard(w)
+            self.stashed[w] = self._receive(w, "step")
 
     # -- TrialVecEnv ------------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> dict[str, torch.Tensor]:
@@ -206,7 +245,30 @@ class SubprocTrialVecEnv:
 
     def step(self, action: torch.Tensor) -> TrialStep:
         actions = _to_numpy_actions(action, self.action_space)
-        parts = self._all("step", [actions[b.start:b.stop] for b in self.blocks])
+        return self._join(self._all("step", [actions[b.start:b.stop] for b in self.blocks]), self.blocks)
+
+    def step_async(self, stage: int, action: torch.Tensor) -> None:
+        """Send the actions (rows = the envs of ``self.stages[stage]``) to that stage's workers; returns at once."""
+        if self.closed:
+            raise EnvWorkerError("step on a closed SubprocTrialVecEnv")
+        actions = _to_numpy_actions(action, self.action_space)
+        first = self.stages[stage].start
+        for w in self.stage_workers[stage]:
+            self._settle(w)
+            block = self.blocks[w]
+            self._send(w, "step", actions[block.start - first:block.stop - first])
+            self.stepping.add(w)
+
+    def step_wait(self, stage: int) -> TrialStep:
+        """The step of ``self.stages[stage]``'s envs sent by :meth:`step_async` (rows in env order)."""
+        workers = self.stage_workers[stage]
+        for w in workers:
+            self._settle(w)
+        return self._join([self.stashed.pop(w) for w in workers], [self.blocks[w] for w in workers])
+
+    @staticmethod
+    def _join(parts: list[dict[str, Any]], blocks: Sequence[range]) -> TrialStep:
+        """One :class:`TrialStep` from the workers' answers for ``blocks`` (in env order)."""
         cat = lambda name: torch.as_tensor(np.concatenate([p[name] for p in parts]))  # noqa: E731
         obs = {k: torch.as_tensor(np.concatenate([p["obs"][k] for p in parts])) for k in parts[0]["obs"]}
         final_obs = None
@@ -217,7 +279,7 @@ class SubprocTrialVecEnv:
         if any(p["episode_success"] is not None for p in parts):
             success = torch.as_tensor(np.concatenate([
                 p["episode_success"] if p["episode_success"] is not None else np.zeros(len(b), np.float32)
-                for p, b in zip(parts, self.blocks)]))
+                for p, b in zip(parts, blocks)]))
         step = TrialStep(obs, cat("reward"), cat("episode_done"), cat("trial_terminated"), cat("trial_truncated"),
                          final_obs)
         if success is not None:
@@ -231,6 +293,7 @@ class SubprocTrialVecEnv:
         for w, block in enumerate(self.blocks):
             mine = [i for i in wanted if i in block]
             if mine:
+                self._settle(w)
                 self._send(w, "env_method", (name, args, [i - block.start for i in mine]))
                 out.update(zip(mine, self._receive(w, f"env_method {name}")))
         return [out[i] for i in wanted]

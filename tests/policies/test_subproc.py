@@ -16,7 +16,7 @@ import torch
 from policies.config import RL2Config
 from policies.errors import ConfigError
 from policies.ppo import train_rl2
-from policies.subproc import EnvWorkerError, EnvWorkerException, SubprocTrialVecEnv, split
+from policies.subproc import EnvWorkerError, EnvWorkerException, SubprocTrialVecEnv, split, worker_blocks
 from policies.trial import TrialWrapper
 from policies.vec import SyncTrialVecEnv
 
@@ -64,6 +64,40 @@ def test_split_gives_contiguous_blocks_of_nearly_equal_size() -> None:
         split(2, 3)
 
 
+def test_worker_blocks_stay_inside_the_two_pipeline_halves() -> None:
+    assert worker_blocks(5, 2) == split(5, 2) and worker_blocks(7, 1) == [range(0, 7)]
+    assert worker_blocks(6, 3) == [range(0, 2), range(2, 3), range(3, 6)]  # halves 0-2 and 3-5
+    assert worker_blocks(8, 4) == [range(0, 2), range(2, 4), range(4, 6), range(6, 8)]
+    with pytest.raises(ValueError, match="workers"):
+        worker_blocks(2, 3)
+
+
+def test_stages_step_on_their_own_like_one_step() -> None:
+    """Two stages in flight at once, an env method on a worker whose step is in flight, answers in any order."""
+    sync = SyncTrialVecEnv([_pendulum_trials] * 3)
+    sub = SubprocTrialVecEnv([_pendulum_trials] * 3, 2)
+    try:
+        assert sub.stages == [range(0, 2), range(2, 3)] and sub.stage_workers == [[0], [1]]
+        sync.reset(seed=5)
+        sub.reset(seed=5)
+        actions = torch.rand(12, 3, 1, generator=torch.Generator().manual_seed(1)) * 4 - 2
+        for t, action in enumerate(actions):
+            expected = sync.step(action)
+            sub.step_async(0, action[:2])
+            sub.step_async(1, action[2:])
+            if t == 3:
+                assert sub.env_method("get_wrapper_attr", "episode_index", indices=[1]) == \
+                    sync.env_method("get_wrapper_attr", "episode_index", indices=[1])
+            second, first = sub.step_wait(1), sub.step_wait(0)
+            for rows, got in ((slice(0, 2), first), (slice(2, 3), second)):
+                want = expected
+                assert torch.equal(got.reward, want.reward[rows]) and torch.equal(got.obs["obs"], want.obs["obs"][rows])
+                assert torch.equal(got.trial_truncated, want.trial_truncated[rows])
+    finally:
+        sync.close()
+        sub.close()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_workers_step_exactly_like_in_process_envs(workers: int) -> None:
     sync = SyncTrialVecEnv([_pendulum_trials] * 3)
@@ -87,11 +121,12 @@ def test_workers_step_exactly_like_in_process_envs(workers: int) -> None:
 
 
 def test_rl2_training_is_the_same_for_any_worker_count(tmp_path) -> None:
-    base = dict(num_envs=2, rollout_steps=8, seq_len=4, num_minibatches=2, epochs=2, total_steps=32, seed=3,
+    """0 workers, 1 worker (stepped after both halves' actions), 2 and 3 workers (pipelined halves)."""
+    base = dict(num_envs=3, rollout_steps=8, seq_len=4, num_minibatches=2, epochs=2, total_steps=48, seed=3,
                 network={"hidden_size": 8, "embed_size": 8, "encoder_sizes": [8]})
     weights, stats = [], []
-    for workers in (0, 1, 2):
-        result = train_rl2({**base, "workers": workers}, [_pendulum_trials] * 2, tmp_path / f"w{workers}",
+    for workers in (0, 1, 2, 3):
+        result = train_rl2({**base, "workers": workers}, [_pendulum_trials] * 3, tmp_path / f"w{workers}",
                            tensorboard=False)
         data = torch.load(result.checkpoint, weights_only=True)
         weights.append(data["model"])
@@ -99,7 +134,7 @@ def test_rl2_training_is_the_same_for_any_worker_count(tmp_path) -> None:
     for other in weights[1:]:
         assert other.keys() == weights[0].keys()
         assert all(torch.equal(other[k], weights[0][k]) for k in other)
-    assert stats[0] == stats[1] == stats[2] and stats[0]["trials"] > 0
+    assert stats[0] == stats[1] == stats[2] == stats[3] and stats[0]["trials"] > 0
 
 
 def test_resume_with_another_worker_count_is_allowed(tmp_path) -> None:
@@ -169,3 +204,45 @@ def test_discrete_actions_reach_the_workers_as_integers() -> None:
         assert step.reward.tolist() == [1.0, 1.0] and np.all(step.episode_done.numpy() == 0)
     finally:
         sub.close()
+
+
+class _LoggedStages:
+    """Two stages (envs 0-1 | env 2) stepped by two in-process vec envs when waited for; logs what the trainer did."""
+
+    def __init__(self) -> None:
+        self.parts = [SyncTrialVecEnv([_pendulum_trials] * 2), SyncTrialVecEnv([_pendulum_trials])]
+        self.stages = [range(0, 2), range(2, 3)]
+        self.num_envs = 3
+        self.observation_space, self.action_space = self.parts[0].observation_space, self.parts[0].action_space
+        self.sent: list = [None, None]
+        self.log: list[str] = []
+
+    def reset(self, seed=None):
+        obs = [self.parts[0].reset(seed), self.parts[1].reset(None if seed is None else seed + 2)]
+        return {k: torch.cat([o[k] for o in obs]) for k in obs[0]}
+
+    def step_async(self, stage: int, action: torch.Tensor) -> None:
+        self.log.append(f"send {stage}")
+        self.sent[stage] = action.clone()
+
+    def step_wait(self, stage: int):
+        self.log.append(f"wait {stage}")
+        return self.parts[stage].step(self.sent[stage])
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+
+def test_the_rollout_computes_one_stage_while_the_other_steps(tmp_path) -> None:
+    """Each step: stage 1's actions are sent before stage 0's step is waited for, and stage 0's next actions before
+    stage 1's step is waited for; training is the same as with every env in the trainer's process."""
+    base = dict(num_envs=3, rollout_steps=8, seq_len=4, num_minibatches=2, epochs=1, total_steps=24, seed=4,
+                network={"hidden_size": 8, "embed_size": 8, "encoder_sizes": [8]})
+    staged = _LoggedStages()
+    piped = train_rl2(base, None, tmp_path / "staged", vec_env=staged, tensorboard=False)
+    staged.close()
+    assert staged.log == ["send 0", "send 1"] + ["wait 0", "send 0", "wait 1", "send 1"] * 7 + ["wait 0", "wait 1"]
+    plain = train_rl2({**base, "workers": 0}, [_pendulum_trials] * 3, tmp_path / "plain", tensorboard=False)
+    a, b = (torch.load(r.checkpoint, weights_only=True)["model"] for r in (piped, plain))
+    assert all(torch.equal(a[k], b[k]) for k in a)
