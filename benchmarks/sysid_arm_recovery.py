@@ -4,15 +4,17 @@ replies), fit each log with ``sysid fit``'s pipeline, and compare every estimate
 replay error before/after the fit and the wall time of each stage.
 
     nice -n 5 .venv/bin/python benchmarks/sysid_arm_recovery.py [--draws 2] [--seed 20] [--evaluations 300] \
-        [--workers 1] [--rt-nice -10] [--out benchmarks/results/sysid_arm_recovery.json]
+        [--workers 1] [--rt-nice -10] [--rate-limit 1] [--out benchmarks/results/sysid_arm_recovery.json]
 
 The real-time stages (emulator + ``sysid collect``) run at ``--rt-nice`` (root only; on a shared, loaded machine a
 starved emulator trips the loop's watchdog) with the watchdog limits at 25 periods (a stopped run is tried again,
 3 times at most) and the bus reply timeout at 62 ms (``--latency-ms 30``: the envelope's 40 ms reply latency
 outlasts the default 34 ms) and the servos' bus watchdog off (a loaded machine's 100 ms pause trips it, and a
 tripped servo silently refuses every later goal: the log then holds targets the arm never followed); the fits
-run at this script's niceness, ``--workers`` at a time. Targets (issue 20): latency within ±5 ms; mass, gains,
-strength within ±10 %; held-out replay error cut >= 3x. Prints a Markdown table (``--table JSON``: of a past run).
+run at this script's niceness, ``--workers`` at a time. ``--rate-limit``: the collect's safety-layer rate limit
+(fraction of the joint speed limit; default deploy's 0.75). Latency: the profile's reply latency against the
+log's quickest read; the read -> write delay a policy feels is printed beside it (not a target). Targets
+(issue 20): latency within ±5 ms; mass, gains, strength within ±10 %; held-out replay error cut >= 3x. Prints a Markdown table (``--table JSON``: of a past run).
 """
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ def lab() -> dict:
     return data
 
 
-def collect(profile: dict, folder: str, rt_nice: int | None) -> tuple[str, float]:
+def collect(profile: dict, folder: str, rt_nice: int | None, rate_limit: float | None) -> tuple[str, float]:
     """Serve ``profile`` on an emulated Dynamixel bus and run ``sim2real sysid collect`` on it; (log, wall s)."""
     reality = os.path.join(folder, f"{profile['name']}.yaml")
     with open(reality, "w") as handle:
@@ -82,7 +84,8 @@ def collect(profile: dict, folder: str, rt_nice: int | None) -> tuple[str, float
             code = subprocess.call(prefix + [sys.executable, "-m", "sim2real.cli", "sysid", "collect", "--driver",
                                              "dynamixel", "--port", port, "--calibration", calibration, "--log", log,
                                              "--overrun-periods", "25", "--stale-periods", "25", "--latency-ms", "30",
-                                             "--bus-watchdog", "0"])
+                                             "--bus-watchdog", "0"]
+                                   + ([] if rate_limit is None else ["--rate-limit", str(rate_limit)]))
             if code == 0:
                 return log, time.monotonic() - started
             print(f"collect on {profile['name']} stopped (exit code {code}), attempt {attempt + 1}", flush=True)
@@ -93,7 +96,7 @@ def collect(profile: dict, folder: str, rt_nice: int | None) -> tuple[str, float
 
 def fit_one(job: tuple[dict, str, str, int]) -> dict:
     profile, log, out, evaluations = job
-    truth = {p.name: float(profile[p.name]) for p in ARM_PARAMETERS}
+    truth = {p.name: float(profile.get(p.name, p.nominal)) for p in ARM_PARAMETERS}  # unset: the emulator's
     started = time.monotonic()
     data = identify([log], out, 4.0, FitSettings(evaluations=evaluations), truth=truth)
     data["truth"] = truth
@@ -136,6 +139,10 @@ def table(results: list[dict]) -> str:
     errors = [r["fit"]["held_out_error"] for r in results]
     cells = [f"{e['before'] * 1e3:.2f} → {e['after'] * 1e3:.2f} mrad ({e['ratio']:.1f}×)"
              f"{' ✓' if r['verdicts']['held-out cut >= 3x'] else ' ✗'}" for e, r in zip(errors, results)]
+    delays = [r["fit"].get("command_delay_s") for r in results]
+    if any(delays):
+        lines.append("| read → write delay (ms, measured; not a target) | " + " | ".join(
+            "—" if d is None else f"{d[1] * 1e3:.1f} [{d[0] * 1e3:.1f}, {d[2] * 1e3:.1f}]" for d in delays) + " |")
     lines.append("| held-out replay error | " + " | ".join(cells) + " |")
     lines.append("| gate | " + " | ".join("accepted" if r["fit"]["gate"]["accepted"] else "rejected"
                                           for r in results) + " |")
@@ -149,7 +156,7 @@ def print_table(path: str) -> None:
     with open(path) as handle:
         results = json.load(handle)["results"]
     for r in results:
-        r["fit"].setdefault("truth", {p.name: float(r["profile"][p.name]) for p in ARM_PARAMETERS})
+        r["fit"].setdefault("truth", {p.name: float(r["profile"].get(p.name, p.nominal)) for p in ARM_PARAMETERS})
         r["verdicts"] = verdicts(r["fit"])
     print(table(results))
 
@@ -161,6 +168,7 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=300)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rt-nice", type=int, default=None)
+    parser.add_argument("--rate-limit", type=float, default=None, help="collect's rate limit, fraction (0, 1]")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "sysid_arm_recovery.json"))
     parser.add_argument("--reuse", help="folder of an earlier run: fit its logs again instead of collecting")
     parser.add_argument("--table", help="only print the table of this results JSON")
@@ -177,7 +185,7 @@ def main() -> None:
         if args.reuse and os.path.exists(log):
             collected.append((profile, log, float("nan")))
             continue
-        log, seconds = collect(profile, folder, args.rt_nice)
+        log, seconds = collect(profile, folder, args.rt_nice, args.rate_limit)
         print(f"collected {profile['name']} in {seconds:.0f} s: {log}", flush=True)
         collected.append((profile, log, seconds))
     jobs = [(p, log, os.path.join(folder, f"fitted_{p['name']}.yaml"), args.evaluations) for p, log, _ in collected]
@@ -187,7 +195,8 @@ def main() -> None:
                for (p, _, s), f in zip(collected, fits)]
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
-        json.dump({"evaluations": args.evaluations, "seed": args.seed, "folder": folder, "results": results}, handle,
+        json.dump({"evaluations": args.evaluations, "seed": args.seed, "folder": folder,
+                   "rate_limit": args.rate_limit, "load_average": os.getloadavg(), "results": results}, handle,
                   indent=1, default=float)
     print(table(results))
     print(f"outputs (profiles, reports) in {folder}; JSON {args.out}")

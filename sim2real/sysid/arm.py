@@ -6,13 +6,26 @@ for the state; the servos report the encoder angles of that instant; the reply a
 profile's reply delay plus the bus transfer), and only then is the step's target written. So the replay samples
 the encoders at ``t + late`` and applies each target ``latency_s`` after it: the fitted ``latency_s`` is the delay
 from a read to the write that follows it, the quantity a policy feels. Logs whose steps record when the write left
-(``sent``: ``sysid collect``'s excitation) are replayed at those times, and ``latency_s`` is measured from them
-(:meth:`ArmModel.measured`) instead of fitted.
+(``sent``: ``sysid collect``'s excitation) are replayed at those times and nothing about timing is fitted
+(:meth:`ArmModel.measured`): two delays are measured, and kept apart.
+
+* the *command delay* (median read -> write, s): what a policy feels (the servos' reply delay + bus transfer +
+  the computer's scheduling); the replay uses the write times themselves, and the training ranges' action latency
+  is this delay in control steps;
+* the *reply latency* (``latency_s``, the reality profile's own key: how long a servo takes to answer): the
+  quickest state read of the log (``read_s``: request -> reply, a lower bound no scheduling shortens), so the
+  fitted profile served by ``sim2real emulate`` adds the same bus and scheduling time on top, as the real bus did.
+
+Servo load: excitation logs record each read's ``efforts`` (N·m, the servos' present current / load); the replay
+predicts them (PyBullet's applied motor torque, clipped to the sensor's ±stall-torque range) and the error counts
+them, both averaged over ``EFFORT_WINDOW_S``, with ``EFFORT_WEIGHT`` rad per N·m: the holding torque
+at a pose shows the link masses directly, a torque pinned at its limit the servo's strength.
 
 Fitted (shared by all joints): ``mass_scale``, ``position_gain``, ``velocity_gain``, ``strength``,
-``joint_damping``, ``latency_s``, ``backlash_rad``, ``deadband_ticks``. Not fitted: ``lateral_friction`` (acts
-only in contacts; a free arm never touches anything), ``gear_friction`` (acts only with the torque off),
-``max_velocity`` (the safety layer's rate limit keeps targets below it), sensor noise and bus faults (no
+``joint_damping``, ``latency_s``, ``backlash_rad``, ``deadband_ticks``, ``max_velocity`` (the servo's speed cap:
+binds once ``sysid collect --rate-limit`` lets targets move at the joints' full speed limit). Not fitted:
+``lateral_friction`` (acts only in contacts; a free arm never touches anything), ``gear_friction`` (acts only with
+the torque off), sensor noise and bus faults (no
 trajectory information), ``timestep`` (the emulator's, not the robot's).
 """
 from __future__ import annotations
@@ -39,12 +52,16 @@ ARM_PARAMETERS: tuple[FitParameter, ...] = (
     FitParameter("latency_s", 0.0, 0.0, 0.06),
     FitParameter("backlash_rad", 0.0, 0.0, 0.02),
     FitParameter("deadband_ticks", 0.0, 0.0, 8.0),
+    FitParameter("max_velocity", 4.71, 2.0, 8.0, log_scale=True),
 )
 _URDF_DAMPING = 0.05  # N·m·s/rad, the joints' <dynamics damping> in robots/urdf/so101.urdf (the training value)
 _GAP_PERIODS = 2.5  # a pause longer than this many control periods between logged steps starts a new piece
 MOVED_RAD = 0.05  # a joint whose logged targets span less than this (rad) is left out of the error
 JITTER_RATIO = 3.0  # a moved joint jittering this many times more than the smoothest one is left out of the error
 _MIN_STEPS = 10  # steps a segment needs to say anything
+EFFORT_WEIGHT = 0.05  # rad of replay error per N·m of servo-load error (0.1 N·m counts as 5 mrad)
+EFFORT_WINDOW_S = 1.0  # s: loads are compared as centred moving averages (a position servo's torque chatters
+#                        step to step around what it holds, ±0.3 N·m in the emulator; the average is the load)
 
 
 def _number_rows(records: list[dict], key: str, width: int, path: str) -> np.ndarray:
@@ -70,9 +87,13 @@ class ArmModel:
 
     def __init__(self, spec: RobotSpec, period: float, path: str = "log") -> None:
         self.spec, self.period, self.path = spec, period, path
-        self.channels = tuple(spec.joint_names)  # the replayed channels: joint angles
+        # the replayed channels: joint angles (rad), then the servos' load (N·m, weighted EFFORT_WEIGHT rad/N·m)
+        self.channels = tuple(spec.joint_names) + tuple(f"{name} load" for name in spec.joint_names)
         self.error_units = " rad"
         self._base = RealityProfile(name="sysid", faults=Faults(seed=0))
+        self._sensor_range = np.array([j.max_effort for j in spec.joints])  # N·m: present load/current saturates
+        self.command_delay: tuple[float, float, float] | None = None  # s: 10th, 50th, 90th percentile (measured)
+        self._window = max(1, int(round(EFFORT_WINDOW_S / period)))  # control steps of the load average
 
     # --- log -> segments ---------------------------------------------------------------------------------------
     def segments(self, records: list[dict], segment_s: float) -> list[Segment]:
@@ -90,7 +111,12 @@ class ArmModel:
                                 self.path)
         velocities = np.array([np.asarray(s["velocities"], dtype=float) if len(s.get("velocities") or []) == n
                                else np.full(n, np.nan) for s in steps])
-        weights = self._weights(commands, positions)
+        # servo loads: excitation steps log them; home and policy steps do not (their segments compare angles only)
+        loaded = np.array([s.get("efforts") is not None for s in steps])
+        efforts = np.zeros((len(steps), n))
+        if loaded.any():
+            efforts[loaded] = _number_rows([s for s, has in zip(steps, loaded) if has], "efforts", n, self.path)
+        moved = self._weights(commands, positions)
         breaks = np.flatnonzero(np.diff(times) > _GAP_PERIODS * self.period) + 1
         if np.any(np.diff(times) <= 0):
             breaks = np.union1d(breaks, np.flatnonzero(np.diff(times) <= 0) + 1)  # a new deployment in one file
@@ -105,8 +131,10 @@ class ArmModel:
                 previous = commands[first - 1] if first > run[0] else positions[first]
                 qd = velocities[first] if np.all(np.isfinite(velocities[first])) else np.zeros(n)
                 writes = sent[rows] - times[first] if np.all(np.isfinite(sent[rows])) else None
+                weights = np.concatenate([moved, moved * EFFORT_WEIGHT * bool(loaded[rows].all())])
                 pieces.append(Segment(times=times[rows] - times[first], commands=commands[rows], write_times=writes,
-                                      measured=positions[rows],
+                                      measured=np.hstack([positions[rows],
+                                                          moving_average(efforts[rows], self._window)]),
                                       initial=np.concatenate([positions[first], qd, previous]),
                                       weights=weights, source=f"{self.path} steps {first + 1}-{rows[-1] + 1}"))
         if not pieces:
@@ -115,14 +143,20 @@ class ArmModel:
         return pieces
 
     def measured(self, records: list[dict]) -> dict[str, float]:
-        """Parameters the log measures directly: ``latency_s``, the median time from a step's read to its write,
-        when the steps record their write time (``sent``, excitation logs)."""
+        """Parameters the log measures directly, when its steps record their write time (``sent``, excitation
+        logs): ``latency_s``, the servos' reply latency = the quickest read (``read_s``); logs without read
+        durations (older excitation logs) give the median read -> write delay instead. Also sets
+        :attr:`command_delay` (the read -> write delay's 10th, 50th, 90th percentile, s)."""
         steps = [s for s in records if s.get("type") == "step" and isinstance(s.get("sent"), (int, float))]
         if len(steps) < _MIN_STEPS:
             return {}
-        delays = [s["sent"] - s["t"] - (s.get("late") or 0.0) for s in steps]
+        delays = np.array([s["sent"] - s["t"] - (s.get("late") or 0.0) for s in steps], dtype=float)
+        self.command_delay = tuple(float(v) for v in np.percentile(delays, [10, 50, 90]))
+        reads = np.array([s["read_s"] for s in steps if isinstance(s.get("read_s"), (int, float))], dtype=float)
+        reads = reads[np.isfinite(reads) & (reads >= 0)]
+        reply = float(reads.min()) if len(reads) >= _MIN_STEPS else self.command_delay[1]
         box = next(p for p in self.parameters if p.name == "latency_s")
-        return {"latency_s": float(np.clip(np.median(delays), box.low, box.high))}
+        return {"latency_s": float(np.clip(reply, box.low, box.high))}
 
     def _weights(self, commands: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """1 for each joint the log moved by more than ``MOVED_RAD`` (its targets' range) and that follows its
@@ -149,12 +183,16 @@ class ArmModel:
         return RealityProfile(**{**{k: getattr(self._base, k) for k in known}, **settings, "name": name})
 
     def simulate(self, segment: Segment, values: Mapping[str, float]) -> np.ndarray:
-        """Encoder angles (T, joints) rad at the segment's read times, targets applied ``latency_s`` after each
-        read; the arm starts at the measured pose and velocity, holding the target written before the segment."""
+        """Encoder angles (T, joints) rad at the segment's read times, then the servos' loads (N·m, averaged as the
+        segment's), targets applied at the logged write times or ``latency_s`` after each read; the arm starts at
+        the measured pose and velocity, holding the target written before the segment."""
         reality = self.profile(values)
         arm = EmulatedArm(self.spec, reality)
         try:
-            return _replay(arm, segment, reality.latency_s)
+            out = _replay(arm, segment, reality.latency_s, self._sensor_range)
+            n = len(self.spec.joint_names)
+            out[:, n:] = moving_average(out[:, n:], self._window)
+            return out
         finally:
             arm.close()
 
@@ -187,16 +225,17 @@ class ArmModel:
             added = [round(max(value - _URDF_DAMPING, 0.0), 4) for value in (low, high)]
             params.append({"name": "dynamics.joint.damping", "range": added})
         block = [{"group": "dynamics", "params": params}]
-        if "latency_s" in intervals:
-            low, high = intervals["latency_s"]
+        if "latency_s" in intervals:  # the delay a policy feels: the measured command delay where the log has one
+            low, high = intervals["latency_s"] if self.command_delay is None else self.command_delay[::2]
             block.append({"group": "actuation", "params": [
                 {"name": "actuation.latency",
                  "range": [int(math.floor(low / self.period)), int(math.ceil(high / self.period))]}]})
         return {"randomizers": block}
 
 
-def _replay(arm: EmulatedArm, segment: Segment, latency: float) -> np.ndarray:
-    """Step ``arm`` through ``segment``: reads at ``segment.times``, each target written ``latency`` s later."""
+def _replay(arm: EmulatedArm, segment: Segment, latency: float, sensor_range: np.ndarray) -> np.ndarray:
+    """Step ``arm`` through ``segment``: reads at ``segment.times``, each target written ``latency`` s later (or at
+    the segment's write times). Rows: encoder angles (rad), then the servos' load (N·m, within ``sensor_range``)."""
     n = segment.commands.shape[1]
     arm.place(segment.initial[:n], segment.initial[n:2 * n])
     arm.torque_on[:] = True
@@ -212,8 +251,16 @@ def _replay(arm: EmulatedArm, segment: Segment, latency: float) -> np.ndarray:
             arm.goal = segment.commands[w].astype(float).copy()
             w += 1
         arm.advance_to(t_read)
-        out[k] = arm.encoder_positions()
+        out[k, :n] = arm.encoder_positions()
+        out[k, n:] = np.clip(arm.measure()[2], -sensor_range, sensor_range)
     return out
+
+
+def moving_average(rows: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average of ``rows`` (T, channels) over ``window`` rows, shorter at the ends."""
+    kernel = np.ones(window)
+    counts = np.convolve(np.ones(len(rows)), kernel, "same")
+    return np.stack([np.convolve(column, kernel, "same") for column in rows.T], axis=1) / counts[:, None]
 
 
 def arm_model(meta: dict, path: str = "log") -> ArmModel:

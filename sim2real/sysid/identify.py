@@ -142,6 +142,7 @@ def identify(logs: Sequence[str], out: str, segment_s: float = 4.0, settings: Fi
         data["train_error"] = {"before": set_error(model, train, nominal), "after": set_error(model, train,
                                                                                                  result.values)}
         data["measured"] = measured
+        data["command_delay_s"] = getattr(model, "command_delay", None)  # arms: read -> write, s (10/50/90 %)
         data["segments"] = {"train": len(train), "held_out": len(held), "segment_s": segment_s}
         used = np.flatnonzero(np.any([s.weights > 0 for s in train], axis=0))
         channels = getattr(model, "channels", None)

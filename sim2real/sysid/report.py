@@ -97,6 +97,12 @@ def write_report(model: SystemModel, result: FitResult, held: Sequence[Segment],
         f"<td>{r['low']:.4g} .. {r['high']:.4g}</td><td>{r.get('truth', float('nan')):.4g}</td>"
         f"<td>{(r['effect'] or 0.0):.3g}{' (weak)' if r['weak'] else ''}</td></tr>" for r in data["parameters"])
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in gate["reasons"])
+    measured = ", ".join(f"{html.escape(k)} = {v:.4g}" for k, v in (data.get("measured") or {}).items())
+    delay = data.get("command_delay_s")
+    if delay:
+        measured += (f"; read &rarr; write delay (what a policy feels, used by the replay and the training ranges' "
+                     f"action latency) {delay[1] * 1e3:.1f} ms [10-90 %: {delay[0] * 1e3:.1f}, {delay[2] * 1e3:.1f}]")
+    measured = f"<p>Measured from the log, not fitted: {measured}.</p>" if measured else ""
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>sysid fit ({data['kind']})</title>
 <style>body{{font-family:sans-serif;max-width:1000px}}td,th{{padding:2px 8px;text-align:right}}</style></head><body>
 <h1>System identification: {html.escape(data['kind'])}</h1>
@@ -107,7 +113,7 @@ def write_report(model: SystemModel, result: FitResult, held: Sequence[Segment],
 <p>Held-out replay error {error['before']:.4g} (nominal) &rarr; {error['after']:.4g} (fitted):
 {error['ratio']:.2f}&times; (required {gate['factor']:g}&times;).</p><ul>{reasons}</ul>
 <h2>Estimates</h2><table><tr><th>parameter</th><th>nominal</th><th>estimate</th><th>90 % interval</th>
-<th>truth</th><th>replay change per step</th></tr>{rows}</table>
+<th>truth</th><th>replay change per step</th></tr>{rows}</table>{measured}
 <p>Sensitivity condition number (smallest/largest singular value): {data['identifiability']['condition']:.3g}</p>
 <img src="data:image/png;base64,{image}" style="width:100%"></body></html>"""
     atomic_write_text(out_html, page)

@@ -30,19 +30,21 @@ from arm_flight import InProcessArm  # noqa: E402
 from quad_flight import FakeClock  # noqa: E402
 
 TRUTH = {"mass_scale": 1.3, "position_gain": 0.065, "velocity_gain": 1.2, "strength": 0.8, "joint_damping": 0.12,
-         "latency_s": 0.02, "backlash_rad": 0.003, "deadband_ticks": 2}
-SHORT = Excitation(hold_s=0.5, chirp_s=1.5, joints=("shoulder_lift", "elbow_flex"))
+         "latency_s": 0.02, "backlash_rad": 0.003, "deadband_ticks": 2, "max_velocity": 4.0}
+SHORT = Excitation(hold_s=0.5, chirp_s=1.5, joints=("shoulder_lift", "elbow_flex"), loaded_poses=())
+LOADED = Excitation(joints=(), loaded_hold_s=0.8, loaded_swings=2)  # only the loaded swings (~7 s)
 
 
-def excite(path: str, excitation: Excitation | np.ndarray = SHORT, **reality) -> list[dict]:
+def excite(path: str, excitation: Excitation | np.ndarray = SHORT, rate_limit: float | None = None,
+           **reality) -> list[dict]:
     """An excitation log of the emulated arm with ``TRUTH`` (plus ``reality`` overrides), 1 tick encoder noise;
-    ``excitation``: the routine, or a table of joint targets (steps, 6) rad."""
+    ``excitation``: the routine, or a table of joint targets (steps, 6) rad; ``rate_limit``: the collect's."""
     clock = FakeClock()
     robot = InProcessArm(RealityProfile(name="truth", sensor_noise_ticks=1.0, **{**TRUTH, **reality}), clock)
     robot.connect()
     targets = excitation if isinstance(excitation, np.ndarray) else excitation.targets(robot.spec, 25.0)
     result, problems = collect_arm(robot, robot.spec, (0.0, 0.0, 0.0), targets, path, 25.0, clock=clock,
-                                   sleep=clock.sleep)
+                                   sleep=clock.sleep, velocity_fraction=rate_limit)
     assert result.stopped is None and not problems
     return read_deployment_log(path)
 
@@ -62,16 +64,77 @@ def test_excitation_log_has_what_the_fit_replays(short_log):
     model = model_for(records, short_log)
     segments = model.segments(records, 2.0)
     # the moved, smoothly tracking joints carry the error; the jittering wrist/gripper and still pan do not
-    assert segments[0].weights.tolist() == [0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert segments[0].weights[:6].tolist() == [0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert np.all(segments[0].weights[6:] == 0)  # the home phase logs no servo load
+    assert segments[1].weights[6:].tolist() == pytest.approx([0.0, 0.05, 0.05, 0.0, 0.0, 0.0])  # the excitation does
     nominal = {p.name: p.nominal for p in ARM_PARAMETERS}
     truth_error = np.mean([replay_error(model, s, TRUTH) for s in segments])
     nominal_error = np.mean([replay_error(model, s, nominal) for s in segments])
     assert truth_error < 0.004 and nominal_error > 3 * truth_error  # the replay of the truth follows the log
 
 
+@pytest.fixture(scope="module")
+def loaded_log(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("arm") / "loaded.jsonl")
+    excite(path, LOADED, rate_limit=1.0)
+    return path
+
+
 def test_latency_is_measured_from_logged_write_times(short_log):
     records = read_deployment_log(short_log)
-    assert abs(model_for(records, short_log).measured(records)["latency_s"] - TRUTH["latency_s"]) < 0.002
+    model = model_for(records, short_log)
+    # the in-process arm answers a read after the profile's reply latency and writes at once: both delays = 20 ms
+    assert abs(model.measured(records)["latency_s"] - TRUTH["latency_s"]) < 0.002
+    assert abs(model.command_delay[1] - TRUTH["latency_s"]) < 0.002
+
+
+def test_reply_latency_and_command_delay_are_kept_apart(short_log):
+    """The profile's reply latency is the quickest read; the delay a policy feels (read -> write) also holds the
+    computer's time, and it is that delay the training ranges' action latency gets."""
+    records = read_deployment_log(short_log)
+    slow = []
+    for record in records:  # a computer that takes 30 ms more from the reply to the write
+        if record.get("type") == "step" and "sent" in record:
+            record = {**record, "sent": record["sent"] + 0.03}
+        slow.append(record)
+    model = model_for(slow, short_log)
+    assert abs(model.measured(slow)["latency_s"] - TRUTH["latency_s"]) < 0.002
+    assert abs(model.command_delay[1] - (TRUTH["latency_s"] + 0.03)) < 0.002
+    block = model.randomizer_block({"latency_s": (0.019, 0.021)})
+    latency = next(p for g in block["randomizers"] for p in g["params"] if p["name"] == "actuation.latency")
+    assert latency["range"] == [1, 2]  # 50 ms at 25 Hz, not the 20 ms reply latency's [0, 1]
+    older = [{k: v for k, v in r.items() if k != "read_s"} for r in slow]  # logs before read_s: read -> write
+    assert abs(model_for(older, short_log).measured(older)["latency_s"] - (TRUTH["latency_s"] + 0.03)) < 0.002
+
+
+def test_loaded_excitation_logs_servo_load_under_the_stated_rate_limit(loaded_log):
+    records = read_deployment_log(loaded_log)
+    spec = so101_spec()
+    assert records[0]["rate_limit"] == pytest.approx(list(spec.max_velocity), abs=1e-3)  # --rate-limit 1
+    steps = [r for r in records if r["type"] == "step" and r["phase"] == "excitation"]
+    efforts = np.array([s["efforts"] for s in steps])
+    applied = np.array([s["applied"] for s in steps])
+    rate = np.abs(np.diff(applied, axis=0)).max(axis=0)
+    tick = 2 * np.pi / 4096  # applied targets are whole encoder ticks
+    assert np.all(rate <= spec.max_velocity / 25.0 + tick)  # the safety layer still limits the command rate...
+    assert rate[1] > 0.8 * spec.max_velocity[1] / 25.0  # ...at the full speed limit, beyond deploy's 0.75
+    stall = TRUTH["strength"] * spec.joints[1].max_effort
+    assert np.abs(efforts[:, 1]).max() > 0.97 * stall  # the shoulder runs into its torque limit
+    model = model_for(records, loaded_log)
+    segment = model.segments(records, 2.0)[1]
+    assert segment.weights[6 + 1] > 0 and segment.weights[6 + 2] > 0  # shoulder and elbow loads are compared
+    assert segment.measured.shape[1] == 12
+
+
+def test_fit_recovers_mass_and_strength_from_servo_load(loaded_log, tmp_path):
+    """Mass and strength free, the rest pinned at the truth: the holding and peak torques give both within 10 %."""
+    fixed = {k: v for k, v in TRUTH.items() if k not in ("mass_scale", "strength", "latency_s")}
+    data = identify([loaded_log], str(tmp_path / "fitted.yaml"), 2.0, FitSettings(evaluations=40), truth=TRUTH,
+                    fixed=fixed)
+    estimates = {r["name"]: r["estimate"] for r in data["parameters"]}
+    assert abs(estimates["mass_scale"] / TRUTH["mass_scale"] - 1) < 0.1, estimates
+    assert abs(estimates["strength"] / TRUTH["strength"] - 1) < 0.1, estimates
+    assert "shoulder_lift load" in data["channels_compared"]
 
 
 def test_fit_recovers_known_parameters(short_log, tmp_path):
@@ -168,7 +231,8 @@ def test_collect_through_the_bus_emulator(threaded_emulator, calibration_file, t
     robot = make_robot("dynamixel", spec, (0.0, 0.0, 0.0), emulator.port, 1_000_000, calibration_file, 0.0,
                        latency_ms=100.0)  # a reply timeout a loaded test machine keeps
     robot.connect()
-    targets = Excitation(amplitude=0.2, hold_s=0.3, chirp_s=0.4, joints=("elbow_flex",)).targets(spec, 25.0)
+    targets = Excitation(amplitude=0.2, hold_s=0.3, chirp_s=0.4, joints=("elbow_flex",),
+                         loaded_poses=()).targets(spec, 25.0)
     log = str(tmp_path / "bus.jsonl")
     result, problems = collect_arm(robot, spec, (0.0, 0.0, 0.0), targets, log, 25.0,
                                    limits={"overrun_after_s": 10.0, "stale_after_s": 10.0})  # data, not timing
@@ -177,3 +241,6 @@ def test_collect_through_the_bus_emulator(threaded_emulator, calibration_file, t
     assert len(steps) == len(targets) and all(len(s["applied"]) == 6 and "late" in s for s in steps)
     moved = np.ptp([s["positions"][2] for s in steps])
     assert moved > 0.1  # the elbow followed its ±0.2 rad steps on the emulated bus (less far on a loaded machine)
+    load = np.array([s["efforts"][1:3] for s in steps])  # Present_Current, N·m: the bent-forward arm's weight
+    assert np.all(np.abs(np.median(load, axis=0)) > 0.05) and np.all(np.abs(load) <= 2.94 + 1e-9)
+    assert all(s["read_s"] > 0 for s in steps)
