@@ -72,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     loop.add_argument("--out", type=output_dir, required=True, help="folder for the log, fit, run and reports")
     loop.add_argument("--episodes", type=positive_int, default=10, help="evaluation episodes before/after (10)")
     loop.add_argument("--timesteps", type=positive_int, help="training budget (default: the launch file's)")
+    loop.add_argument("--steps", type=positive_int, help="control steps per evaluation episode (default: deploy's)")
     loop.set_defaults(handler=run_loop)
 
 
@@ -99,8 +100,8 @@ def collect_log(args: argparse.Namespace, log_path: str) -> int:
             raise UserError(f"--address is required for --driver {args.driver} (a cflib URI or pymavlink URL)")
         spec = crazyflie_spec()
         robot = connect_vehicle(args.driver, args.address, spec)
-        result, problems = collect_quadrotor(robot, spec, log_path, seed=args.seed, stop_file=args.stop_file,
-                                             limits=_watchdog_limits(args, 50.0))
+        result, problems = collect_quadrotor(robot, spec, log_path, seed=getattr(args, "seed", 0),  # loop: none
+                                             stop_file=args.stop_file, limits=_watchdog_limits(args, 50.0))
         return _summarize(result, log_path, problems)
     from robots.registry import get_robot_spec
     from sim2real.hal.drivers import make_robot

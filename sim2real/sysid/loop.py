@@ -6,7 +6,11 @@
 4. train from the launch file with the fitted ranges (``sim2real train``, a child process, at the launch file's or
    ``--timesteps`` budget); 5. deploy the new policy for the same episodes: the gap after.
 Deployments and training run as child ``sim2real`` processes (each its own safe stop, log and exit code); their
-success rates are read from the deployment logs' summary records. Everything lands in ``--out``.
+success rates are read from the deployment logs' summary records; for quadcopters also each episode's hold RMS
+(after its first second) and the episodes a trip ended early (a crash, a tilt or geofence trip). Training uses
+whatever simulator the launch file names: ``env.simulator: batched`` (``crazyflie_hover_fast``) trains on the batched
+numpy quadrotor in about a minute. Everything lands in ``--out``, with ``loop.json`` (stage wall times, the load
+average and both deployments' figures).
 """
 from __future__ import annotations
 
@@ -15,9 +19,13 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from sim2real.errors import UserError
+from sim2real.io import atomic_write_json
 
 
 def _cli(*arguments: str) -> list[str]:
@@ -36,21 +44,67 @@ def _connection_flags(args: argparse.Namespace) -> list[str]:
     return flags
 
 
-def deployed_success(policy: str, launch: str | None, args: argparse.Namespace, log: str) -> tuple[float, int]:
-    """Deploy ``policy`` for ``args.episodes`` episodes through ``sim2real deploy``; (success rate, exit code)."""
+@dataclass(frozen=True)
+class Deployment:
+    """What one deployment did: ``success_rate`` of the episodes flown, the deploy ``exit_code``, ``episodes``
+    flown of ``requested``, ``hold_rms_m`` (multirotors: each episode's RMS position error after its first second, m)
+    and ``stopped`` (the trip's kind and reason when the run stopped early, else None)."""
+
+    success_rate: float
+    exit_code: int
+    requested: int
+    episodes: int = 0
+    hold_rms_m: list[float] = field(default_factory=list)
+    stopped: str | None = None
+
+    def describe(self) -> str:
+        text = f"success {self.success_rate:.0%}, {self.episodes}/{self.requested} episodes"
+        if self.hold_rms_m:
+            text += (f", hold RMS {np.mean(self.hold_rms_m) * 100:.1f} cm mean ("
+                     + ", ".join(f"{r * 100:.1f}" for r in self.hold_rms_m) + " cm)")
+        return text + (f", stopped: {self.stopped}" if self.stopped else "")
+
+
+def deployment_outcome(records: list[dict], requested: int, exit_code: int, log: str = "log") -> Deployment:
+    """The :class:`Deployment` a deployment log's records describe (its summary and episode records)."""
+    summary = next((r for r in records if r.get("type") == "summary"), None)
+    if summary is None:
+        raise UserError(f"deployment wrote no summary (exit code {exit_code}); see {log}")
+    ends = [r for r in records if r.get("type") == "episode"]
+    stopped = summary.get("stopped")
+    return Deployment(float(summary["success_rate"]), exit_code, requested, len(ends),
+                      [float(r["rms_distance"]) for r in ends if "rms_distance" in r],
+                      f"{stopped.get('kind')}: {stopped.get('reason')}" if stopped else None)
+
+
+def deployed(policy: str, launch: str | None, args: argparse.Namespace, log: str) -> Deployment:
+    """Deploy ``policy`` for ``args.episodes`` episodes (``args.steps`` steps each where given) through
+    ``sim2real deploy``."""
     from sim2real.deploy.log import read_log
 
     command = _cli("deploy", policy, *_connection_flags(args), "--episodes", str(args.episodes), "--log", log)
-    for flag in ("overrun_periods", "stale_periods", "priority"):
+    for flag in ("steps", "overrun_periods", "stale_periods", "priority"):
         if getattr(args, flag, None) is not None:
             command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     if launch:
         command += ["--launch", launch]
     code = subprocess.call(command)
-    summary = next((r for r in read_log(log) if r.get("type") == "summary"), None) if os.path.exists(log) else None
-    if summary is None:
-        raise UserError(f"deployment of {policy} wrote no summary (exit code {code}); see {log}")
-    return float(summary["success_rate"]), code
+    if not os.path.exists(log):
+        raise UserError(f"deployment of {policy} wrote no log (exit code {code}); see {log}")
+    return deployment_outcome(read_log(log), args.episodes, code, log)
+
+
+def training_command(launch: str, runs: str, timesteps: int | None) -> list[str]:
+    """``sim2real train`` from ``launch`` into ``runs`` (the launch file's simulator and budget unless
+    ``timesteps``)."""
+    return _cli("train", launch, f"output_dir={runs}", *([f"budget.total_timesteps={timesteps}"] if timesteps else []))
+
+
+def trained(launch: str, runs: str, timesteps: int | None) -> str:
+    """Train from ``launch`` in a child ``sim2real train``; the new run's directory."""
+    if subprocess.call(training_command(launch, runs, timesteps)) != 0:
+        raise UserError(f"training from {launch} failed")
+    return newest_run(runs)
 
 
 def newest_run(parent: str) -> str:
@@ -61,8 +115,11 @@ def newest_run(parent: str) -> str:
 
 
 def close_the_loop(args: argparse.Namespace, collect: Callable[[argparse.Namespace, str], int],
-                   fit: Callable[[argparse.Namespace, list[str], str, str | None], dict]) -> int:
-    """Run the round; print each stage's wall time and the success rate before and after."""
+                   fit: Callable[[argparse.Namespace, list[str], str, str | None], dict],
+                   deploy: Callable[[str, str | None, argparse.Namespace, str], Deployment] = deployed,
+                   train: Callable[[str, str, int | None], str] = trained) -> int:
+    """Run the round; print each stage's wall time and the deployments' figures before and after. ``deploy(policy,
+    launch, args, log)`` and ``train(launch, runs, timesteps) -> run`` default to child ``sim2real`` processes."""
     from sim2real.launch import resolve
 
     from sim2real.launch.files import find_launch_file
@@ -79,25 +136,34 @@ def close_the_loop(args: argparse.Namespace, collect: Callable[[argparse.Namespa
         times[name] = time.monotonic() - started
         return value
 
-    before, _ = stage("deploy before", lambda: deployed_success(args.policy, None, args,
-                                                                  os.path.join(args.out, "before.jsonl")))
+    record: dict = {"launch": args.launch, "policy": args.policy, "stages_s": times}
+
+    def finish(code: int) -> int:
+        atomic_write_json(os.path.join(args.out, "loop.json"), {**record, "load_average": os.getloadavg()})
+        return code
+
+    before = stage("deploy before", lambda: deploy(args.policy, None, args, os.path.join(args.out, "before.jsonl")))
+    record["before"] = asdict(before)
+    print(f"before: {before.describe()}", flush=True)
     log = os.path.join(args.out, "excitation.jsonl")
     code = stage("collect", lambda: collect(args, log))
     if code != 0:
+        finish(code)
         raise UserError(f"the excitation run stopped early (exit code {code}); see {log}", exit_code=code)
     data = stage("fit", lambda: fit(args, [log], os.path.join(args.out, "fitted.yaml"), args.launch))
+    record["fit"] = {"accepted": data["gate"]["accepted"], "held_out_error": data["held_out_error"],
+                     "estimates": {row["name"]: row["estimate"] for row in data["parameters"]}}
     if not data["gate"]["accepted"]:
         print("the replay gate refused the fit: not retraining (see the report)")
-        return 3
+        return finish(3)
     launch = data["outputs"]["launch"]
-    runs = os.path.join(args.out, "runs")
-    command = _cli("train", launch, f"output_dir={runs}")
-    if args.timesteps:
-        command.append(f"budget.total_timesteps={args.timesteps}")
-    if stage("train", lambda: subprocess.call(command)) != 0:
-        raise UserError(f"training from {launch} failed")
-    run = newest_run(runs)
-    after, _ = stage("deploy after", lambda: deployed_success(run, launch, args, os.path.join(args.out, "after.jsonl")))
-    print(f"success before {before:.0%}, after {after:.0%} ({args.episodes} episodes each)")
+    try:
+        run = stage("train", lambda: train(launch, os.path.join(args.out, "runs"), args.timesteps))
+    except UserError:
+        finish(1)
+        raise
+    after = stage("deploy after", lambda: deploy(run, launch, args, os.path.join(args.out, "after.jsonl")))
+    record.update(after=asdict(after), run=run)
+    print(f"before: {before.describe()}\nafter:  {after.describe()}")
     print("wall time: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in times.items()))
-    return 0
+    return finish(0)
