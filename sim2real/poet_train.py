@@ -5,14 +5,18 @@ Why a driver of its own: the SB3 callback and the RL² trial hook drive *one* mo
 environments. :func:`sim2real.train.train` hands a launch file whose ``curriculum`` is ``poet`` to
 :func:`train_poet`; ``curriculum_options`` are :class:`~randomizers.curricula.poet.PoetTeacher`'s options.
 
-Agents: ``policy: mlp`` — an SB3 model per niche held in memory, with its own DummyVecEnv (``n_envs`` envs, in
-this process) pinned to the niche's environment (``set_randomization_values``; the Params POET does not move stay
-randomized); ``policy: rl2`` — an RL² run folder per niche (``RUN_DIR/poet_agents/niche-K/checkpoint.pt``)
-trained in chunks by :func:`policies.ppo.train_rl2` (whole rollout batches, so a chunk may pass its share). A
-transferred or newborn agent gets a copy of the source agent's weights (SB3: the policy's actor/critic/target
-tensors and SAC's entropy coefficient; its own replay buffer and optimizer moments stay; RL²: the whole training
-checkpoint). ``budget.total_timesteps`` counts training env steps of all agents together; evaluation episodes are
-extra and counted in the state (``evaluation_episodes``).
+Agents: ``policy: mlp`` — an SB3 model per niche held in memory, with its own DummyVecEnv (``n_envs`` envs, in this
+process) pinned to the niche's environment (``set_randomization_values``; the Params POET does not move stay
+randomized) — with ``env.simulator: batched`` the launch file's ``n_envs`` vehicles of the batched quadrotor model
+instead, and every score of such an agent is ``eval_episodes`` vehicles of that model flown at once; ``policy: rl2``
+— an RL² run folder per niche (``RUN_DIR/poet_agents/niche-K/checkpoint.pt``) trained in chunks by
+:func:`policies.ppo.train_rl2` (whole rollout batches, so a chunk may pass its share). A transferred or newborn
+agent gets a copy of the source agent's weights (SB3: the policy's actor/critic/target tensors and SAC's entropy
+coefficient; its own replay buffer and optimizer moments stay; RL²: the whole training checkpoint).
+``curriculum_options.root_agent`` (this driver's option, not the teacher's): a model.zip / checkpoint.pt the root
+niche's agent starts from instead of fresh weights (its earlier steps are not counted). ``budget.total_timesteps``
+counts training env steps of all agents together; evaluation episodes are extra and counted in the state
+(``evaluation_episodes``).
 
 Run directory::
 
@@ -42,6 +46,7 @@ from sim2real.errors import UserError
 from sim2real.io import atomic_write_json
 
 AGENTS = "agents"
+ROOT_AGENT = "root_agent"  # curriculum option of this driver (not the teacher's): the root niche's first weights
 RL2_WORK = "poet_agents"
 EVAL_SEED_OFFSET = 300_000
 
@@ -72,15 +77,22 @@ class PinnedEnv:
 class Sb3Agent:
     """One SB3 model (``algo`` of the launch file) training in its niche's environment."""
 
-    def __init__(self, config: dict[str, Any], values: dict[str, Any], rank: int, folder: str | None = None) -> None:
+    def __init__(self, config: dict[str, Any], values: dict[str, Any], rank: int, folder: str | None = None,
+                 init: str | None = None) -> None:
         from stable_baselines3.common.vec_env import DummyVecEnv
 
         from sim2real.replay_buffers import resume_replay_buffer
         from sim2real.sb3_safe_load import load_sb3_model
         from sim2real.sb3_safe_load import build_model
 
-        self.env = DummyVecEnv([PinnedEnv(config, values, rank * 100 + i) for i in range(config["n_envs"])])
-        if folder is None:
+        if is_batched(config):  # the launch file's n_envs vehicles of the numpy model, the niche's values pinned
+            self.env = pinned_batched_env(config, values, rank * 100)
+        else:
+            self.env = DummyVecEnv([PinnedEnv(config, values, rank * 100 + i) for i in range(config["n_envs"])])
+        if folder is None and init is not None:  # a given model's weights, counted from step 0 here
+            self.model = load_sb3_model(config, init, self.env)
+            self.model.num_timesteps = 0
+        elif folder is None:
             self.model = build_model({**config, "seed": config["seed"] + rank}, self.env, None)
         else:
             self.model = load_sb3_model(config, os.path.join(folder, "model.zip"), self.env)
@@ -179,6 +191,42 @@ class Rl2Agent:
         return None
 
 
+def is_batched(config: dict[str, Any]) -> bool:
+    """Whether the launch file trains on the batched quadrotor model (``env.simulator: batched``)."""
+    return (config.get("env") or {}).get("simulator") == "batched"
+
+
+def pinned_batched_env(config: dict[str, Any], values: dict[str, Any], seed_offset: int, n: int | None = None):
+    """The launch file's batched quadrotor VecEnv (``n`` vehicles, default ``n_envs``) with ``values`` pinned for
+    every vehicle (the other Params drawn from their ranges), reset."""
+    from sim2real.env_factory import make_batched_vec_env
+
+    env = make_batched_vec_env(config if n is None else {**config, "n_envs": int(n)}, seed_offset)
+    try:
+        env.env_method("set_randomization_values", values)
+    except ValueError as err:
+        raise UserError(f"curriculum: {err}") from None
+    env.reset()
+    return env
+
+
+def batched_successes(config: dict[str, Any], model: Any, values: dict[str, Any], episodes: int,
+                      seed_offset: int) -> list[bool]:
+    """Success of each of ``episodes`` vehicles of the batched model in environment ``values`` over its first
+    episode, ``model`` (an SB3 model) acting deterministically; the vehicles' draws come from ``seed`` +
+    ``seed_offset``, so every model scored with the same offset meets the same starts."""
+    env = pinned_batched_env(config, values, seed_offset, episodes)
+    obs = env.reset()
+    done = np.zeros(episodes, dtype=bool)
+    success = np.zeros(episodes, dtype=bool)
+    while not done.all():
+        actions, _ = model.predict(obs, deterministic=True)
+        obs, _rewards, dones, infos = env.step(actions)
+        for i in np.flatnonzero(dones & ~done):
+            done[i], success[i] = True, bool(infos[i].get("is_success", False))
+    return success.tolist()
+
+
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
@@ -193,12 +241,17 @@ class PoetRun:
         self.steps = 0
 
     # -- agents ---------------------------------------------------------------------------------------------
-    def make_agent(self, niche: int, folder: str | None = None) -> Agent:
+    def make_agent(self, niche: int, folder: str | None = None, init: str | None = None) -> Agent:
+        """Niche ``niche``'s agent: fresh, from checkpoint ``folder``, or starting from the weights of ``init`` (an
+        SB3 model.zip or an RL² checkpoint.pt, the root's ``root_agent`` option)."""
         values = self.teacher.values_of(niche)
         if self.config["policy"] == "rl2":
             workdir = os.path.join(self.run_dir, RL2_WORK, f"niche-{niche}")
-            return Rl2Agent(self.config, values, niche, workdir, folder)
-        return Sb3Agent(self.config, values, niche, folder)
+            agent = Rl2Agent(self.config, values, niche, workdir, folder)
+            if init is not None:
+                agent.load_snapshot(_read_bytes(init))
+            return agent
+        return Sb3Agent(self.config, values, niche, folder, init)
 
     def evaluate(self, agent: Agent, values: dict[str, Any]) -> float:
         """Success rate of ``agent`` over ``eval_episodes`` seeded trials in environment ``values`` (the same
@@ -206,6 +259,9 @@ class PoetRun:
         from sim2real.evaluation.simulated import run_episodes
 
         base = self.config["seed"] + EVAL_SEED_OFFSET + 1000 * self.teacher.generation
+        if isinstance(agent, Sb3Agent) and is_batched(self.config):  # all episodes at once on the numpy model
+            return float(np.mean(batched_successes(self.config, agent.model, values, self.teacher.eval_episodes,
+                                                   EVAL_SEED_OFFSET + 1000 * self.teacher.generation)))
         seeds = [base + k for k in range(self.teacher.eval_episodes)]
         env = PinnedEnv(self.config, values, 0, EVAL_SEED_OFFSET)
         episodes = run_episodes(lambda _i: env(), agent.policy(), seeds, n_envs=1)
@@ -300,6 +356,17 @@ def _niche_record(niche: Any) -> dict[str, Any]:
             "born": niche.born, "retired": niche.retired, "solved_at": niche.solved_at}
 
 
+def root_agent(config: dict[str, Any]) -> str | None:
+    """The ``curriculum_options.root_agent`` path (None when not given); a missing file is a UserError."""
+    path = (config.get("curriculum_options") or {}).get(ROOT_AGENT)
+    if path is None:
+        return None
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise UserError(f"curriculum option '{ROOT_AGENT}': {path!r} is not a file (an SB3 model.zip, or an RL² "
+                        f"checkpoint.pt with policy: rl2)")
+    return path
+
+
 def build_poet_teacher(config: dict[str, Any]) -> PoetTeacher:
     """The launch file's POET teacher over the ParamSpace its randomizers declare."""
     from randomizers.curricula import build_teacher
@@ -311,8 +378,8 @@ def build_poet_teacher(config: dict[str, Any]) -> PoetTeacher:
     finally:
         env.close()
     try:
-        teacher = build_teacher({"name": "poet", **(config.get("curriculum_options") or {})}, space,
-                                config["n_envs"], config["seed"])
+        options = {k: v for k, v in (config.get("curriculum_options") or {}).items() if k != ROOT_AGENT}
+        teacher = build_teacher({"name": "poet", **options}, space, config["n_envs"], config["seed"])
     except ValueError as err:
         raise UserError(f"curriculum: {err}") from None
     assert isinstance(teacher, PoetTeacher)
@@ -329,6 +396,7 @@ def train_poet(config: dict[str, Any], run_dir: str, resume: bool = False, progr
 
     torch.set_num_threads(1)
     total = int(config["budget"]["total_timesteps"])
+    root = root_agent(config)
     run = PoetRun(config, run_dir, build_poet_teacher(config))
     checkpoint = resume_point(run_dir) if resume else None
     if checkpoint is not None:
@@ -338,7 +406,7 @@ def train_poet(config: dict[str, Any], run_dir: str, resume: bool = False, progr
         if checkpoint is not None:
             run.restore(checkpoint)
         else:
-            run.agents[0] = run.make_agent(0)
+            run.agents[0] = run.make_agent(0, init=root)
         history.begin(run.teacher, run.steps, resumed=checkpoint is not None)
         every = int(config["checkpoint"]["every_steps"])
         next_ckpt = (run.steps // every + 1) * every

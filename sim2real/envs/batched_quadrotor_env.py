@@ -97,6 +97,7 @@ class BatchedQuadrotorVecEnv(VecEnv):
         self.render_mode = None
         super().__init__(num_envs, self.task.observation_space, self.task.action_space)
         self._actions = np.zeros((num_envs, 4))
+        self.pinned: list[dict] = [{} for _ in range(num_envs)]  # per vehicle: values fixed at its next draws
         self.seed(seed)
 
     # --- SB3 VecEnv ------------------------------------------------------------------------------------------
@@ -197,6 +198,27 @@ class BatchedQuadrotorVecEnv(VecEnv):
         setattr(self, attr_name, value)
 
     def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
+        """The randomization setters curricula call per env (as on the PyBullet wrappers):
+        ``get_randomization_space`` (launch-file data), ``set_randomization_values(values)`` (pin values for the
+        vehicle's following trials; hard limits checked) and ``clear_randomization_values``."""
+        rows = self._indices(indices)
+        if method_name == "get_randomization_space":
+            return [self.space.to_dict() for _ in rows]
+        if method_name == "set_randomization_values":
+            values = dict(*method_args, **method_kwargs)
+            for name, value in values.items():
+                if name not in self.space.names:
+                    raise ValueError(f"{name!r} is not a quadrotor param (known: {', '.join(self.space.names)})")
+                low, high = self.space[name].limits
+                if not low <= float(value) <= high:
+                    raise ValueError(f"{name}: value {value} is outside hard limits [{low}, {high}]")
+            for i in rows:
+                self.pinned[i].update(values)
+            return [None for _ in rows]
+        if method_name == "clear_randomization_values":
+            for i in rows:
+                self.pinned[i].clear()
+            return [None for _ in rows]
         raise AttributeError(f"{type(self).__name__} has no per-env method {method_name!r}")
 
     def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
@@ -214,7 +236,9 @@ class BatchedQuadrotorVecEnv(VecEnv):
         for i, draw in zip(rows, new_trial):
             self._view.index = int(i)
             if draw:
-                self.values[i] = self.space.sample(rng) if self.randomize else self.space.nominal_values()
+                fixed = self.pinned[i]
+                self.values[i] = (self.space.sample(rng, fixed=fixed) if self.randomize
+                                  else {**self.space.nominal_values(), **fixed})
             self._randomize_vehicle(self.values[i])
         k = len(rows)
         tilt = rng.uniform(-0.1, 0.1, (k, 2))

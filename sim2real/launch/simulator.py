@@ -10,8 +10,8 @@ from sim2real.errors import UserError
 
 def check_simulator(config: dict[str, Any], explicit: set[str]) -> None:
     """Refuse what the batched model cannot run (other envs, cameras, other randomizer groups, privileged critics,
-    curricula, Ray actors, RL² worker processes) and ``env.action_rate_penalty`` without it; the resolved
-    experiment keeps the penalty only where it applies."""
+    curricula other than POET with SB3 agents, Ray actors, RL² worker processes) and ``env.action_rate_penalty``
+    without it; the resolved experiment keeps the penalty only where it applies."""
     env = config["env"]
     if env["simulator"] != "batched":
         if "env.action_rate_penalty" in explicit:
@@ -33,6 +33,8 @@ def check_simulator(config: dict[str, Any], explicit: set[str]) -> None:
     if config["policy"] == "rl2" and (config.get("rl2") or {}).get("workers"):
         raise UserError(f"rl2.workers: {where} steps every vehicle in the trainer's process; leave workers at 0")
     for key in ("asymmetric_critic", "critic_sees_world", "curriculum"):
+        if key == "curriculum" and config.get(key) == "poet" and config["policy"] == "mlp":
+            continue  # POET's own driver pins each niche's vehicles (sim2real.poet_train)
         if config.get(key):
             raise UserError(f"{key}: not available with {where} (use env.simulator: pybullet)")
     for index, entry in enumerate(config.get("randomizers") or []):
