@@ -4,7 +4,8 @@ replies), fit each log with ``sysid fit``'s pipeline, and compare every estimate
 replay error before/after the fit and the wall time of each stage.
 
     nice -n 5 .venv/bin/python benchmarks/sysid_arm_recovery.py [--draws 2] [--seed 20] [--evaluations 300] \
-        [--workers 1] [--rt-nice -10] [--rate-limit 1] [--out benchmarks/results/sysid_arm_recovery.json]
+        [--workers 1] [--rt-nice -10] [--rate-limit 1] [--in-process] \
+        [--out benchmarks/results/sysid_arm_recovery.json]
 
 The real-time stages (emulator + ``sysid collect``) run at ``--rt-nice`` (root only; on a shared, loaded machine a
 starved emulator trips the loop's watchdog) with the watchdog limits at 25 periods (a stopped run is tried again,
@@ -13,8 +14,11 @@ outlasts the default 34 ms) and the servos' bus watchdog off (a loaded machine's
 tripped servo silently refuses every later goal: the log then holds targets the arm never followed); the fits
 run at this script's niceness, ``--workers`` at a time. ``--rate-limit``: the collect's safety-layer rate limit
 (fraction of the joint speed limit; default deploy's 0.75). Latency: the profile's reply latency against the
-log's quickest read; the read -> write delay a policy feels is printed beside it (not a target). Targets
-(issue 20): latency within ±5 ms; mass, gains, strength within ±10 %; held-out replay error cut >= 3x. Prints a Markdown table (``--table JSON``: of a past run).
+log's quickest read; the read -> write delay a policy feels is printed beside it (not a target).
+``--in-process``: the same profiles and excitation on the in-process emulated arm (``tests/sysid/arm_flight.py``:
+exact timing, no bus faults), the reference for what the excitation can identify without timing noise. Targets
+(issue 20): latency within ±5 ms; mass, gains, strength within ±10 %; held-out replay error cut >= 3x. Prints a
+Markdown table (``--table JSON``: of a past run).
 """
 from __future__ import annotations
 
@@ -94,6 +98,32 @@ def collect(profile: dict, folder: str, rt_nice: int | None, rate_limit: float |
         stop_process(emulator)
 
 
+def collect_in_process(profile: dict, folder: str, rate_limit: float | None) -> tuple[str, float]:
+    """The same excitation through the deployment loop on the in-process emulated arm (``tests/sysid/arm_flight``:
+    the emulator's physics, sensor noise and reply latency on a fake clock; no bus, no faults, exact timing)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "sysid"))
+    from arm_flight import InProcessArm
+    from quad_flight import FakeClock
+
+    from sim2real.emulators.reality import RealityProfile
+    from sim2real.sysid.collect import collect_arm
+    from sim2real.sysid.excitation_arm import Excitation
+
+    clock = FakeClock()
+    settings = {k: v for k, v in profile.items() if k != "faults"}
+    robot = InProcessArm(RealityProfile(**settings), clock)
+    robot.connect()
+    rate = robot.spec.control_rate_hz
+    targets = Excitation().targets(robot.spec, rate)
+    log = os.path.join(folder, f"{profile['name']}.jsonl")
+    started = time.monotonic()
+    result, problems = collect_arm(robot, robot.spec, (0.0, 0.0, 0.0), targets, log, rate, clock=clock,
+                                   sleep=clock.sleep, velocity_fraction=rate_limit)
+    if result.stopped is not None or problems:
+        raise RuntimeError(f"in-process collect on {profile['name']} stopped: {result.stopped} {problems}")
+    return log, time.monotonic() - started
+
+
 def fit_one(job: tuple[dict, str, str, int]) -> dict:
     profile, log, out, evaluations = job
     truth = {p.name: float(profile.get(p.name, p.nominal)) for p in ARM_PARAMETERS}  # unset: the emulator's
@@ -169,6 +199,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rt-nice", type=int, default=None)
     parser.add_argument("--rate-limit", type=float, default=None, help="collect's rate limit, fraction (0, 1]")
+    parser.add_argument("--in-process", action="store_true",
+                        help="collect on the in-process emulated arm (exact timing, no bus) instead of the bus")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "sysid_arm_recovery.json"))
     parser.add_argument("--reuse", help="folder of an earlier run: fit its logs again instead of collecting")
     parser.add_argument("--table", help="only print the table of this results JSON")
@@ -185,7 +217,10 @@ def main() -> None:
         if args.reuse and os.path.exists(log):
             collected.append((profile, log, float("nan")))
             continue
-        log, seconds = collect(profile, folder, args.rt_nice, args.rate_limit)
+        if args.in_process:
+            log, seconds = collect_in_process(profile, folder, args.rate_limit)
+        else:
+            log, seconds = collect(profile, folder, args.rt_nice, args.rate_limit)
         print(f"collected {profile['name']} in {seconds:.0f} s: {log}", flush=True)
         collected.append((profile, log, seconds))
     jobs = [(p, log, os.path.join(folder, f"fitted_{p['name']}.yaml"), args.evaluations) for p, log, _ in collected]
@@ -196,7 +231,8 @@ def main() -> None:
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump({"evaluations": args.evaluations, "seed": args.seed, "folder": folder,
-                   "rate_limit": args.rate_limit, "load_average": os.getloadavg(), "results": results}, handle,
+                   "rate_limit": args.rate_limit, "in_process": args.in_process, "load_average": os.getloadavg(),
+                   "results": results}, handle,
                   indent=1, default=float)
     print(table(results))
     print(f"outputs (profiles, reports) in {folder}; JSON {args.out}")

@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="arms: step and chirp amplitude around home, rad (default 0.35)")
     collect.add_argument("--rate-hz", type=positive_float,
                          help="arms: excitation rate (default: the robot's control rate, lower on a slow bus)")
+    collect.add_argument("--rate-limit", type=_speed_fraction,
+                         help="arms: the safety layer's command-rate limit for this collect only, as a fraction "
+                              "(0..1] of each joint's speed limit (default: deploy's 0.75; 1 lets the excitation "
+                              "load the servos; joint limits, step limit and workspace box stay on)")
     collect.add_argument("--seed", type=seed, default=0, help="quadcopters: seed of the start positions")
     collect.set_defaults(handler=run_collect)
 
@@ -74,6 +78,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     loop.add_argument("--timesteps", type=positive_int, help="training budget (default: the launch file's)")
     loop.add_argument("--steps", type=positive_int, help="control steps per evaluation episode (default: deploy's)")
     loop.set_defaults(handler=run_loop)
+
+
+def _speed_fraction(text: str) -> float:
+    """A fraction of the joints' speed limit: a number in (0, 1]."""
+    value = positive_float(text)
+    if value > 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction of the joint speed limit in (0, 1], got {text!r}")
+    return value
 
 
 def _fit_options(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +136,7 @@ def collect_log(args: argparse.Namespace, log_path: str) -> int:
     targets = Excitation(amplitude=getattr(args, "amplitude", 0.35)).targets(spec, rate)
     print(f"excitation: {len(targets)} steps at {rate:g} Hz ({len(targets) / rate:.0f} s)", flush=True)
     result, problems = collect_arm(robot, spec, (0.0, 0.0, 0.0), targets, log_path, rate, args.stop_file,
-                                   _watchdog_limits(args, rate))
+                                   _watchdog_limits(args, rate), velocity_fraction=getattr(args, "rate_limit", None))
     return _summarize(result, log_path, problems,
                       lambda e: f": {e.get('steps', 0)} excitation steps, final tracking "
                                 f"{e.get('tracking_rms', 0.0) * 1e3:.1f} mrad")

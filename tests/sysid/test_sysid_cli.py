@@ -29,7 +29,7 @@ def run_cli(capsys, *arguments: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def tiny_log(tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("cli") / "excitation.jsonl")
-    excite(path, Excitation(amplitude=0.3, hold_s=0.4, chirp_s=0.8, joints=("elbow_flex",)))
+    excite(path, Excitation(amplitude=0.3, hold_s=0.4, chirp_s=0.8, joints=("elbow_flex",), loaded_poses=()))
     return path
 
 
@@ -44,6 +44,8 @@ def tiny_log(tmp_path_factory) -> str:
     (["fit", "{tmp}", "--out", "{tmp}/f.yaml"], "is a directory"),
     (["collect", "--driver", "dynamixel", "--log", "{tmp}/c.jsonl", "--calibration", "x.json"], "--port"),
     (["collect", "--driver", "crazyflie", "--log", "{tmp}/c.jsonl"], "--address"),
+    (["collect", "--driver", "dynamixel", "--port", "/dev/null", "--log", "{tmp}/c.jsonl", "--rate-limit", "1.5"],
+     "--rate-limit"),
     (["collect", "--driver", "dynamixel", "--port", "/dev/null", "--robot", "r2d2", "--log", "{tmp}/c.jsonl"],
      "r2d2"),
     (["loop", "--driver", "dynamixel", "--port", "/dev/null", "--launch", "no_such_launch", "--policy", "p",
