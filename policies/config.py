@@ -82,8 +82,10 @@ class RL2Config:
         total_steps: environment steps (summed over envs) to train for, ≥ 1.
         num_envs: parallel environments (ignored when a vectorized env is passed in), 1–65536.
         workers: processes stepping the envs (:class:`~policies.subproc.SubprocTrialVecEnv`, contiguous blocks of
-            envs per process): 0 steps every env in the trainer's own process; 1..``num_envs`` otherwise. Results do
-            not depend on it (env ``i`` is seeded ``seed + i`` in any split), so a run may resume with another count.
+            envs per process): 0 steps every env in the trainer's own process; 1..``num_envs`` otherwise; with 2 or
+            more the rollout is pipelined (the trainer computes one half's actions while the other half steps).
+            Results do not depend on it (env ``i`` is seeded ``seed + i`` in any split, and the policy runs on the
+            same two halves in the same order), so a run may resume with another count.
         rollout_steps: steps per env per PPO iteration, 1–100000.
         seq_len: truncated-BPTT length in steps; must divide ``rollout_steps``.
         epochs: PPO epochs per iteration, 1–100.
