@@ -246,3 +246,37 @@ def test_the_rollout_computes_one_stage_while_the_other_steps(tmp_path) -> None:
     plain = train_rl2({**base, "workers": 0}, [_pendulum_trials] * 3, tmp_path / "plain", tensorboard=False)
     a, b = (torch.load(r.checkpoint, weights_only=True)["model"] for r in (piped, plain))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _randomized_reach() -> gym.Env:
+    import sim2real.envs  # noqa: F401
+    from randomizers.wrappers import ActuationRandomizer
+
+    return TrialWrapper(ActuationRandomizer(gym.make("sim2real/PandaReach-v0", max_episode_steps=3)), 2)
+
+
+def test_a_curriculum_sees_the_same_trials_in_the_same_order_with_pipelined_workers(tmp_path) -> None:
+    """Robust PLR (levels pinned through env_method while the other half steps, training flags per half): 0 and 2
+    workers train the same weights and leave the teacher in the same state."""
+    from randomizers.curricula import PLRTeacher
+    from randomizers.curricula.trials import TrialCurriculum, setter_for
+    from randomizers.params import ParamSpace
+
+    results = []
+    for workers in (0, 2):
+        hooks: list = []
+
+        def curriculum(vec):
+            space = ParamSpace.from_dict(vec.env_method("get_randomization_space", indices=[0])[0])
+            teacher = PLRTeacher(space, capacity=4, min_fill=2, replay_prob=0.5, robust=True, seed=0)
+            hooks.append(TrialCurriculum(teacher, setter_for(vec)))
+            return hooks[-1]
+
+        config = dict(num_envs=4, rollout_steps=12, seq_len=6, num_minibatches=2, epochs=1, total_steps=144, seed=0,
+                      workers=workers, network={"hidden_size": 8, "embed_size": 8, "encoder_sizes": [8]})
+        result = train_rl2(config, [_randomized_reach] * 4, tmp_path / f"w{workers}", tensorboard=False,
+                           curriculum=curriculum)
+        results.append((torch.load(result.checkpoint, weights_only=True), hooks[0].teacher))
+    (a, teacher_a), (b, teacher_b) = results
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert teacher_a.replays > 0 and teacher_a.state_dict() == teacher_b.state_dict()
