@@ -24,6 +24,7 @@ from sim2real.hal.camera import Camera, CameraError
 from sim2real.hal.robot import Robot
 from sim2real.hal.safety import SafetyLayer
 from sim2real.hal.scene import Scene
+from sim2real.hal.servo_bus import BusError
 from sim2real.hal.types import JointCommand, RobotState
 from sim2real.tasks.base import ArmTask
 from sim2real.tasks.control import Controller
@@ -64,6 +65,14 @@ class ArmEpisodes(EpisodeRunner):
     def warm_up_observation(self, loop: RateLoop, state: RobotState):
         """The observation of the warm-up call (goal: the origin; nothing acts on it)."""
         return self.observe(loop, state, np.zeros(3))[0]
+
+    def before_start(self, loop: RateLoop) -> None:
+        """The robot takes control (a servo arm whose bus watchdog expired during the untimed warm-up or since
+        connect holds its present pose and is re-armed); a bus that does not answer is a lost link."""
+        try:
+            loop.robot.take_control()
+        except (BusError, OSError) as err:
+            raise Trip("link", f"take control failed: {err}") from None
 
     def go_home(self, loop: RateLoop, episode: int) -> None:
         """Drive the arm to the spec's home pose through the safety layer (``home_steps`` at most)."""

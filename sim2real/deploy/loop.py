@@ -8,10 +8,10 @@ clock and sleep are injectable, so the timing runs on a fake clock in tests), re
 the state is older than ``stale_after_s`` or the step started later than ``overrun_after_s`` past its deadline, hand
 the state to the runner (an emulated workspace tracks it, a multirotor checks its flight envelope), let the runner
 build the observation, act, filter, send and log.
-A trip (watchdog, e-stop, lost link, a non-finite action, the flight envelope, home or start not reached) calls the
-runner's safe stop (arms hold, multirotors land) at once and ends the deployment; so does any exception raised
-inside the loop (policy, task, driver, camera, log): :meth:`RateLoop.run` turns it into a stop of kind ``error``
-whose reason names the exception and where it was raised. If the safe stop itself fails, that is recorded too
+A trip (watchdog, servos whose bus watchdog expired, e-stop, lost link, a non-finite action, the flight envelope,
+home or start not reached) calls the runner's safe stop (arms hold, multirotors land) at once and ends the
+deployment; so does any exception raised inside the loop (policy, task, driver, camera, log): :meth:`RateLoop.run`
+turns it into a stop of kind ``error`` whose reason names the exception and where it was raised. If the safe stop itself fails, that is recorded too
 (``safe_stop_error``); the summary record is written whenever the log still can be.
 Before the clock starts the policy acts once on a real observation (warm-up: a torch policy's first call is slow,
 and a policy that raises or returns NaN is stopped before the robot moves), then starts a fresh trial: each action's
@@ -36,7 +36,7 @@ from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.timing import OVERRUN_PERIODS, STALE_PERIODS, raised_priority
 from sim2real.hal.robot import Robot
 from sim2real.hal.safety import SafetyLayer
-from sim2real.hal.servo_bus import BusError
+from sim2real.hal.servo_bus import BusError, ServosStopped
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,9 @@ class LoopConfig:
 
 
 class Trip(Exception):
-    """Something requires an immediate safe stop; ``kind``: watchdog, estop, link, home, envelope, policy (a
-    non-finite action) or error (an exception inside the loop; ``detail``: its traceback)."""
+    """Something requires an immediate safe stop; ``kind``: watchdog (the loop's, or the servos' bus watchdog),
+    estop, link, home, envelope, policy (a non-finite action) or error (an exception inside the loop; ``detail``:
+    its traceback)."""
 
     def __init__(self, kind: str, reason: str, detail: str | None = None) -> None:
         super().__init__(reason)
@@ -167,6 +168,8 @@ class RateLoop:
             raise Trip("watchdog", f"loop overrun: step started {lateness * 1e3:.1f} ms late")
         try:
             state = self.robot.read_state()
+        except ServosStopped as err:
+            raise Trip("watchdog", f"servos stopped: {err}") from None
         except (BusError, OSError) as err:
             raise Trip("link", f"read failed: {err}") from None
         age = self.clock() - state.timestamp
@@ -193,6 +196,8 @@ class RateLoop:
         safe = self.safety.filter(command, state, step)
         try:
             return self.robot.send_command(safe)
+        except ServosStopped as err:
+            raise Trip("watchdog", f"servos stopped: {err}") from None
         except (BusError, OSError) as err:
             raise Trip("link", f"write failed: {err}") from None
 

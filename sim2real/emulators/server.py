@@ -34,7 +34,8 @@ class BusEmulator:
     """
 
     def __init__(self, protocol: str, reality: RealityProfile, robot: str = "so101", journal: str | None = None,
-                 dynamixel_model: int = dynamixel.MODELS["XL330-M288"]) -> None:
+                 dynamixel_model: int = dynamixel.MODELS["XL330-M288"],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
         self.reality = reality
@@ -50,13 +51,14 @@ class BusEmulator:
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)  # no echo or line editing before the client configures the port
         self.port = os.ttyname(self.slave)
-        self._start = time.monotonic()
+        self.clock = clock  # monotonic s (a fake clock in timing tests moves physics and the bus watchdog)
+        self._start = clock()
         self._stop = threading.Event()
         self.stats = {"packets": 0, "dropped": 0, "corrupted": 0, "delayed": 0, "fault_seed": seed}
 
     def now(self) -> float:
-        """Seconds since the emulator started (monotonic)."""
-        return time.monotonic() - self._start
+        """Seconds since the emulator started (on its clock)."""
+        return self.clock() - self._start
 
     def _record_goal(self, servo_id: int, ticks: int) -> None:
         assert self._journal is not None

@@ -36,6 +36,11 @@ class Robot(Device):
         Gripper joints are returned unchanged from ``state``.
         """
 
+    def take_control(self) -> None:
+        """Called once before a control loop starts commanding, after its untimed preparation (policy warm-up):
+        a driver whose actuators stopped on their own while the host was idle (a servo bus watchdog) makes them
+        hold their present pose and re-arms them. Default: nothing to do."""
+
     def clamp_to_limits(self, positions: np.ndarray) -> np.ndarray:
         """Joint positions clipped to the spec's position limits."""
         return np.clip(positions, self.spec.lower, self.spec.upper)

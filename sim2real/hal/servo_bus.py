@@ -4,13 +4,14 @@ A :class:`ServoBus` speaks raw ticks: ping, position mode, torque, one sync read
 every servo, one sync write of goal positions, and (where the servo has one) a bus watchdog. Any communication
 failure, including a vanished USB adapter, raises :class:`BusError`.
 
-Lossy buses: a request whose status reply is lost or damaged on the wire (timeout, bad checksum) is sent again, up
-to ``retries`` more times, and the :class:`BusError` after the last try says how many were made. Only idempotent
-requests are repeated: pings, reads, sync reads and register writes of an absolute value (operating mode, torque
-enable, lock, bus watchdog), which leave the servo in the same state however often they arrive. A status reply that
-carries a servo error is an answer and is not repeated. The goal sync write expects no reply, so a lost one cannot
-be seen and is not repeated (the next control step writes a new goal). Requests that are not idempotent — REBOOT,
-REG_WRITE + ACTION, factory reset, changing a servo's ID or baud rate — are never sent by this class.
+Bus watchdog (Dynamixel): servos whose watchdog expired (no instruction for longer than its time, e.g. the host
+stalled) stop and refuse goal writes; the goal sync write has no reply, so nothing else would tell. The servos can
+only expire after a silence, so the bus times its own instructions to every servo (``clock``) and, when one sync
+read or sync write completes nearly the watchdog time after the previous one began
+(:meth:`ServoBus.suspect_after_s`), asks the servos (one sync read of the watchdog register; no cost in periods
+without such a silence) and notes the expired ones in ``expired`` (with ``expiry``, one line saying why) until the
+watchdog is set again. What follows is the arm's decision (:class:`~sim2real.hal.servo_arm.ServoArm` raises
+:class:`ServosStopped`).
 """
 from __future__ import annotations
 
@@ -27,8 +28,13 @@ import numpy as np
 from sim2real.extras import require
 
 
+
 class BusError(Exception):
     """The bus did not deliver: timeout, corrupt reply, servo error, or a lost port."""
+
+
+class ServosStopped(Exception):
+    """Servos no longer follow goal writes (their bus watchdog expired); the deployment must stop."""
 
 
 @dataclass
@@ -70,7 +76,7 @@ class ServoBus(abc.ABC):
     torque_address: int
 
     def __init__(self, port: str, ids: list[int], baudrate: int = 1_000_000, latency_ms: float = 16.0,
-                 retries: int = 3) -> None:
+                 retries: int = 3, clock: Callable[[], float] = time.monotonic) -> None:
         if baudrate not in self.baud_rates:
             raise ValueError(f"baud rate {baudrate} not supported (allowed: {', '.join(map(str, self.baud_rates))})")
         if retries < 0:
@@ -82,6 +88,11 @@ class ServoBus(abc.ABC):
         self.packets = self.packet_handler()
         self._reader: Any = None
         self._writer: Any = None
+        self.clock = clock  # monotonic s: state timestamps and the silence before each instruction
+        self.watchdog_s = 0.0  # the armed bus watchdog time (s); 0: none armed
+        self.expired: list[int] = []  # ids whose bus watchdog was found expired (until it is set again)
+        self.expiry = ""  # why, one line
+        self._spoke_at: float | None = None  # when the last instruction to every servo began (clock s)
 
     @abc.abstractmethod
     def packet_handler(self) -> Any:
@@ -187,23 +198,56 @@ class ServoBus(abc.ABC):
         """Arm the servos' own communication watchdog (buses that have one); 0 disables and clears it."""
         raise BusError(f"{type(self).__name__} servos have no bus watchdog")
 
+    def watchdog_tripped(self) -> list[int]:
+        """Ids whose bus watchdog has expired (none on buses without one)."""
+        return []
+
+    def suspect_after_s(self) -> float:
+        """The host silence (s) after which the armed watchdog may have expired: the watchdog time less the reply
+        timeout (a goal write may sit that long in the USB adapter after it left this process), at least half of
+        it. Measured from the start of one instruction to the end of the next, an upper bound on what the servos
+        saw apart from that buffering."""
+        return max(0.5 * self.watchdog_s, self.watchdog_s - self.reply_timeout_s)
+
+    def _spoke(self, started: float, check: bool = True) -> None:
+        """Bookkeeping after an instruction to every servo that began at ``started`` (clock s) went through. When it
+        completed more than :meth:`suspect_after_s` after the previous one began, ask the servos (``check``) whether
+        the watchdog expired and note the ones that did (``expired``, ``expiry``)."""
+        previous, self._spoke_at = self._spoke_at, started
+        if not check or self.watchdog_s <= 0 or previous is None or self.expired:
+            return
+        silence = self.clock() - previous
+        if silence <= self.suspect_after_s():
+            return
+        self._spoke_at = self.clock()
+        self.expired = self.watchdog_tripped()
+        if self.expired:
+            self.expiry = (f"bus watchdog expired on servo(s) {self.expired}: they stopped and refuse goal writes "
+                           f"(instructions up to {silence:.3f} s apart; watchdog {self.watchdog_s:.3f} s)")
+
     def read(self, retries: int | None = None) -> BusReading:
         """Sync-read position, velocity and effort of every servo, asked again after a lost or damaged reply up to
-        ``retries`` (default: the bus's) times."""
+        ``retries`` (default: the bus's) times; notes an expired bus watchdog (``expired``)."""
+        started = self.clock()
         result = self._exchange(self._reader.txRxPacket, retries)
         self._check(result, 0, "sync read", retries)
         values = [self.decode(servo_id) for servo_id in self.ids]
         positions, velocities, efforts = (np.array(v, dtype=float) for v in zip(*values))
+        self._spoke(started)
         return BusReading(positions, velocities, efforts)
 
-    def write_goals(self, ticks: np.ndarray) -> None:
-        """Sync-write goal positions (ticks, bus id order); no reply is expected, so nothing is repeated."""
+    def write_goals(self, ticks: np.ndarray, check: bool = True) -> None:
+        """Sync-write goal positions (ticks, bus id order); no reply is expected, so nothing is repeated. Notes an
+        expired bus watchdog (``expired``: those servos ignored the write) unless ``check`` is off (a safe stop
+        does not wait for the answer)."""
         self._writer.clearParam()
         for servo_id, value in zip(self.ids, ticks):
             self._writer.addParam(servo_id, list(int(value).to_bytes(self.goal_length, "little")))
+        started = self.clock()
         result = self._guard(self._writer.txPacket)
         if result != self.sdk.COMM_SUCCESS:
             raise BusError(f"sync write: {self.packets.getTxRxResult(result)}")
+        self._spoke(started, check)
 
 
 def watchdog_units(seconds: float, unit_s: float, maximum: int) -> int:

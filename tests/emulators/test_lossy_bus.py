@@ -158,9 +158,9 @@ def test_rate_limit_holds_across_home_and_policy_phases(bus_emulator, tmp_path):
     config = SafetyConfig.from_spec(spec, base)
     scene = LabScene()
     task.setup(scene)
-    arm.connect()
     log = DeploymentLog(str(tmp_path / "log.jsonl"))
     model = KinematicModel(spec, base)
+    arm.connect()  # last: the servos' bus watchdog (0.1 s) expires if the loop does not start talking soon
     try:
         loop = DeploymentLoop(arm, task, make_controller("ee", spec, task.uses_gripper, base), SwingingPolicy(),
                               scene, GoalSource(), SafetyLayer(config, model, 1.0 / rate_hz), log,
