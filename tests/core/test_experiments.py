@@ -211,7 +211,8 @@ def test_rl2_smoke_trains_and_its_run_plays_an_episode(tmp_path):
     assert terminated or truncated
 
 
-@pytest.mark.parametrize("name", ["so101_heavier_rl2", "so101_heavier_ppo", "panda_heavier_rl2", "so101_towers_rl2"])
+@pytest.mark.parametrize("name", ["so101_heavier_rl2", "so101_heavier_ppo", "so101_heavier_rl2_bc", "panda_heavier_rl2",
+                                  "so101_towers_rl2"])
 def test_shipped_experiment_launch_files_resolve(name):
     from sim2real.launch import resolve
 
