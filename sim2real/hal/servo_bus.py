@@ -212,15 +212,21 @@ class ServoBus(abc.ABC):
     def _spoke(self, started: float, check: bool = True) -> None:
         """Bookkeeping after an instruction to every servo that began at ``started`` (clock s) went through. When it
         completed more than :meth:`suspect_after_s` after the previous one began, ask the servos (``check``) whether
-        the watchdog expired and note the ones that did (``expired``, ``expiry``)."""
-        previous, self._spoke_at = self._spoke_at, started
-        if not check or self.watchdog_s <= 0 or previous is None or self.expired:
+        the watchdog expired and note the ones that did (``expired``, ``expiry``). Until they answer (no ``check``,
+        or the check raised :class:`BusError`) the silence stays on the books, so the next instruction asks."""
+        previous = self._spoke_at
+        if self.watchdog_s <= 0 or previous is None or self.expired:
+            self._spoke_at = started
             return
         silence = self.clock() - previous
         if silence <= self.suspect_after_s():
+            self._spoke_at = started
             return
-        self._spoke_at = self.clock()
+        if not check:
+            return
+        asked = self.clock()
         self.expired = self.watchdog_tripped()
+        self._spoke_at = asked
         if self.expired:
             self.expiry = (f"bus watchdog expired on servo(s) {self.expired}: they stopped and refuse goal writes "
                            f"(instructions up to {silence:.3f} s apart; watchdog {self.watchdog_s:.3f} s)")
