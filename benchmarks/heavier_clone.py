@@ -15,7 +15,8 @@ episode. The answer step is weighted up: it is one step in ~35, and everything t
 * ``policy: mlp`` (PPO) launch file: the feed-forward baseline, fitted step by step on the same demonstrations;
   written as an SB3 run (``final/model.zip`` + ``launch.yaml``).
 
-    python benchmarks/heavier_clone.py launch/so101_heavier_rl2_bc.yaml --episodes 1500 --out runs/heavier_bc_rl2
+    python benchmarks/heavier_clone.py so101_heavier_rl2_bc --demos runs/heavier_demos.npz --out runs/heavier_bc_rl2
+    python benchmarks/heavier_clone.py so101_heavier_ppo --demos runs/heavier_demos.npz --out runs/heavier_bc_ppo
 """
 from __future__ import annotations
 
@@ -64,9 +65,12 @@ class Demonstrations:
 
     @classmethod
     def load(cls, path: str) -> "Demonstrations":
-        with np.load(path, allow_pickle=False) as data:
-            return cls(data["observations"], data["executed"], data["labels"], data["valid"],
-                       float(data["success_rate"]))
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(data["observations"], data["executed"], data["labels"], data["valid"],
+                           float(data["success_rate"]))
+        except (OSError, KeyError, ValueError) as err:
+            raise UserError(f"{path}: not a demonstrations file written by heavier_clone.py ({err})") from None
 
     @property
     def answer_steps(self) -> np.ndarray:

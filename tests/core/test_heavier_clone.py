@@ -66,6 +66,11 @@ def test_demonstrations_round_trip_through_npz(demos, tmp_path, clone):
     again = clone.Demonstrations.load(str(tmp_path / "demos.npz"))
     np.testing.assert_array_equal(again.labels, demos.labels)
     assert again.success_rate == demos.success_rate
+    from sim2real.errors import UserError
+
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    with pytest.raises(UserError, match="not a demonstrations file"):
+        clone.Demonstrations.load(str(tmp_path / "bad.npz"))
 
 
 def test_cloning_fits_the_recurrent_actor_and_the_run_plays_the_benchmark(clone, small_rl2_config, demos, tmp_path):
