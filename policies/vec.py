@@ -34,7 +34,12 @@ class TrialStep:
 
 
 class TrialVecEnv(Protocol):
-    """What the recurrent PPO trainer needs from a vectorized environment."""
+    """What the recurrent PPO trainer needs from a vectorized environment.
+
+    Optionally, ``stages`` (env ranges, each a union of :func:`policies.subproc.pipeline_blocks` halves),
+    ``step_async(stage, action)`` and ``step_wait(stage) -> TrialStep`` let the trainer compute one stage's actions
+    while another steps (:class:`~policies.subproc.SubprocTrialVecEnv` with 2+ workers).
+    """
 
     num_envs: int
     observation_space: gym.Space
