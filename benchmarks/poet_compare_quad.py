@@ -178,6 +178,18 @@ def run_one(method: str, seed: int, steps: int, out_dir: str, generation_steps: 
     return result
 
 
+def start_model_row(init: str, out_dir: str) -> dict[str, Any]:
+    """The path evaluation of model ``init`` without further training (cached in ``OUT_DIR/start-model.json``)."""
+    path = os.path.join(out_dir, "start-model.json")
+    if not os.path.isfile(path):
+        config = base_config(1, 0, out_dir, "start", 1)
+        os.makedirs(out_dir, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({"method": "start model", "seed": 0, "path": evaluate_path(config, [(START, init)])}, handle)
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def report(results: list[dict[str, Any]]) -> str:
     """The comparison table (Wilson 95 % intervals over pooled vehicles) and POET's run summaries."""
     from sim2real.evaluation.stats import bootstrap_ci, wilson_ci
@@ -185,7 +197,7 @@ def report(results: list[dict[str, Any]]) -> str:
     head = " | ".join(f"f = {f:.1f}" for f in FRACTIONS)
     rows = [f"| method | {head} | success at T (95 % CI) | hardest solved f per seed | seeds |",
             "|---" * (len(FRACTIONS) + 4) + "|"]
-    for method in METHODS:
+    for method in ("start model", *METHODS):
         rs = sorted((r for r in results if r["method"] == method), key=lambda r: r["seed"])
         if not rs:
             continue
@@ -212,7 +224,7 @@ def report(results: list[dict[str, Any]]) -> str:
                         f"solved (largest latency solved {top:.3f} s), final population {pop}, {r['archived']} "
                         f"archived, {r['evaluation_episodes']} evaluation episodes")
     rows += [f"{r['method']} seed {r['seed']}: {r['train_s']:.0f} s wall, {r['train_cpu_s']:.0f} CPU-s"
-             for r in results]
+             for r in results if "train_s" in r]
     return "\n".join(rows)
 
 
@@ -237,6 +249,8 @@ def main() -> None:
             for future in futures:
                 future.result()
     results = []
+    if args.init is not None:  # the start model itself, untrained further: the row every method starts from
+        results.append(start_model_row(args.init, args.out_dir))
     for m in METHODS:
         for s in args.seeds:
             path = os.path.join(args.out_dir, f"{m}-s{s}", "result.json")
