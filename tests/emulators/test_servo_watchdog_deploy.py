@@ -189,3 +189,12 @@ def test_feetech_servos_have_no_bus_watchdog_and_follow_again_after_a_stall(rig)
     # the loop runs the missed deadlines back to back (no time passes), then the arm follows the reversed push
     moved = np.asarray(policy_steps[-1]["positions"]) - np.asarray(policy_steps[12]["positions"])
     assert np.max(np.abs(moved)) > 0.05, moved
+
+
+def test_a_write_without_the_check_leaves_the_silence_for_the_next_instruction(rig):
+    _, arm, em, _, _, _, clock = rig("dynamixel", stall_at=None)
+    clock.spend(STALL_S)
+    arm.safe_stop()  # the hold write does not wait for the check
+    assert arm.bus.expired == []
+    arm.read_state()  # the silence before the hold write is still on the books: this read asks
+    assert arm.bus.expired == [1, 2, 3, 4, 5, 6] and "0.100 s" in arm.bus.expiry
