@@ -1,8 +1,9 @@
 """``sysid loop`` for a quadcopter, in-process: the policy deployed before (it holds poorly on a slow, late
 vehicle), the excitation, the fit, the retraining from ``crazyflie_hover_fast`` with the fitted ranges (a real child
-``sim2real train`` on the batched model, one PPO update) and the deployment after. The flights are the real deployment stack
-(``build_stack``'s task, safety layer and episode runner, the multirotor deployment loop, real logs) on the
-emulators' vehicle model in-process on a fake clock (:mod:`quad_flight`), so the round takes seconds, not minutes."""
+``sim2real train`` on the batched model, one PPO update) and the deployment after. The flights are the real
+deployment stack (``build_stack``'s task, safety layer and episode runner, the multirotor deployment loop, real logs)
+on the emulators' vehicle model in-process on a fake clock (:mod:`quad_flight`), so the round takes seconds, not
+minutes."""
 from __future__ import annotations
 
 import argparse
