@@ -181,6 +181,30 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def print_floors(folder: str, profiles: list[dict]) -> None:
+    """The gate's replay error (all 4 s segments) of each log in ``folder`` under the true and the nominal
+    parameters, split into the joint-angle and the servo-load part (mrad): the floor a fit cannot beat."""
+    from sim2real.sysid.identify import model_for, read_deployment_log
+
+    nominal = {p.name: p.nominal for p in ARM_PARAMETERS}
+    for profile in profiles:
+        truth = {p.name: float(profile.get(p.name, p.nominal)) for p in ARM_PARAMETERS}
+        path = os.path.join(folder, f"{profile['name']}.jsonl")
+        records = read_deployment_log(path)
+        model = model_for(records, path)
+        model.measured(records)
+        segments = model.segments(records, 4.0)
+        joints = len(model.spec.joint_names)
+        cells = []
+        for values in (truth, nominal):
+            squares = [((model.simulate(s, values) - s.measured) * s.weights) ** 2 for s in segments]
+            parts = [np.sqrt(np.mean([q.mean() for q in squares]))]
+            parts += [np.sqrt(np.mean([q[:, cols].sum(axis=1).mean() / q.shape[1] for q in squares]))
+                      for cols in (slice(0, joints), slice(joints, None))]
+            cells.append(" / ".join(f"{v * 1e3:.2f}" for v in parts))
+        print(f"{profile['name']}: replay error total / angles / load (mrad): truth {cells[0]}; nominal {cells[1]}")
+
+
 def print_table(path: str) -> None:
     """The Markdown table of a results JSON written by an earlier run."""
     with open(path) as handle:
@@ -204,12 +228,17 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "sysid_arm_recovery.json"))
     parser.add_argument("--reuse", help="folder of an earlier run: fit its logs again instead of collecting")
     parser.add_argument("--table", help="only print the table of this results JSON")
+    parser.add_argument("--floors", help="only print the true and nominal parameters' replay errors of the logs in "
+                                         "this folder (an earlier run's)")
     args = parser.parse_args()
     if args.table:
         print_table(args.table)
         return
     rng = np.random.default_rng(args.seed)
     profiles = [lab()] + [draw(rng, i + 1) for i in range(args.draws)]
+    if args.floors:
+        print_floors(args.floors, profiles)
+        return
     folder = args.reuse or tempfile.mkdtemp(prefix="sysid-arm-")
     collected = []
     for profile in profiles:
