@@ -20,9 +20,17 @@ seed offset 500 000) at each point S + f (T − S), f = 0, 0.2, …, 1; success 
 end of the 5 s episode (the task's own success). POET is evaluated with the agent of its final population's niche
 nearest (normalized distance) to the point, chosen by environment, not by outcome.
 
+From fresh weights (POET: 65 536 steps per agent and generation):
+
     nice -n 5 .venv/bin/python benchmarks/poet_compare_quad.py --steps 1500000 --seeds 0 1 --jobs 2 \\
         --out-dir runs/poet_compare_quad
     .venv/bin/python benchmarks/poet_compare_quad.py --report-only --seeds 0 1 --out-dir runs/poet_compare_quad
+
+From the fast hover policy (``--init``: every method, and POET's root, start from it; its row is reported too):
+
+    .venv/bin/sim2real train crazyflie_hover_fast --run-dir runs/hover_fast_s0
+    nice -n 5 .venv/bin/python benchmarks/poet_compare_quad.py --steps 1500000 --generation-steps 49152 \\
+        --init runs/hover_fast_s0/final/model.zip --seeds 0 1 --jobs 2 --out-dir runs/poet_compare_quad_warm
 """
 from __future__ import annotations
 
