@@ -3,7 +3,7 @@
 Neither RL² nor PPO learned to reach and push the blocks from the sparse answer reward in 100k steps (they settle on
 an early guess first; BENCHMARKS.md, "Physics experiments"). This script starts a learner from demonstrations
 instead: it plays the scripted poke-until-sure experimenter (:class:`sim2real.tasks.experiment_scripted.PokeAll`)
-on the launch file's randomized env, executing its tool motion with Gaussian noise in part of the episodes (the
+on the launch file's randomized env, executing its tool motion with Gaussian noise (by default in every episode; the
 labels stay the expert's clean actions, so the clone sees and learns to recover from its own drift; DART, Laskey et
 al. 2017), and fits the policy's mean action to the expert's by mean squared error, masked to the steps of each
 episode. The answer step is weighted up: it is one step in ~35, and everything the experiment is for.
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("launch", help="a Heavier launch file, policy rl2 or mlp (PPO)")
     parser.add_argument("--episodes", type=int, default=1500, help="demonstration episodes")
-    parser.add_argument("--noise", type=float, default=0.15, help="std of the executed tool motion's noise (action units)")
-    parser.add_argument("--noisy-fraction", type=float, default=0.5, help="share of the episodes played with noise")
+    parser.add_argument("--noise", type=float, default=0.2, help="std of the executed tool motion's noise (action units)")
+    parser.add_argument("--noisy-fraction", type=float, default=1.0, help="share of the episodes played with noise")
     parser.add_argument("--iterations", type=int, default=3000, help="Adam steps")
     parser.add_argument("--batch", type=int, default=32, help="episodes (RL²) per step; x 35 steps for the MLP")
     parser.add_argument("--lr", type=float, default=1e-3)
