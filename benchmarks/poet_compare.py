@@ -221,18 +221,28 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not args.report_only:
-        tasks = [(m, s) for s in args.seeds for m in args.methods]
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(run_one, m, s, args.steps, args.out_dir, args.target) for m, s in tasks]
-            for future in futures:
-                future.result()
+        run_all(run_one, args.methods, args.seeds, args.jobs, args.steps, args.out_dir, args.target)
+    print(report(read_results(args.out_dir, METHODS, args.seeds), args.target))
+
+
+def run_all(run_one_fn: Any, methods: list[str], seeds: list[int], jobs: int, *args: Any) -> None:
+    """``run_one_fn(method, seed, *args)`` for every seed and method, ``jobs`` at a time in worker processes."""
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_one_fn, m, s, *args) for s in seeds for m in methods]
+        for future in futures:
+            future.result()
+
+
+def read_results(out_dir: str, methods: tuple[str, ...], seeds: list[int]) -> list[dict[str, Any]]:
+    """The ``OUT_DIR/METHOD-sSEED/result.json`` files that exist, in method then seed order."""
     results = []
-    for m in METHODS:
-        for s in args.seeds:
-            path = os.path.join(args.out_dir, f"{m}-s{s}", "result.json")
+    for m in methods:
+        for s in seeds:
+            path = os.path.join(out_dir, f"{m}-s{s}", "result.json")
             if os.path.isfile(path):
-                results.append(json.load(open(path, encoding="utf-8")))
-    print(report(results, args.target))
+                with open(path, encoding="utf-8") as handle:
+                    results.append(json.load(handle))
+    return results
 
 
 if __name__ == "__main__":

@@ -39,12 +39,11 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from poet_compare import SOLVED, hardest_solved  # benchmarks/poet_compare.py (the first comparison, SO-101 Reach)
+from poet_compare import hardest_solved, read_results, run_all  # benchmarks/poet_compare.py: the SO-101 comparison
 from randomizers.curricula.base import Task, Teacher
 from randomizers.params import ParamSpace
 
@@ -250,22 +249,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not args.report_only:
-        tasks = [(m, s) for s in args.seeds for m in args.methods]
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(run_one, m, s, args.steps, args.out_dir, args.generation_steps, args.init)
-                       for m, s in tasks]
-            for future in futures:
-                future.result()
+        run_all(run_one, args.methods, args.seeds, args.jobs, args.steps, args.out_dir, args.generation_steps,
+                args.init)
     results = []
     if args.init is not None:  # the start model itself, untrained further: the row every method starts from
         results.append(start_model_row(args.init, args.out_dir))
-    for m in METHODS:
-        for s in args.seeds:
-            path = os.path.join(args.out_dir, f"{m}-s{s}", "result.json")
-            if os.path.isfile(path):
-                with open(path, encoding="utf-8") as handle:
-                    results.append(json.load(handle))
-    print(report(results))
+    print(report(results + read_results(args.out_dir, METHODS, args.seeds)))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import pytest
 
 import sim2real.poet_train as poet_train
 from randomizers.curricula.store import HISTORY_FILE, read_history
-from sim2real.checkpoints import CHECKPOINTS, STAGING_PREFIX
 from sim2real.cli import main
 from sim2real.env_factory import make_batched_vec_env
 from sim2real.errors import UserError
@@ -75,25 +74,15 @@ def test_niche_agents_fly_their_own_environment_and_scores_repeat() -> None:
         poet_train.pinned_batched_env(config, {GUST: 9.0}, 0, 2)
 
 
-def test_batched_poet_run_resumes_after_an_interrupted_checkpoint(tmp_path, monkeypatch, capsys) -> None:
+def test_batched_poet_run_resumes_after_an_interrupted_checkpoint(tmp_path, monkeypatch, capsys,
+                                                                  poet_checkpoint_interrupted) -> None:
     run_dir = str(tmp_path / "run")
     config = resolve(LAUNCH, TINY)
-    real_write = poet_train.write_checkpoint
-    calls = []
-
-    def killed_mid_write(run, step, fill, keep=2):
-        calls.append(step)
-        if len(calls) == 1:
-            return real_write(run, step, fill, keep)
-        staging = os.path.join(run, CHECKPOINTS, STAGING_PREFIX + f"step-{step}")
-        os.makedirs(staging)
-        fill(staging)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(poet_train, "write_checkpoint", killed_mid_write)
+    calls = poet_checkpoint_interrupted
     with pytest.raises(KeyboardInterrupt):
         train(config, run_dir=run_dir, progress=False)
-    monkeypatch.setattr(poet_train, "write_checkpoint", real_write)
+    monkeypatch.undo()
+    assert len(calls) == 2  # one complete checkpoint, then the kill
     capsys.readouterr()
     assert main(["train", "--resume", run_dir]) == 0
     assert "resuming" in capsys.readouterr().out

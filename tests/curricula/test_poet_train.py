@@ -45,25 +45,14 @@ def _generations(run_dir: str) -> list[int]:
             if r["event"] == "generation"]
 
 
-def test_sb3_poet_run_resumes_after_an_interrupted_checkpoint(tmp_path, monkeypatch, capsys) -> None:
+def test_sb3_poet_run_resumes_after_an_interrupted_checkpoint(tmp_path, monkeypatch, capsys,
+                                                              poet_checkpoint_interrupted) -> None:
     run_dir = str(tmp_path / "run")
     config = resolve("launch/so101_reach_poet.yaml", TINY)
-    real_write = poet_train.write_checkpoint
-    calls = []
-
-    def killed_mid_write(run, step, fill, keep=2):
-        calls.append(step)
-        if len(calls) == 1:
-            return real_write(run, step, fill, keep)
-        staging = os.path.join(run, CHECKPOINTS, STAGING_PREFIX + f"step-{step}")
-        os.makedirs(staging)
-        fill(staging)  # every file written, the manifest not: the checkpoint is incomplete
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(poet_train, "write_checkpoint", killed_mid_write)
+    calls = poet_checkpoint_interrupted
     with pytest.raises(KeyboardInterrupt):
         train(config, run_dir=run_dir, progress=False)
-    monkeypatch.setattr(poet_train, "write_checkpoint", real_write)
+    monkeypatch.undo()
     assert len(calls) == 2  # one complete checkpoint, then the kill
     saved = json.load(open(os.path.join(run_dir, CHECKPOINTS, f"step-{calls[0]}", "curriculum.json")))
     with open(os.path.join(run_dir, HISTORY_FILE), "a") as handle:
