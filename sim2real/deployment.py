@@ -21,6 +21,7 @@ from sim2real.agents import Policy
 from sim2real.deploy.estop import EStop
 from sim2real.deploy.log import DeploymentLog
 from sim2real.deploy.loop import DeployResult, EpisodeRunner, LoopConfig, RateLoop, run_connected
+from sim2real.deploy.multirotor import APPROACH_TIMEOUT_S
 from sim2real.errors import UserError
 from sim2real.hal.drivers import DRIVERS as ARM_DRIVERS
 from sim2real.hal.drivers import FLIGHT_DRIVERS
@@ -66,7 +67,7 @@ class RunSettings:
     goals: Sequence[np.ndarray] = ()
     geofence: str | None = None
     tolerance: float = 0.1
-    approach_timeout_s: float = 15.0
+    approach_timeout_s: float = APPROACH_TIMEOUT_S
 
     def loop_config(self, rate_hz: float, default_steps: int) -> LoopConfig:
         limits = {field: None if periods is None else periods / rate_hz

@@ -64,9 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     quad.add_argument("--geofence", help="box x0,y0,z0,x1,y1,z1 in m, world ENU (default: 1.5 m × vehicle size "
                                          "around the origin, -0.1..2 m × size high)")
     quad.add_argument("--tolerance", type=positive_float, default=0.1, help="episode success radius, m (default 0.1)")
-    quad.add_argument("--approach-timeout", type=positive_float, default=15.0,
+    quad.add_argument("--approach-timeout", type=positive_float, default=30.0,
                       help="s the vehicle's own position controller has to reach each episode's start before the run "
-                           "lands (default 15; a heavy vehicle first winds up its thrust integrator)")
+                           "lands (default 30; a heavy vehicle first winds up its thrust integrator)")
     parser.set_defaults(handler=run)
 
 

@@ -28,6 +28,7 @@ from sim2real.hal.safety import MultirotorSafetyLayer
 from sim2real.tasks.quadrotor import QuadrotorTask, Reference, position_error
 
 TAKEOFF_RISE_M = 0.05  # m above the lowest measured height: the vehicle has taken off
+APPROACH_TIMEOUT_S = 30.0  # s to reach an episode's start: a heavy vehicle first winds up its thrust integrator
 
 
 def _setpoint_record(setpoint) -> dict:
@@ -44,8 +45,8 @@ class MultirotorEpisodes(EpisodeRunner):
     An episode succeeds when it ends within ``tolerance`` m of the reference.
     """
 
-    def __init__(self, task: QuadrotorTask, approach_tolerance: float = 0.1, approach_timeout_s: float = 15.0,
-                 tolerance: float = 0.1) -> None:
+    def __init__(self, task: QuadrotorTask, approach_tolerance: float = 0.1,
+                 approach_timeout_s: float = APPROACH_TIMEOUT_S, tolerance: float = 0.1) -> None:
         self.task = task
         self.approach_tolerance, self.approach_timeout_s = approach_tolerance, approach_timeout_s
         self.tolerance = tolerance
@@ -177,7 +178,7 @@ class MultirotorDeploymentLoop(RateLoop):
     def __init__(self, robot: FlightVehicle, task: QuadrotorTask, policy: Policy, safety: MultirotorSafetyLayer,
                  log: DeploymentLog, config: LoopConfig, estop: EStop | None = None,
                  clock: Callable[[], float] = time.monotonic, approach_tolerance: float = 0.1,
-                 approach_timeout_s: float = 15.0, tolerance: float = 0.1,
+                 approach_timeout_s: float = APPROACH_TIMEOUT_S, tolerance: float = 0.1,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(robot, MultirotorEpisodes(task, approach_tolerance, approach_timeout_s, tolerance), policy,
                          safety, log, config, estop, clock, sleep)
