@@ -9,12 +9,14 @@ Measured on the launch file's env (default ``so101_reach``, 2 envs), in a privat
   ``RayVecEnv`` (same config, same seed);
 * ``rl2_*``: RL² ``train_rl2`` steps/s with ``workers: 2`` (:class:`~policies.subproc.SubprocTrialVecEnv`) vs
   :class:`~sim2real.ray_backend.trial_vec_env.RayTrialVecEnv` (2 actors);
+* ``many_*`` (``--many N``): N envs in 2 Ray actors (N/2 envs each) against N ``SubprocVecEnv`` processes (PPO,
+  stepping) and RL² with 2 local workers vs 2 actors: several envs per actor amortize the actor call;
 * ``ray_rtt_ms``: round trip of a no-op actor call; ``env_step_ms``: one env step in this process.
 
 The time-per-step ratio Ray / local is printed for each. The projection to N machines is a model, printed with its
 assumptions (see BENCHMARKS.md "Ray backend (issue 22)").
 
-    nice -n 5 .venv/bin/python benchmarks/ray_backend.py --repeats 2 --out benchmarks/results/ray_backend.json
+    .venv/bin/python benchmarks/ray_backend.py --repeats 2 --many 16 --out benchmarks/results/ray_backend.json
 """
 from __future__ import annotations
 
@@ -64,19 +66,22 @@ def _ray_vec(config: dict[str, Any], actors: int) -> Any:
     return vec
 
 
-def vec_step(config: dict[str, Any], kind: str, steps: int) -> float:
-    vec = _local_vec(config) if kind == "subproc" else _ray_vec(config, 2 if kind == "ray_2x1" else 1)
+def vec_step(config: dict[str, Any], kind: str, steps: int, actors: int = 2) -> float:
+    """Random-action steps/s: ``subproc``, ``ray_2x1`` / ``ray_1x2`` (2 envs) or ``ray`` (``actors`` actors)."""
+    actors = {"ray_2x1": 2, "ray_1x2": 1}.get(kind, actors)
+    vec = _local_vec(config) if kind == "subproc" else _ray_vec(config, actors)
     try:
         return _vec_rate(vec, steps)
     finally:
         vec.close()
 
 
-def learn_rate(config: dict[str, Any], kind: str, steps: int) -> float:
-    """SB3 ``learn`` env steps/s (after the model is built: rollouts and updates)."""
+def learn_rate(config: dict[str, Any], kind: str, steps: int, actors: int | None = None) -> float:
+    """SB3 ``learn`` env steps/s (after the model is built: rollouts and updates); Ray: ``actors`` actors (default
+    one per env)."""
     from sim2real.train import build_model
 
-    vec = _local_vec(config) if kind == "local" else _ray_vec(config, config["n_envs"])
+    vec = _local_vec(config) if kind == "local" else _ray_vec(config, actors or config["n_envs"])
     try:
         model = build_model(config, vec, None)
         start = time.perf_counter()
@@ -86,8 +91,10 @@ def learn_rate(config: dict[str, Any], kind: str, steps: int) -> float:
         vec.close()
 
 
-def rl2_rate(config: dict[str, Any], kind: str, iterations: int) -> float:
-    """RL² training steps/s (``steps_per_s`` of the last iteration: rollout + update)."""
+def rl2_rate(config: dict[str, Any], kind: str, iterations: int, processes: int | None = None) -> float:
+    """RL² training steps/s (``steps_per_s`` of the last iteration: rollout + update) with ``processes`` local
+    workers or Ray actors (default one per env)."""
+    processes = processes or config["n_envs"]
     from policies.config import RL2Config
     from policies.ppo import train_rl2
     from sim2real.env_factory import make_env_fn
@@ -101,11 +108,11 @@ def rl2_rate(config: dict[str, Any], kind: str, iterations: int) -> float:
     fns = [make_env_fn(config, rank) for rank in range(config["n_envs"])]
     with tempfile.TemporaryDirectory() as run_dir:
         if kind == "local":
-            result = train_rl2({**settings, "workers": config["n_envs"]}, fns, run_dir, resume=False,
+            result = train_rl2({**settings, "workers": processes}, fns, run_dir, resume=False,
                                tensorboard=False)
         else:
             vec = RayTrialVecEnv([_in_trials(fn, TrialWrapper, cfg.episodes_per_trial) for fn in fns],
-                                 config["n_envs"])
+                                 processes)
             try:
                 result = train_rl2(settings, None, run_dir, vec_env=vec, resume=False, tensorboard=False)
             finally:
@@ -169,6 +176,9 @@ def main() -> None:
     parser.add_argument("--sac-steps", type=int, default=1000)
     parser.add_argument("--ppo-steps", type=int, default=2048)
     parser.add_argument("--rl2-iterations", type=int, default=2)
+    parser.add_argument("--many", type=int, default=0,
+                        help="also measure N envs in 2 actors (N/2 envs per actor) against N SubprocVecEnv "
+                             "processes (PPO, stepping) and 2 local RL² workers (default 0: not measured)")
     parser.add_argument("--out", default="benchmarks/results/ray_backend.json")
     args = parser.parse_args()
 
@@ -192,6 +202,18 @@ def main() -> None:
         "rl2_local": lambda: rl2_rate(rl2, "local", args.rl2_iterations),
         "rl2_ray": lambda: rl2_rate(rl2, "ray", args.rl2_iterations),
     }
+    if args.many:
+        many = [f"n_envs={args.many}"]
+        ppo_many = _config(args.launch, [*many, "algo.name=ppo", "algo.n_steps=128", "algo.batch_size=256"])
+        rl2_many = _config(args.rl2_launch, many)
+        variants.update({
+            "many_vec_step_subproc": lambda: vec_step(ppo_many, "subproc", args.vec_steps // 4),
+            "many_vec_step_ray": lambda: vec_step(ppo_many, "ray", args.vec_steps // 4, actors=2),
+            "many_ppo_local": lambda: learn_rate(ppo_many, "local", 4 * args.ppo_steps),
+            "many_ppo_ray": lambda: learn_rate(ppo_many, "ray", 4 * args.ppo_steps, actors=2),
+            "many_rl2_local": lambda: rl2_rate(rl2_many, "local", args.rl2_iterations, processes=2),
+            "many_rl2_ray": lambda: rl2_rate(rl2_many, "ray", args.rl2_iterations, processes=2),
+        })
     samples: dict[str, list[float]] = {name: [] for name in variants}
     try:
         for round_index in range(args.repeats):
@@ -207,11 +229,17 @@ def main() -> None:
               for kind in ("sac", "ppo", "rl2")}
     ratios["vec_step_time_ratio_ray_2x1_vs_subproc"] = rates["vec_step_subproc"] / rates["vec_step_ray_2x1"]
     ratios["vec_step_time_ratio_ray_1x2_vs_subproc"] = rates["vec_step_subproc"] / rates["vec_step_ray_1x2"]
+    if args.many:
+        ratios.update({f"many_{kind}_time_ratio_ray_vs_local": rates[f"many_{kind}_local"] / rates[f"many_{kind}_ray"]
+                       for kind in ("ppo", "rl2")})
+        ratios["many_vec_step_time_ratio_ray_vs_subproc"] = (rates["many_vec_step_subproc"]
+                                                              / rates["many_vec_step_ray"])
     ppo_learner_ms = max(0.0, 1e3 / rates["ppo_local"] - 1e3 / rates["vec_step_subproc"])  # per env step
     model = {"env_step_ms": env_ms, "ray_rtt_ms": rtt, "ppo_learner_ms_per_step": ppo_learner_ms,
              "envs_per_actor": 4, "actors_per_machine": 8,
              "rows": projection(env_ms, rtt, ppo_learner_ms, 4, 8, [1, 2, 4, 8, 16])}
-    result = {"launch": args.launch, "rl2_launch": args.rl2_launch, "repeats": args.repeats, "cpus": os.cpu_count(),
+    result = {"launch": args.launch, "rl2_launch": args.rl2_launch, "repeats": args.repeats, "many": args.many,
+              "cpus": os.cpu_count(),
               "steps_per_s": rates, "samples": samples, **ratios, "projection": model}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as handle:
