@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--many", type=int, default=0,
                         help="also measure N envs in 2 actors (N/2 envs per actor) against N SubprocVecEnv "
                              "processes (PPO, stepping) and 2 local RL² workers (default 0: not measured)")
+    parser.add_argument("--only", help="comma-separated variant names to run (default: all)")
     parser.add_argument("--out", default="benchmarks/results/ray_backend.json")
     args = parser.parse_args()
 
@@ -214,6 +215,11 @@ def main() -> None:
             "many_rl2_local": lambda: rl2_rate(rl2_many, "local", args.rl2_iterations, processes=2),
             "many_rl2_ray": lambda: rl2_rate(rl2_many, "ray", args.rl2_iterations, processes=2),
         })
+    if args.only:
+        unknown = set(args.only.split(",")) - set(variants)
+        if unknown:
+            parser.error(f"--only: unknown variants {sorted(unknown)} (known: {', '.join(variants)})")
+        variants = {name: run for name, run in variants.items() if name in args.only.split(",")}
     samples: dict[str, list[float]] = {name: [] for name in variants}
     try:
         for round_index in range(args.repeats):
@@ -225,19 +231,17 @@ def main() -> None:
         connection.release()
     env_ms = env_step_ms(sac, 500)
     rates = {name: statistics.median(values) for name, values in samples.items()}
-    ratios = {f"{kind}_time_ratio_ray_vs_local": rates[f"{kind}_local"] / rates[f"{kind}_ray"]
-              for kind in ("sac", "ppo", "rl2")}
-    ratios["vec_step_time_ratio_ray_2x1_vs_subproc"] = rates["vec_step_subproc"] / rates["vec_step_ray_2x1"]
-    ratios["vec_step_time_ratio_ray_1x2_vs_subproc"] = rates["vec_step_subproc"] / rates["vec_step_ray_1x2"]
-    if args.many:
-        ratios.update({f"many_{kind}_time_ratio_ray_vs_local": rates[f"many_{kind}_local"] / rates[f"many_{kind}_ray"]
-                       for kind in ("ppo", "rl2")})
-        ratios["many_vec_step_time_ratio_ray_vs_subproc"] = (rates["many_vec_step_subproc"]
-                                                              / rates["many_vec_step_ray"])
-    ppo_learner_ms = max(0.0, 1e3 / rates["ppo_local"] - 1e3 / rates["vec_step_subproc"])  # per env step
-    model = {"env_step_ms": env_ms, "ray_rtt_ms": rtt, "ppo_learner_ms_per_step": ppo_learner_ms,
-             "envs_per_actor": 4, "actors_per_machine": 8,
-             "rows": projection(env_ms, rtt, ppo_learner_ms, 4, 8, [1, 2, 4, 8, 16])}
+    pairs = {f"{kind}_time_ratio_ray_vs_local": (f"{kind}_local", f"{kind}_ray")
+             for kind in ("sac", "ppo", "rl2", "many_ppo", "many_rl2")}
+    pairs.update({f"vec_step_time_ratio_ray_{shape}_vs_subproc": ("vec_step_subproc", f"vec_step_ray_{shape}")
+                  for shape in ("2x1", "1x2")})
+    pairs["many_vec_step_time_ratio_ray_vs_subproc"] = ("many_vec_step_subproc", "many_vec_step_ray")
+    ratios = {name: rates[local] / rates[ray] for name, (local, ray) in pairs.items() if {local, ray} <= rates.keys()}
+    model: dict[str, Any] = {"env_step_ms": env_ms, "ray_rtt_ms": rtt}
+    if {"ppo_local", "vec_step_subproc"} <= rates.keys():
+        ppo_learner_ms = max(0.0, 1e3 / rates["ppo_local"] - 1e3 / rates["vec_step_subproc"])  # per env step
+        model.update(ppo_learner_ms_per_step=ppo_learner_ms, envs_per_actor=4, actors_per_machine=8,
+                     rows=projection(env_ms, rtt, ppo_learner_ms, 4, 8, [1, 2, 4, 8, 16]))
     result = {"launch": args.launch, "rl2_launch": args.rl2_launch, "repeats": args.repeats, "many": args.many,
               "cpus": os.cpu_count(),
               "steps_per_s": rates, "samples": samples, **ratios, "projection": model}
