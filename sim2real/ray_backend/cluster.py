@@ -2,11 +2,13 @@
 
 Defaults: no dashboard, no usage statistics, a 200 MB object store and, for the private instance, a node on
 ``127.0.0.1`` whose servers listen on loopback only, and workers at the driver's priority (Ray renices its workers
-by +15 by default, which on a busy machine starves the env actors a synchronous learner waits for). Ray's gRPC servers (GCS, raylet, workers) listen on every
-interface unless the node address is literally ``127.0.0.1``, and Ray's Python side rewrites that literal to the
-machine's network address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was in the environment when ``ray`` was
-imported (it then takes 127.0.0.1 as this machine's address). So the private instance, and a driver joining a
-cluster at ``127.0.0.1``/``localhost``, set that variable before the first ``import ray``.
+by +15 by default, which on a busy machine starves the env actors a synchronous learner waits for).
+
+Ray's gRPC servers (GCS, raylet, workers) listen on every interface unless the node address is literally
+``127.0.0.1``, and Ray's Python side rewrites that literal to the machine's network address unless
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was in the environment when ``ray`` was imported (it then takes 127.0.0.1 as
+this machine's address). So the private instance, and a driver joining a cluster at ``127.0.0.1``/``localhost``, set
+that variable before the first ``import ray``.
 """
 from __future__ import annotations
 

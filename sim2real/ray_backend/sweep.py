@@ -122,7 +122,8 @@ def run_sweep(points: list[SweepPoint], out_dir: str, eval_episodes: int, addres
     from sim2real.ray_backend.cluster import connect, import_ray
 
     os.makedirs(out_dir, exist_ok=True)
-    connection = connect(address, num_cpus=min(len(points), os.cpu_count() or 1))  # first: it decides how Ray is imported
+    # connect first: it decides how Ray is imported (a private instance stays on loopback)
+    connection = connect(address, num_cpus=min(len(points), os.cpu_count() or 1))
     ray = import_ray()
     try:
         task = ray.remote(num_cpus=CPUS_PER_RUN, max_retries=1, scheduling_strategy="SPREAD")(run_point)

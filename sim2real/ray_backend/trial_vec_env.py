@@ -2,11 +2,11 @@
 
 The trainer, hidden states and curriculum stay in the learner; each actor steps its block of trial-wrapped envs
 (:class:`~sim2real.ray_backend.actors.TrialEnvBlock`) and answers with numpy arrays, which the inherited
-``reset``/``step`` join. With 2+ actors whose blocks lie inside the two env halves, the halves are *stages* that step
-on their own (``step_async``/``step_wait``), so the RL² trainer computes one half's actions while the other half's
-actors step, as with local workers. Env ``i`` is seeded ``seed + i`` whatever the split, as with the local workers. A lost
-actor is restarted (values pinned by a curriculum applied again); its envs report that step as a truncated trial
-whose last observation is the one the learner saw last.
+``reset``/``step`` join. With 2+ actors whose blocks lie inside the two env halves, the halves are *stages* that
+step on their own (``step_async``/``step_wait``), so the RL² trainer computes one half's actions while the other
+half's actors step, as with local workers. Env ``i`` is seeded ``seed + i`` whatever the split, as with the local
+workers. A lost actor is restarted (values pinned by a curriculum applied again); its envs report that step as a
+truncated trial whose last observation is the one the learner saw last.
 """
 from __future__ import annotations
 
