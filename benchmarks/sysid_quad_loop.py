@@ -112,7 +112,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--steps", type=int, default=480, help="policy steps per evaluation episode (48 Hz)")
     parser.add_argument("--evaluations", type=int, default=300)
-    parser.add_argument("--timesteps", type=int, default=None, help="training budget (default: the launch file's)")
+    parser.add_argument("--timesteps", type=int, default=None,
+                        help="training budget (default: the loop's; the launch file's, 4x when the fit leaves its "
+                             "ranges)")
     parser.add_argument("--rt-nice", type=int, default=None)
     parser.add_argument("--stale-periods", type=float, default=15, help="watchdog: state age limit in periods")
     parser.add_argument("--overrun-periods", type=float, default=20, help="watchdog: lateness limit in periods")

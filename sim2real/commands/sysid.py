@@ -75,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     loop.add_argument("--policy", required=True, help="the policy deployed now (run directory or model)")
     loop.add_argument("--out", type=output_dir, required=True, help="folder for the log, fit, run and reports")
     loop.add_argument("--episodes", type=positive_int, default=10, help="evaluation episodes before/after (10)")
-    loop.add_argument("--timesteps", type=positive_int, help="training budget (default: the launch file's)")
+    loop.add_argument("--timesteps", type=positive_int,
+                      help="training budget (default: the launch file's, 4x it when a fitted range lies outside "
+                           "the launch file's)")
     loop.add_argument("--steps", type=positive_int, help="control steps per evaluation episode (default: deploy's)")
     loop.set_defaults(handler=run_loop)
 

@@ -3,8 +3,9 @@
 
 1. deploy the current policy (``--policy``) for ``--episodes`` episodes: the gap before;
 2. collect an excitation log; 3. fit it (the replay gate must accept, else the loop stops and says why);
-4. train from the launch file with the fitted ranges (``sim2real train``, a child process, at the launch file's or
-   ``--timesteps`` budget); 5. deploy the new policy for the same episodes: the gap after.
+4. train from the launch file with the fitted ranges (``sim2real train``, a child process, at ``--timesteps`` or
+   :func:`retraining_budget`: the launch file's budget, ``OUTSIDE_BUDGET_SCALE`` times it when a fitted range leaves
+   the launch file's); 5. deploy the new policy for the same episodes: the gap after.
 Deployments and training run as child ``sim2real`` processes (each its own safe stop, log and exit code); their
 success rates are read from the deployment logs' summary records; for quadcopters also each episode's hold RMS
 (after its first second) and the episodes a trip ended early (a crash, a tilt or geofence trip). Training uses
@@ -26,6 +27,12 @@ import numpy as np
 
 from sim2real.errors import UserError
 from sim2real.io import atomic_write_json
+
+# Retraining budget when the fit lies outside the launch file's ranges: a vehicle outside them (slower motors, more
+# latency) is harder to fly than the ones the launch file's budget was sized for. crazyflie_hover_fast on
+# crazyflie_sysid_slow's fit (BENCHMARKS.md, quad "Loop closure"): 1x crashes, 2x holds 3.7 cm, 4x is the
+# measured default.
+OUTSIDE_BUDGET_SCALE = 4
 
 
 def _cli(*arguments: str) -> list[str]:
@@ -100,6 +107,39 @@ def training_command(launch: str, runs: str, timesteps: int | None) -> list[str]
     return _cli("train", launch, f"output_dir={runs}", *([f"budget.total_timesteps={timesteps}"] if timesteps else []))
 
 
+def _ranges(config: dict) -> dict[tuple[str, str], tuple[float, float]]:
+    """(group, Param) → sampling range of a resolved launch mapping's ``randomizers:`` (each group's declared
+    defaults for the Params it leaves out)."""
+    from randomizers.launch import parse_randomizers
+    from randomizers.wrappers.base import EnvTraits
+
+    entries = parse_randomizers(config.get("randomizers") or [], EnvTraits())
+    return {(e.group, p.name): tuple(p.range) for e in entries if e.enabled for p in e.space if p.range is not None}
+
+
+def outside_ranges(launch: dict, fitted: dict) -> list[str]:
+    """The Params of resolved launch mapping ``fitted`` whose range is not inside the one ``launch`` trains on (a
+    Param ``launch`` does not randomize counts when its fitted range is not a point)."""
+    mine, theirs = _ranges(launch), _ranges(fitted)
+    out = []
+    for key, (low, high) in theirs.items():
+        known = mine.get(key)
+        if (known is None and high > low) or (known is not None and (low < known[0] or high > known[1])):
+            out.append(key[1])
+    return out
+
+
+def retraining_budget(launch: str, fitted_launch: str) -> tuple[int, list[str]]:
+    """Training steps for ``fitted_launch`` (the fit's launch file made from ``launch``): ``launch``'s budget, times
+    ``OUTSIDE_BUDGET_SCALE`` when a fitted range leaves ``launch``'s; and the Params that left."""
+    from sim2real.launch import resolve
+
+    original, fitted = resolve(launch), resolve(fitted_launch)
+    outside = outside_ranges(original, fitted)
+    budget = int(fitted["budget"]["total_timesteps"])
+    return (budget * OUTSIDE_BUDGET_SCALE if outside else budget), outside
+
+
 def trained(launch: str, runs: str, timesteps: int | None) -> str:
     """Train from ``launch`` in a child ``sim2real train``; the new run's directory."""
     if subprocess.call(training_command(launch, runs, timesteps)) != 0:
@@ -157,8 +197,16 @@ def close_the_loop(args: argparse.Namespace, collect: Callable[[argparse.Namespa
         print("the replay gate refused the fit: not retraining (see the report)")
         return finish(3)
     launch = data["outputs"]["launch"]
+    timesteps = args.timesteps
+    if timesteps is None:
+        timesteps, outside = retraining_budget(args.launch, launch)
+        record["outside_ranges"] = outside
+        if outside:
+            print(f"fitted ranges outside the launch file's ({', '.join(outside)}): training "
+                  f"{OUTSIDE_BUDGET_SCALE}x its budget, {timesteps} steps (--timesteps to choose)", flush=True)
+    record["timesteps"] = timesteps
     try:
-        run = stage("train", lambda: train(launch, os.path.join(args.out, "runs"), args.timesteps))
+        run = stage("train", lambda: train(launch, os.path.join(args.out, "runs"), timesteps))
     except UserError:
         finish(1)
         raise

@@ -23,7 +23,10 @@ from sim2real.emulators.quad_reality import QuadReality
 from sim2real.launch import resolve
 from sim2real.policy_files import load_policy
 from sim2real.sysid.excitation_quad import QuadExcitationConfig, collect_quadrotor
-from sim2real.sysid.loop import Deployment, close_the_loop, deployment_outcome, trained
+from sim2real.launch.files import find_launch_file
+from sim2real.sysid.loop import (OUTSIDE_BUDGET_SCALE, Deployment, close_the_loop, deployment_outcome,
+                                 retraining_budget, trained)
+from sim2real.sysid.ranges import apply_block
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "quad_deploy"))
@@ -95,3 +98,28 @@ def test_a_refused_fit_stops_the_loop_before_training(tmp_path, capsys):
         record = json.load(handle)
     assert set(record["stages_s"]) == {"deploy before", "collect", "fit"} and not record["fit"]["accepted"]
     assert not os.path.exists(os.path.join(out, "runs")) and "refused the fit" in capsys.readouterr().out
+
+
+def test_a_fit_outside_the_launch_files_ranges_trains_a_larger_budget(tmp_path):
+    launch = find_launch_file("crazyflie_hover_fast")
+    with open(launch, encoding="utf-8") as handle:
+        base = yaml.safe_load(handle)
+    budget = base["budget"]["total_timesteps"]
+
+    def fitted(ranges: dict) -> str:
+        params = [{"name": name, "range": bounds} for name, bounds in ranges.items()]
+        block = {"randomizers": [{"group": "quadrotor", "params": params}]}
+        path = str(tmp_path / f"fitted{len(os.listdir(tmp_path))}.yaml")
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(apply_block(base, block), handle)
+        return path
+
+    # inside the default ranges (kf x0.9-1.1, motor time constant x0.8-1.5, latency 0-20 ms): the launch file's budget
+    inside = fitted({"quadrotor.kf": [0.93, 1.02], "quadrotor.motor.time_constant": [0.9, 1.2],
+                     "quadrotor.latency": [0.005, 0.015]})
+    assert retraining_budget(launch, inside) == (budget, [])
+    # crazyflie_sysid_slow's fit: motors 2x slower, 30 ms of latency
+    slow = fitted({"quadrotor.kf": [0.95, 1.05], "quadrotor.motor.time_constant": [1.84, 2.31],
+                   "quadrotor.latency": [0.026, 0.034]})
+    assert retraining_budget(launch, slow) == (budget * OUTSIDE_BUDGET_SCALE,
+                                               ["quadrotor.motor.time_constant", "quadrotor.latency"])
