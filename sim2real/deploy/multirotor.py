@@ -6,9 +6,11 @@ Observations, setpoints and rewards come from the task the simulator runs, uncha
 action's reward (measured at the next step's state) and the episode's end (truncated after its last step) go to
 ``policy.observe``, so a recurrent (RL²) policy gets the inputs it was trained with. Every setpoint passes the
 :class:`MultirotorSafetyLayer`; a measured state outside the geofence or tilted past its limit trips the safe stop
-(land). The land record says
-``took_off`` (a measured height over ``TAKEOFF_RISE_M`` above the lowest) and ``landed`` (took off and came down: a
-vehicle that never lifted is reported as not having taken off, not as landed). Frames: world ENU, body FLU; units SI.
+(land), as does the vehicle's own crash report (``FlightVehicle.crash``: an alarm in flight, or its motors stopped
+in the air; a trip of kind ``envelope``). The land record says ``took_off`` (a measured height over
+``TAKEOFF_RISE_M`` above the lowest), ``landed`` (took off and came down with no crash report: a vehicle that never
+lifted is reported as not having taken off, not as landed) and ``crash`` (the report, None without one). Frames:
+world ENU, body FLU; units SI.
 """
 from __future__ import annotations
 
@@ -64,6 +66,9 @@ class MultirotorEpisodes(EpisodeRunner):
         reason = loop.safety.breach(state.position, state.rotation)
         if reason is not None:
             raise Trip("envelope", reason)
+        crash = getattr(loop.robot, "crash", None)
+        if crash is not None:
+            raise Trip("envelope", f"crash: {crash}")
 
     def _approach(self, loop: RateLoop, episode: int, start: np.ndarray) -> None:
         settled = 0
@@ -168,8 +173,9 @@ class MultirotorEpisodes(EpisodeRunner):
         except Exception as err:  # a dead link: the vehicle's own failsafe is all that is left; say so
             down, error = False, describe(err)
         took_off = self.took_off  # a vehicle that never lifted did not land: it did not take off
-        return {"landed": bool(down and took_off), "took_off": took_off, "stop_latency": loop.clock() - fired,
-                "safe_stop_error": error}
+        crash = getattr(loop.robot, "crash", None)
+        return {"landed": bool(down and took_off and crash is None), "took_off": took_off, "crash": crash,
+                "stop_latency": loop.clock() - fired, "safe_stop_error": error}
 
 
 class MultirotorDeploymentLoop(RateLoop):

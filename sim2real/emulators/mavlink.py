@@ -26,6 +26,19 @@ PX4 onboard (companion) link. System 1, component 1 (autopilot).
   and SET_ATTITUDE_TARGET (#82; body rates + thrust, or attitude + thrust; thrust normalized 0..1 of the maximum).
   Non-finite setpoints are dropped; thrust is clamped to 0..1 as PX4 does. Every setpoint is journaled.
 * AUTO.LAND descends at 0.5 m/s and disarms ``COM_DISARM_LAND`` s (default 2; <= 0: never) after touchdown.
+* Land detector: on the ground = the body touches the floor and does not move vertically, upright or lying on its
+  side or back (EXTENDED_SYS_STATE ON_GROUND); a vehicle whose motors stopped in the air is IN_AIR until then.
+* Failure detector: roll past ``FD_FAIL_R`` for ``FD_FAIL_R_TTRI`` s, or pitch past ``FD_FAIL_P`` for
+  ``FD_FAIL_P_TTRI`` s (PX4's defaults 60 deg, 0.3 s; 0 deg turns an axis off) while armed is an attitude failure,
+  announced by an EMERGENCY STATUSTEXT. As in PX4 it stops the motors (disarms) only where it may act: flight
+  termination enabled (``CBRK_FLIGHTTERM`` not 121212, PX4's default being 121212 = off), or within
+  ``COM_LKDOWN_TKO`` s (3) of take-off (PX4's lockdown); unlike PX4's termination it needs no reboot. Otherwise the
+  flight goes on (the companion's safe stop lands it; the land detector then disarms it wherever it lies). Arming is
+  denied while the attitude is past those limits (a vehicle lying on its side or back), as PX4's failure-detector
+  arming check.
+* The lab's operator (:meth:`EmulatedQuad.operator`): a vehicle that has lain still on the floor with its motors off,
+  tipped past 45 deg, for 1 s is set back on its feet where it lies (journal ``righted``), so the next deployment
+  can arm and take off from the floor.
 
 Frames on the wire: world NED, body FRD; inside: world ENU, body FLU (:mod:`sim2real.frames` converts).
 """
@@ -81,13 +94,24 @@ class Px4Param:
     high: float
 
 
+TERMINATION_OFF = 121212  # CBRK_FLIGHTTERM's circuit-breaker value: flight termination disabled (PX4's default)
 PX4_PARAMS = (  # sorted by name, as PX4 lists them
+    # flight termination circuit breaker: 121212 disables termination by the failure detector
+    Px4Param("CBRK_FLIGHTTERM", _INT32, TERMINATION_OFF, 0, TERMINATION_OFF),
     # 1: arming allowed without GPS; 0: arming needs a GPS fix (the emulation has none)
     Px4Param("COM_ARM_WO_GPS", _INT32, 1, 0, 1),
     # s on the ground after a landing before the vehicle disarms itself; <= 0: never
     Px4Param("COM_DISARM_LAND", _REAL32, 2.0, -1.0, 20.0),
+    # s after take-off in which an attitude failure stops the motors even with termination off; < 0: never
+    Px4Param("COM_LKDOWN_TKO", _REAL32, 3.0, -1.0, 10.0),
     # s without offboard setpoints before the offboard-loss failsafe
     Px4Param("COM_OF_LOSS_T", _REAL32, 1.0, 0.0, 60.0),
+    # failure detector: pitch (deg) past which, held FD_FAIL_P_TTRI s, the motors stop; 0: no pitch check
+    Px4Param("FD_FAIL_P", _INT32, 60, 0, 180),
+    Px4Param("FD_FAIL_P_TTRI", _REAL32, 0.3, 0.02, 5.0),
+    # failure detector: roll (deg) past which, held FD_FAIL_R_TTRI s, the motors stop; 0: no roll check
+    Px4Param("FD_FAIL_R", _INT32, 60, 0, 180),
+    Px4Param("FD_FAIL_R_TTRI", _REAL32, 0.3, 0.02, 5.0),
 )
 
 
@@ -142,6 +166,9 @@ class Px4Vehicle:
         self.params = {p.name: float(p.default) for p in PX4_PARAMS}
         self.home = np.array(quad.state().position)  # m, ENU: where it stands; set again at each arming
         self.now = 0.0
+        self._over_since: dict[str, float] = {}  # failure detector: axis -> s since when it is past its limit
+        self._failed = False  # an attitude failure was announced in this flight
+        self.takeoff_at: float | None = None  # s (emulator clock) of this flight's take-off
 
     @property
     def mode_name(self) -> str:
@@ -231,7 +258,11 @@ class Px4Vehicle:
             if not self.params["COM_ARM_WO_GPS"]:
                 self.status(mavlink.MAV_SEVERITY_CRITICAL, "Arming denied: no GPS fix (COM_ARM_WO_GPS 0)")
                 return mavlink.MAV_RESULT_DENIED
-            self.armed, self.touchdown = True, None
+            tipped = self._attitude_past_limits()
+            if tipped is not None:
+                self.status(mavlink.MAV_SEVERITY_CRITICAL, f"Arming denied: attitude failure ({tipped[0]})")
+                return mavlink.MAV_RESULT_DENIED
+            self.armed, self.touchdown, self._failed, self.takeoff_at = True, None, False, None
             self.hold = np.array(self.quad.state().position)
             self.home = self.hold.copy()
             self._note("armed")
@@ -364,14 +395,50 @@ class Px4Vehicle:
     # --- per physics step ---------------------------------------------------------------------------------------
     def physics_step(self, quad: EmulatedQuad) -> None:
         self.now = max(self.now, quad.time + quad.behind_s)
+        righted = quad.operator()
+        if righted is not None:
+            self._note("righted", tilt_deg=round(math.degrees(righted), 1))
         quad.command(self._setpoint())
+
+    def _attitude_past_limits(self) -> tuple[str, float, float] | None:
+        """(axis, angle deg, limit deg) of the first of roll, pitch past its FD_FAIL_* limit (PX4's Euler angles,
+        NED/FRD), else None."""
+        roll, pitch, _ = quaternion_to_euler(attitude_enu_flu_to_ned_frd(self.quad.sim.true_kinematics().quaternion))
+        for axis, angle in (("roll", roll), ("pitch", pitch)):
+            limit = self.params["FD_FAIL_R" if axis == "roll" else "FD_FAIL_P"]
+            if limit > 0 and abs(math.degrees(angle)) > limit:
+                return axis, abs(math.degrees(angle)), limit
+        return None
+
+    def _failure_detector(self) -> None:
+        """Armed: an axis past its limit for longer than its FD_FAIL_*_TTRI is an attitude failure (announced once
+        per flight); it stops the motors (disarms) with termination enabled or within the take-off lockdown window."""
+        over = self._attitude_past_limits()
+        axis = over[0] if over is not None else None
+        self._over_since = {axis: self._over_since.get(axis, self.now)} if axis is not None else {}
+        if axis is None or self.now - self._over_since[axis] <= self.params[f"FD_FAIL_{axis[0].upper()}_TTRI"]:
+            return
+        window = self.params["COM_LKDOWN_TKO"]
+        lockdown = (self.takeoff_at is not None and window >= 0 and self.now - self.takeoff_at <= window)
+        act = lockdown or self.params["CBRK_FLIGHTTERM"] != TERMINATION_OFF
+        if act or not self._failed:
+            self.status(mavlink.MAV_SEVERITY_EMERGENCY, f"Critical failure: {axis} {over[1]:.0f}>{over[2]:.0f} deg"
+                        + (", motors off" if act else ""))
+        self._failed = True
+        if act:
+            self._disarm("failure detector")
+            self._over_since = {}
 
     def _setpoint(self) -> Setpoint | None:
         now, quad = self.now, self.quad
         kin = quad.sim.true_kinematics()
         z = kin.position[2]
         if self.armed and not self.airborne and z > quad.home[2] + 0.05:
-            self.airborne = True
+            self.airborne, self.takeoff_at = True, now
+        if self.armed:
+            self._failure_detector()
+        if not self.armed and self.airborne and quad.on_ground():
+            self.airborne = False  # the land detector: motors stopped in the air, now down
         if self.main_mode == PX4_OFFBOARD and (self.last_setpoint is None or now - self.last_setpoint
                                                > self.params["COM_OF_LOSS_T"]):
             if self.airborne:

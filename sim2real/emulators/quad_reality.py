@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import pybullet as p
 
 from robots.quadrotor import QUADROTORS, get_quadrotor_spec
 from sim2real.emulators.reality import build_section, check_number, fault_seed, read_profile
@@ -26,6 +27,8 @@ from sim2real.hal.multirotor import MotorRpm, MultirotorState, Setpoint
 from sim2real.sim.quadrotor_physics import QuadPhysicsConfig
 from sim2real.sim.multirotor import SimMultirotor
 
+RIGHTED_AFTER_S = 1.0  # s a crashed vehicle lies still on the floor, motors off, before the operator rights it
+TIPPED_RAD = math.radians(45.0)  # tilt (rad) past which a vehicle lying on the floor cannot take off
 
 @dataclass(frozen=True)
 class LinkFaults:
@@ -200,6 +203,7 @@ class EmulatedQuad:
         self.sim.send_command(MotorRpm(np.zeros(4)))  # at once (latency still 0): motors off from the start
         self.sim.latency = reality.latency_s
         self.behind_s = 0.0  # wall-clock time skipped because physics could not keep up (s)
+        self._tipped_since: float | None = None  # emulated s since when it has lain still, tipped (the operator)
 
     @property
     def time(self) -> float:
@@ -247,9 +251,42 @@ class EmulatedQuad:
         r8 = float(self.sim.true_kinematics().rotation[8])
         return math.acos(max(-1.0, min(1.0, r8)))
 
-    def on_ground(self) -> bool:
+    def clearance(self) -> float:
+        """Height (m) of the body's lowest point (its collision box, in any attitude) above the floor (z = 0)."""
         kin = self.sim.true_kinematics()
-        return kin.position[2] < self.home[2] + 0.03 and abs(kin.velocity[2]) < 0.1
+        r, h = kin.rotation, self.spec.collision_half_extents
+        return float(kin.position[2]) - sum(abs(r[6 + j]) * h[j] for j in range(3))
+
+    def on_ground(self) -> bool:
+        """Land-detector view: touching the floor (lowest point under 3 cm) and not moving vertically, upright or
+        lying on its side or back."""
+        return self.clearance() < 0.03 and abs(self.sim.true_kinematics().velocity[2]) < 0.1
+
+    def operator(self) -> float | None:
+        """The lab's operator, once per physics step: a vehicle that has lain still on the floor with its motors
+        off, tipped past 45°, for :data:`RIGHTED_AFTER_S` s (emulated time) is set back on its feet where it lies,
+        heading kept, as a person does after a crash. Returns the tilt (rad) it lay at when it was righted, else
+        None."""
+        kin = self.sim.true_kinematics() if self.setpoint is None else None
+        resting = (kin is not None and self.clearance() < 0.01 and self.tilt > TIPPED_RAD
+                   and math.hypot(*kin.velocity) < 0.05 and math.hypot(*kin.body_rates) < 0.5)
+        if not resting:
+            self._tipped_since = None
+            return None
+        if self._tipped_since is None:
+            self._tipped_since = self.time
+        if self.time - self._tipped_since < RIGHTED_AFTER_S:
+            return None
+        tilt, r = self.tilt, kin.rotation
+        heading = math.atan2(r[3], r[0]) if math.hypot(r[0], r[3]) > 0.1 else math.atan2(-r[1], r[4])
+        physics = self.sim.physics
+        p.resetBasePositionAndOrientation(physics.body, [kin.position[0], kin.position[1], self.home[2]],
+                                          [0.0, 0.0, math.sin(heading / 2), math.cos(heading / 2)],
+                                          physicsClientId=physics.client)
+        p.resetBaseVelocity(physics.body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], physicsClientId=physics.client)
+        self.sim.controller.reset()
+        self._tipped_since = None
+        return tilt
 
     def close(self) -> None:
         self.sim.close()

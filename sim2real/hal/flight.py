@@ -15,7 +15,11 @@ class LinkError(ConnectionError):
 
 
 class FlightVehicle(Multirotor):
-    """A real (or emulated) vehicle. ``safe_stop`` lands in place and disarms."""
+    """A real (or emulated) vehicle. ``safe_stop`` lands in place and disarms. ``crash``: the vehicle's own report
+    of a crash since the last :meth:`arm`, one line (an alarm in flight such as a failure detector's on a tip-over,
+    or its motors stopped in the air); None while there is none (or the driver cannot tell)."""
+
+    crash: str | None = None
 
     @abc.abstractmethod
     def arm(self) -> None:

@@ -16,6 +16,13 @@ only after > 1 s of setpoints at > 2 Hz), switch to OFFBOARD, arm; ArduPilot —
 until the first :meth:`send_command`. Failsafes: if we stop sending, the vehicle's offboard-loss action takes over
 (PX4: COM_OF_LOSS_T, then COM_OBL_RC_ACT / land); :meth:`land` (our safe stop) switches to AUTO.LAND (ArduPilot:
 LAND) and waits for the vehicle to disarm on the ground.
+
+A crash: an EMERGENCY/ALERT STATUSTEXT while armed (PX4's failure detector stopping the motors on a tip-over past
+FD_FAIL_R/P), or a vehicle that disarms itself while its land detector (EXTENDED_SYS_STATE) says it is in the air
+(the heartbeat tells arming at 1 Hz, so up to a second late); :attr:`crash` then says so in one line.
+:meth:`land` on a vehicle already disarmed sends nothing and waits until it is reported on the ground; a vehicle
+reported on the ground for ``ON_GROUND_DISARM_S`` but still armed (PX4 with COM_DISARM_LAND <= 0) is disarmed, so
+the safe stop ends with the motors off.
 """
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ _MASK_POSITION = 0b0000_0101_1111_1000
 _MASK_VELOCITY = 0b0000_0101_1100_0111
 _MASK_RATES = 128  # SET_ATTITUDE_TARGET: attitude ignored, body rates and thrust used
 _MASK_ATTITUDE = 0b11  # roll and pitch rates ignored; attitude, yaw rate and thrust used
+ON_GROUND_DISARM_S = 3.0  # s reported on the ground while landing, still armed: the safe stop disarms
 
 
 def px4_custom_mode(main: int, sub: int = 0) -> int:
@@ -82,6 +90,9 @@ class MavlinkDriver(FlightVehicle):
         os.environ.setdefault("MAVLINK20", "1")  # before pymavlink is imported: it picks its wire version then
         self._mavutil = require("pymavlink.mavutil", "the MAVLink driver")
         self.statustext: list[str] = []
+        self._alarm: str | None = None  # the latest STATUSTEXT of severity ALERT or EMERGENCY since arming
+        self._was_armed = False  # the heartbeat said armed since our arm()
+        self.crash: str | None = None
         self._t0 = time.monotonic()
 
     # --- link ----------------------------------------------------------------------------------------------------
@@ -157,6 +168,23 @@ class MavlinkDriver(FlightVehicle):
                     self._acks[msg.command] = msg.result
                 elif kind == "STATUSTEXT":
                     self.statustext.append(msg.text)
+                    if msg.severity <= self._mavutil.mavlink.MAV_SEVERITY_ALERT and self._was_armed:
+                        self._alarm = msg.text
+                        self.crash = self.crash or f"vehicle alarm in flight: {msg.text}"
+                elif kind == "HEARTBEAT":
+                    self._watch_arming(msg)
+
+    def _watch_arming(self, heartbeat) -> None:
+        """Note a crash: disarmed by the vehicle after an alarm, or while its land detector said in the air (called
+        with the lock held)."""
+        m = self._mavutil.mavlink
+        armed = bool(heartbeat.base_mode & m.MAV_MODE_FLAG_SAFETY_ARMED)
+        landed = self._latest.get("EXTENDED_SYS_STATE")
+        in_air = landed is not None and landed[1].landed_state in (m.MAV_LANDED_STATE_IN_AIR,
+                                                                   m.MAV_LANDED_STATE_TAKEOFF)
+        if self._was_armed and not armed and self.crash is None and in_air:
+            self.crash = "the vehicle disarmed itself in the air (no alarm text)"
+        self._was_armed = armed
 
     def command(self, command: int, *params: float) -> int | None:
         """COMMAND_LONG with up to ``command_retries`` resends; the ACK's result, or None without one."""
@@ -206,6 +234,8 @@ class MavlinkDriver(FlightVehicle):
     def arm(self) -> None:
         """Stream a hold setpoint first (PX4), switch to OFFBOARD / GUIDED, arm; ``LinkError`` when refused."""
         m = self._mavutil.mavlink
+        with self._lock:
+            self.crash, self._alarm, self._was_armed = None, None, False
         self._hold = np.array(self.read_state().position)
         if self.autopilot == "px4":
             time.sleep(1.2)  # > 1 s of setpoints at > 2 Hz before OFFBOARD is accepted
@@ -264,15 +294,37 @@ class MavlinkDriver(FlightVehicle):
             raise LinkError(f"{self.url}: send failed ({err})") from None
 
     def land(self, timeout_s: float = 20.0) -> bool:
-        """AUTO.LAND (ArduPilot: LAND), then wait until the vehicle has disarmed on the ground."""
+        """AUTO.LAND (ArduPilot: LAND), then wait until the vehicle has disarmed on the ground; True if it did
+        within ``timeout_s`` (s). A vehicle already disarmed (motors off: a crash) is only waited for until it is
+        reported on the ground; one reported on the ground for ``ON_GROUND_DISARM_S`` but still armed is disarmed."""
         if self.master is None:
             raise LinkError(f"{self.url}: not connected")
         self._hold = None
         m = self._mavutil.mavlink
-        if self.autopilot == "px4":
-            result = self._set_mode(PX4_AUTO, PX4_AUTO_LAND)
-        else:
-            result = self._set_mode(ARDUPILOT_LAND)
-        if result != m.MAV_RESULT_ACCEPTED:
-            raise LinkError(f"{self.url}: land mode refused or unanswered (result {result})")
-        return wait_until(lambda: not self.armed, timeout_s, 0.05)
+        if self.armed:
+            if self.autopilot == "px4":
+                result = self._set_mode(PX4_AUTO, PX4_AUTO_LAND)
+            else:
+                result = self._set_mode(ARDUPILOT_LAND)
+            if result != m.MAV_RESULT_ACCEPTED and not wait_until(lambda: not self.armed, 1.5, 0.05):
+                raise LinkError(f"{self.url}: land mode refused or unanswered (result {result})")
+        deadline, grounded_since = time.monotonic() + timeout_s, None
+        while True:
+            grounded = self._landed_state() in (None, m.MAV_LANDED_STATE_ON_GROUND)
+            armed = self.armed
+            if not armed and grounded:
+                return True
+            now = time.monotonic()
+            grounded_since = (grounded_since or now) if grounded and self._landed_state() is not None else None
+            if armed and grounded_since is not None and now - grounded_since > ON_GROUND_DISARM_S:
+                self.command(m.MAV_CMD_COMPONENT_ARM_DISARM, 0)  # on the ground: an ordinary disarm is allowed
+                grounded_since = None
+            if now >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def _landed_state(self) -> int | None:
+        """The land detector's latest MAV_LANDED_STATE (EXTENDED_SYS_STATE), None if the vehicle sends none."""
+        with self._lock:
+            entry = self._latest.get("EXTENDED_SYS_STATE")
+        return None if entry is None else int(entry[1].landed_state)

@@ -7,6 +7,8 @@ import os
 import struct
 import time
 
+import pytest
+
 os.environ.setdefault("MAVLINK20", "1")
 from pymavlink import mavutil  # noqa: E402
 
@@ -16,7 +18,10 @@ from test_mavlink_emulator import _command, _connect, _stream_position  # noqa: 
 M = mavutil.mavlink
 OFFBOARD = (M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, 6, 0)
 EXPECTED = {"COM_ARM_WO_GPS": (M.MAV_PARAM_TYPE_INT32, 1), "COM_DISARM_LAND": (M.MAV_PARAM_TYPE_REAL32, 2.0),
-            "COM_OF_LOSS_T": (M.MAV_PARAM_TYPE_REAL32, 1.0)}
+            "COM_LKDOWN_TKO": (M.MAV_PARAM_TYPE_REAL32, 3.0), "COM_OF_LOSS_T": (M.MAV_PARAM_TYPE_REAL32, 1.0),
+            "CBRK_FLIGHTTERM": (M.MAV_PARAM_TYPE_INT32, 121212), "FD_FAIL_P": (M.MAV_PARAM_TYPE_INT32, 60),
+            "FD_FAIL_P_TTRI": (M.MAV_PARAM_TYPE_REAL32, 0.3), "FD_FAIL_R": (M.MAV_PARAM_TYPE_INT32, 60),
+            "FD_FAIL_R_TTRI": (M.MAV_PARAM_TYPE_REAL32, 0.3)}
 
 
 def _value(msg) -> float:
@@ -48,7 +53,7 @@ def test_param_list_read_set_round_trip(quad_emulator):
     master = _connect(em)
     master.mav.param_request_list_send(1, 1)
     listed = _param_values(master, len(EXPECTED))
-    assert {m.param_id: (m.param_type, _value(m)) for m in listed} == EXPECTED
+    assert {m.param_id: (m.param_type, pytest.approx(_value(m), rel=1e-6)) for m in listed} == EXPECTED  # float32
     assert sorted(m.param_index for m in listed) == list(range(len(EXPECTED)))
     assert {m.param_count for m in listed} == {len(EXPECTED)}
 

@@ -171,8 +171,10 @@ def test_hover_policy_holds_position_10s_through_mavlink(quad_emulator, tmp_path
     assert [r for r in em.records() if r["kind"] == "disarmed"][-1]["reason"] == "landed"
 
 
-def _fly(driver, policy, log, steps):
-    safety = MultirotorSafetyLayer(MultirotorSafetyConfig.from_spec(SPEC, *FENCE), SPEC.max_rpm)
+def _fly(driver, policy, log, steps, config: MultirotorSafetyConfig | None = None):
+    """One episode of ``steps`` through ``driver`` (connected here, disconnected after); ``config``: the safety
+    layer's (default: the spec's ranges in ``FENCE``). Returns (result, safety layer)."""
+    safety = MultirotorSafetyLayer(config or MultirotorSafetyConfig.from_spec(SPEC, *FENCE), SPEC.max_rpm)
     driver.connect()
     deployment_log = DeploymentLog(str(log))
     try:
