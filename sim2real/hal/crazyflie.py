@@ -236,9 +236,15 @@ class CrazyflieDriver(FlightVehicle):
 
     # --- commands ------------------------------------------------------------------------------------------------
     def arm(self) -> None:
-        """Arm through the supervisor and release the commander's thrust lock (one zero-thrust setpoint)."""
+        """Arm through the supervisor and release the commander's thrust lock (one zero-thrust setpoint). After a
+        crash (supervisor: crashed, e.g. a tumble) the supervisor's crash recovery is asked first; the firmware grants
+        it only to a vehicle set upright again."""
         self._check_link()
         cf = self.cf
+        if cf.supervisor.is_crashed:
+            cf.supervisor.send_crash_recovery_request()
+            if not wait_until(lambda: not cf.supervisor.is_crashed, 2.0, 0.05):
+                raise LinkError(f"{self.uri}: crash recovery refused: the vehicle lies tipped (set it upright)")
         cf.supervisor.send_arming_request(True)
         if not wait_until(lambda: cf.supervisor.is_armed, 2.0, 0.05):
             raise LinkError(f"{self.uri}: arming refused (supervisor bits 0x{cf.supervisor.read_bitfield():04x})")
