@@ -4,7 +4,7 @@ replies), fit each log with ``sysid fit``'s pipeline, and compare every estimate
 replay error before/after the fit and the wall time of each stage.
 
     nice -n 5 .venv/bin/python benchmarks/sysid_arm_recovery.py [--draws 2] [--seed 20] [--evaluations 300] \
-        [--workers 1] [--rt-nice -10] [--rate-limit 1] [--in-process] \
+        [--workers 1] [--rt-nice -10] [--rate-limit 1] [--in-process] [--only lab,draw2] \
         [--out benchmarks/results/sysid_arm_recovery.json]
 
 The real-time stages (emulator + ``sysid collect``) run at ``--rt-nice`` (root only; on a shared, loaded machine a
@@ -183,7 +183,10 @@ def table(results: list[dict]) -> str:
 
 def print_floors(folder: str, profiles: list[dict]) -> None:
     """The gate's replay error (all 4 s segments) of each log in ``folder`` under the true and the nominal
-    parameters, split into the joint-angle and the servo-load part (mrad): the floor a fit cannot beat."""
+    parameters, split into the joint-angle and the servo-load part (mrad): the floor a fit cannot beat; then the
+    same on the held-out segments alone, whose ratio is the most a fit's held-out cut can be expected to reach."""
+    from sim2real.sysid.fit import set_error
+    from sim2real.sysid.gate import split
     from sim2real.sysid.identify import model_for, read_deployment_log
 
     nominal = {p.name: p.nominal for p in ARM_PARAMETERS}
@@ -203,6 +206,10 @@ def print_floors(folder: str, profiles: list[dict]) -> None:
                       for cols in (slice(0, joints), slice(joints, None))]
             cells.append(" / ".join(f"{v * 1e3:.2f}" for v in parts))
         print(f"{profile['name']}: replay error total / angles / load (mrad): truth {cells[0]}; nominal {cells[1]}")
+        held = split([segments])[1]  # the gate's held-out segments: the cut no fit can beat is the truth's
+        truth_error, nominal_error = set_error(model, held, truth), set_error(model, held, nominal)
+        print(f"{profile['name']}: held-out error truth {truth_error * 1e3:.2f}, nominal {nominal_error * 1e3:.2f} "
+              f"mrad: the truth's cut {nominal_error / truth_error:.2f}x")
 
 
 def print_table(path: str) -> None:
@@ -227,6 +234,7 @@ def main() -> None:
                         help="collect on the in-process emulated arm (exact timing, no bus) instead of the bus")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "sysid_arm_recovery.json"))
     parser.add_argument("--reuse", help="folder of an earlier run: fit its logs again instead of collecting")
+    parser.add_argument("--only", help="comma-separated profile names to run (default: all)")
     parser.add_argument("--table", help="only print the table of this results JSON")
     parser.add_argument("--floors", help="only print the true and nominal parameters' replay errors of the logs in "
                                          "this folder (an earlier run's)")
@@ -236,6 +244,12 @@ def main() -> None:
         return
     rng = np.random.default_rng(args.seed)
     profiles = [lab()] + [draw(rng, i + 1) for i in range(args.draws)]
+    if args.only:
+        names = args.only.split(",")
+        unknown = sorted(set(names) - {p["name"] for p in profiles})
+        if unknown:
+            parser.error(f"--only {unknown[0]}: no such profile (lab, draw1..draw{args.draws})")
+        profiles = [p for p in profiles if p["name"] in names]
     if args.floors:
         print_floors(args.floors, profiles)
         return

@@ -35,6 +35,7 @@ from dataclasses import fields
 from typing import Mapping
 
 import numpy as np
+import pybullet
 
 from robots.registry import ROBOTS
 from robots.spec import RobotSpec
@@ -62,6 +63,11 @@ _MIN_STEPS = 10  # steps a segment needs to say anything
 EFFORT_WEIGHT = 0.05  # rad of replay error per N·m of servo-load error (0.1 N·m counts as 5 mrad)
 EFFORT_WINDOW_S = 1.0  # s: loads are compared as centred moving averages (a position servo's torque chatters
 #                        step to step around what it holds, ±0.3 N·m in the emulator; the average is the load)
+HELD_LOAD_NOISE = 0.05  # N·m: a load channel whose held loads stray from gravity by more (RMS) is weighted down
+HELD_RAD = 1e-3  # rad: a joint whose targets stay this close over a load window holds still there
+POLISH_STEPS = 3  # the gains' basin is narrow: CMA-ES's budget finds it, a few Gauss-Newton steps settle in it
+RETRY_S = 0.01  # s: a read this much slower than the log's quickest was answered to a retried request (a lost or
+#                 corrupted reply; the drivers wait tens of ms before asking again): its servos sampled then
 
 
 def _number_rows(records: list[dict], key: str, width: int, path: str) -> np.ndarray:
@@ -84,6 +90,7 @@ class ArmModel:
 
     kind = "arm"
     parameters = ARM_PARAMETERS
+    polish_steps = POLISH_STEPS  # Levenberg-Marquardt steps after CMA-ES (sim2real.sysid.fit.polish)
 
     def __init__(self, spec: RobotSpec, period: float, path: str = "log") -> None:
         self.spec, self.period, self.path = spec, period, path
@@ -94,6 +101,7 @@ class ArmModel:
         self._sensor_range = np.array([j.max_effort for j in spec.joints])  # N·m: present load/current saturates
         self.command_delay: tuple[float, float, float] | None = None  # s: 10th, 50th, 90th percentile (measured)
         self._window = max(1, int(round(EFFORT_WINDOW_S / period)))  # control steps of the load average
+        self._arm: tuple[RealityProfile, EmulatedArm] | None = None  # the last replay's arm, reused for its reality
 
     # --- log -> segments ---------------------------------------------------------------------------------------
     def segments(self, records: list[dict], segment_s: float) -> list[Segment]:
@@ -105,6 +113,7 @@ class ArmModel:
         times = np.array([float(s.get("t", np.nan)) + float(s.get("late", 0.0) or 0.0) for s in steps])
         if not np.all(np.isfinite(times)):
             raise UserError(f"{self.path}: a step record has no time 't'")
+        times = times + retried_read_delay(steps)
         sent = np.array([float(s["sent"]) if isinstance(s.get("sent"), (int, float)) else np.nan for s in steps])
         positions = _number_rows(steps, "positions", n, self.path)
         commands = _number_rows([{**s, "applied": s.get("applied", s.get("command"))} for s in steps], "applied", n,
@@ -117,6 +126,9 @@ class ArmModel:
         if loaded.any():
             efforts[loaded] = _number_rows([s for s, has in zip(steps, loaded) if has], "efforts", n, self.path)
         moved = self._weights(commands, positions)
+        load_weights = np.zeros(n)
+        if loaded.any():
+            load_weights = EFFORT_WEIGHT * moved * self.load_trust(commands[loaded], positions[loaded], efforts[loaded])
         breaks = np.flatnonzero(np.diff(times) > _GAP_PERIODS * self.period) + 1
         if np.any(np.diff(times) <= 0):
             breaks = np.union1d(breaks, np.flatnonzero(np.diff(times) <= 0) + 1)  # a new deployment in one file
@@ -131,7 +143,7 @@ class ArmModel:
                 previous = commands[first - 1] if first > run[0] else positions[first]
                 qd = velocities[first] if np.all(np.isfinite(velocities[first])) else np.zeros(n)
                 writes = sent[rows] - times[first] if np.all(np.isfinite(sent[rows])) else None
-                weights = np.concatenate([moved, moved * EFFORT_WEIGHT * bool(loaded[rows].all())])
+                weights = np.concatenate([moved, load_weights * bool(loaded[rows].all())])
                 pieces.append(Segment(times=times[rows] - times[first], commands=commands[rows], write_times=writes,
                                       measured=np.hstack([positions[rows],
                                                           moving_average(efforts[rows], self._window)]),
@@ -157,6 +169,40 @@ class ArmModel:
         reply = float(reads.min()) if len(reads) >= _MIN_STEPS else self.command_delay[1]
         box = next(p for p in self.parameters if p.name == "latency_s")
         return {"latency_s": float(np.clip(reply, box.low, box.high))}
+
+    def load_trust(self, commands: np.ndarray, positions: np.ndarray, efforts: np.ndarray) -> np.ndarray:
+        """Per joint, how far its load channel can be replayed (0..1), from the log alone: while a servo holds
+        still (targets within ``HELD_RAD`` over a load window) its averaged load should be the gravity torque at
+        the measured pose times one mass scale shared by all joints (least squares, inside the fit's box).
+        The RMS of what strays from that is the channel's noise: load that chatters through the average, or a soft
+        servo resting anywhere in its deadband, whose holding torque depends on how it got there. The channel is
+        weighted by (``HELD_LOAD_NOISE`` / that RMS)² (inverse variance), at most 1; 1 where nothing held."""
+        n = len(self.spec.joint_names)
+        trust = np.ones(n)
+        if len(commands) <= self._window:
+            return trust
+        half = self._window // 2
+        spans = np.ptp(np.lib.stride_tricks.sliding_window_view(commands, 2 * half + 1, axis=0), axis=-1)
+        held = np.zeros(commands.shape, dtype=bool)
+        held[half:half + len(spans)] = spans < HELD_RAD
+        if held.sum() < _MIN_STEPS:
+            return trust
+        averaged = moving_average(efforts, self._window)
+        gravity = gravity_torques(self.spec, positions)
+        box = next(p for p in self.parameters if p.name == "mass_scale")
+        scale = float(np.clip(averaged[held] @ gravity[held] / max(float(gravity[held] @ gravity[held]), 1e-12),
+                              box.low, box.high))
+        for j in range(n):
+            if held[:, j].sum() >= _MIN_STEPS:
+                stray = float(np.sqrt(np.mean((averaged[held[:, j], j] - scale * gravity[held[:, j], j]) ** 2)))
+                trust[j] = min(1.0, (HELD_LOAD_NOISE / max(stray, 1e-9)) ** 2)
+        return trust
+
+    def close(self) -> None:
+        """Free the replay's physics client."""
+        if self._arm is not None:
+            self._arm[1].close()
+            self._arm = None
 
     def _weights(self, commands: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """1 for each joint the log moved by more than ``MOVED_RAD`` (its targets' range) and that follows its
@@ -187,14 +233,13 @@ class ArmModel:
         segment's), targets applied at the logged write times or ``latency_s`` after each read; the arm starts at
         the measured pose and velocity, holding the target written before the segment."""
         reality = self.profile(values)
-        arm = EmulatedArm(self.spec, reality)
-        try:
-            out = _replay(arm, segment, reality.latency_s, self._sensor_range)
-            n = len(self.spec.joint_names)
-            out[:, n:] = moving_average(out[:, n:], self._window)
-            return out
-        finally:
-            arm.close()
+        if self._arm is None or self._arm[0] != reality:  # a fit replays every segment with one candidate in turn
+            self.close()
+            self._arm = (reality, EmulatedArm(self.spec, reality))
+        out = _replay(self._arm[1], segment, reality.latency_s, self._sensor_range)
+        n = len(self.spec.joint_names)
+        out[:, n:] = moving_average(out[:, n:], self._window)
+        return out
 
     # --- outputs -----------------------------------------------------------------------------------------------
     def reality_profile(self, values: Mapping[str, float], name: str) -> dict:
@@ -254,6 +299,29 @@ def _replay(arm: EmulatedArm, segment: Segment, latency: float, sensor_range: np
         out[k, :n] = arm.encoder_positions()
         out[k, n:] = np.clip(arm.measure()[2], -sensor_range, sensor_range)
     return out
+
+
+def gravity_torques(spec: RobotSpec, positions: np.ndarray) -> np.ndarray:
+    """Joint torques (T, joints) N·m holding the nominal arm still against gravity at each row of ``positions``."""
+    arm = EmulatedArm(spec, RealityProfile(name="gravity"))
+    try:
+        zero = [0.0] * positions.shape[1]
+        return np.array([pybullet.calculateInverseDynamics(arm.handle.body, [float(v) for v in q], zero, zero,
+                                                           physicsClientId=arm.client) for q in positions])
+    finally:
+        arm.close()
+
+
+def retried_read_delay(steps: list[dict]) -> np.ndarray:
+    """s from each step's read request to the instant its servos sampled: 0, except for reads that outlast the
+    log's quickest by more than ``RETRY_S`` (``read_s``: request -> reply), answered to a retried request: the
+    servos sampled a reply latency (the quickest read) before the reply came. Zeros for logs without ``read_s``."""
+    reads = np.array([float(s["read_s"]) if isinstance(s.get("read_s"), (int, float)) else np.nan for s in steps])
+    usable = np.isfinite(reads) & (reads >= 0)
+    if usable.sum() < _MIN_STEPS:
+        return np.zeros(len(steps))
+    extra = np.where(usable, reads - reads[usable].min(), 0.0)
+    return np.where(extra > RETRY_S, extra, 0.0)
 
 
 def moving_average(rows: np.ndarray, window: int) -> np.ndarray:

@@ -2,6 +2,10 @@
 error, then per-segment sensitivities (finite differences) that give both the identifiability report and a
 linearized bootstrap over segments for the parameters' uncertainty.
 
+Models that set ``polish_steps`` (arms) get that many Levenberg-Marquardt steps after CMA-ES, on the same
+finite-difference sensitivities the report uses: CMA-ES finds the basin within its budget, the steps settle the
+gains in it (each costs ``2 n + 1`` replays for the sensitivities plus one per damping tried).
+
 Coordinates: the optimizer works in each parameter's unit box (``FitParameter.to_unit``; log-spaced for scales),
 started at the nominal values with a step of a quarter of the box. The error of a set of segments is the mean of
 their squared weighted RMS replay errors (``replay_error``), the same number the gate and the report show.
@@ -18,6 +22,7 @@ from sim2real.sysid.model import FitParameter, Segment, SystemModel, replay_erro
 SENSITIVITY_STEP = 0.07  # unit-box step of the finite differences (wide enough to cross the physics' 2 ms latency
 #                          grid and one deadband tick, so quantized parameters still show their effect)
 BOOTSTRAP_SAMPLES = 400
+POLISH_DAMPING = (1e-3, 1e-2, 1e-1, 1.0)  # Levenberg-Marquardt damping tried in turn (x diag of J^T J) per step
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ def _minimize(model: SystemModel, segments: Sequence[Segment], settings: FitSett
                "verbose": -9, "tolfun": 1e-7, "tolx": 1e-4}
     if settings.population:
         options["popsize"] = settings.population
+    if len(parameters) == 1:  # cma's step-size cap (a third of the box) raises on its own 1-D vector: leave it off
+        options["maxstd"] = float("inf")
     strategy = cma.CMAEvolutionStrategy(start, 0.25, options)
     history: list[float] = []
     evaluations = 0
@@ -140,11 +147,56 @@ def bootstrap_intervals(parameters: Sequence[FitParameter], unit: np.ndarray, se
             for p, lo, hi, u in zip(parameters, low, high, unit)}
 
 
+def _objective(sens: Sensitivity) -> float:
+    """The fit's objective (mean over segments of the mean squared weighted residual) at ``sens``'s point."""
+    return float(np.mean([np.mean(r ** 2) for r in sens.residuals]))
+
+
+def polish(model: SystemModel, segments: Sequence[Segment], unit: np.ndarray, steps: int,
+           progress: Callable[[int, float], None] | None = None,
+           evaluations: int = 0) -> tuple[np.ndarray, Sensitivity, int, list[float]]:
+    """Up to ``steps`` Levenberg-Marquardt steps from ``unit`` (each segment's rows weighted as in the objective);
+    a step is taken only if it lowers the objective. Returns the point, its sensitivities, the evaluation count
+    (replays of the whole set) and the objective's root after each step taken."""
+    sens = sensitivity(model, segments, unit)
+    evaluations += 2 * len(unit) + 1
+    history: list[float] = []
+    for _ in range(steps):
+        scale = [1.0 / np.sqrt(r.size) for r in sens.residuals]
+        jac = np.vstack([j * s for j, s in zip(sens.jacobians, scale)])
+        res = np.concatenate([r * s for r, s in zip(sens.residuals, scale)]) / np.sqrt(len(segments))
+        jac = jac / np.sqrt(len(segments))
+        gram, pull, current = jac.T @ jac, jac.T @ res, _objective(sens)
+        better = None
+        for damping in POLISH_DAMPING:
+            lm = gram + damping * np.diag(np.maximum(np.diag(gram), 1e-12))
+            trial = np.clip(unit - np.linalg.solve(lm, pull), 0.0, 1.0)
+            error = set_error(model, segments, values_of(model.parameters, trial)) ** 2
+            evaluations += 1
+            if error < current:
+                better = trial
+                break
+        if better is None:
+            break
+        unit = better
+        sens = sensitivity(model, segments, unit)
+        evaluations += 2 * len(unit) + 1
+        history.append(float(np.sqrt(_objective(sens))))
+        if progress is not None:
+            progress(evaluations, history[-1])
+    return unit, sens, evaluations, history
+
+
 def fit(model: SystemModel, segments: Sequence[Segment], settings: FitSettings = FitSettings(),
         progress: Callable[[int, float], None] | None = None) -> FitResult:
     """Fit ``model``'s parameters to the training ``segments``; ``progress(evaluations, best error)``."""
     unit, history, evaluations = _minimize(model, segments, settings, progress)
-    sens = sensitivity(model, segments, unit)
+    steps = int(getattr(model, "polish_steps", 0))
+    if steps > 0:
+        unit, sens, evaluations, polished = polish(model, segments, unit, steps, progress, evaluations)
+        history += polished
+    else:
+        sens = sensitivity(model, segments, unit)
     rng = np.random.default_rng(settings.seed)
     intervals = bootstrap_intervals(model.parameters, unit, sens, rng)
     return FitResult(tuple(model.parameters), values_of(model.parameters, unit), intervals, sens, history,

@@ -16,11 +16,11 @@ from sim2real.emulators.reality import RealityProfile, load_reality
 from sim2real.errors import UserError
 from sim2real.launch import resolve
 from sim2real.launch.files import find_launch_file
-from sim2real.sysid.arm import ARM_PARAMETERS, arm_model
+from sim2real.sysid.arm import ARM_PARAMETERS, EFFORT_WEIGHT, arm_model, gravity_torques, retried_read_delay
 from sim2real.sysid.collect import collect_arm
 from sim2real.sysid.excitation_arm import Excitation
-from sim2real.sysid.fit import FitSettings
-from sim2real.sysid.identify import identify, read_deployment_log
+from sim2real.sysid.fit import FitSettings, polish, set_error
+from sim2real.sysid.identify import Pinned, identify, read_deployment_log
 from sim2real.sysid.identify import model_for
 from sim2real.sysid.model import replay_error
 from sim2real.sysid.ranges import apply_block
@@ -165,6 +165,57 @@ def test_fit_recovers_known_parameters(short_log, tmp_path):
     config = resolve(str(merged))  # the launch loader validates every fitted Param
     assert config["randomizers"]
     assert os.path.getsize(out.replace(".yaml", "_report.png")) > 10_000
+
+
+def test_retried_reads_are_replayed_at_their_retry(short_log):
+    """A read answered to a retried request (a lost reply: request -> reply outlasts the quickest by the driver's
+    timeout) sampled the servos a reply latency before its reply, not when the step asked."""
+    steps = [{"read_s": 0.0021}, {"read_s": 0.0025}, {"read_s": 0.0661}, {}] + [{"read_s": 0.0023}] * 8
+    delay = retried_read_delay(steps)
+    assert delay[2] == pytest.approx(0.064) and np.all(np.delete(delay, 2) == 0)
+    assert np.all(retried_read_delay([{"t": 0.0}] * 12) == 0)  # older logs: no read durations, no shift
+    records = read_deployment_log(short_log)
+    model = model_for(records, short_log)
+    index = next(i for i, r in enumerate(records) if r.get("phase") == "excitation" and r.get("step") == 5)
+    retried = records[:index] + [{**records[index], "read_s": records[index]["read_s"] + 0.03}] + records[index + 1:]
+    before, after = model.segments(records, 2.0), model.segments(retried, 2.0)
+    shifts = np.concatenate([b.times - a.times for a, b in zip(before, after)])
+    assert np.count_nonzero(shifts) == 1 and shifts.max() == pytest.approx(0.03)
+
+
+def test_load_channels_are_weighted_by_how_their_held_load_replays():
+    """Held still, a replayable servo's averaged load is the gravity torque times one mass scale; a joint whose
+    held load strays from it (a soft servo resting anywhere in its deadband) is weighted down, from the log alone."""
+    spec = so101_spec()
+    model = arm_model({"joints": list(spec.joint_names), "rate_hz": 25.0})
+    poses = np.tile(np.array(spec.home), (200, 1))
+    poses[100:, 1:3] += [0.4, -0.5]  # two held poses, 4 s each
+    gravity = gravity_torques(spec, poses)
+    rng = np.random.default_rng(0)
+    efforts = 1.3 * gravity + rng.normal(0.0, 0.02, gravity.shape)  # mass x1.3, chatter averaged away
+    trust = model.load_trust(poses, poses, efforts)
+    assert np.all(trust > 0.9), trust
+    efforts[:, 3] += np.where(np.arange(200) % 80 < 40, 0.5, -0.5)  # the wrist held at either end of its deadband
+    trust = model.load_trust(poses, poses, efforts)
+    assert trust[3] < 0.05 and np.all(np.delete(trust, 3) > 0.9), trust
+    moving = poses + np.linspace(0.0, 1.0, 200)[:, None]  # nothing held: nothing to judge by
+    assert np.all(model.load_trust(moving, moving, efforts) == 1.0)
+    assert EFFORT_WEIGHT * trust[1] == pytest.approx(EFFORT_WEIGHT, rel=0.1)
+
+
+def test_polish_settles_the_position_gain(short_log):
+    """Levenberg-Marquardt steps after CMA-ES: from a position gain 30 % off to within 10 % in at most 3 steps."""
+    records = read_deployment_log(short_log)
+    model = model_for(records, short_log)
+    pinned = Pinned(model, {p.name: TRUTH[p.name] for p in ARM_PARAMETERS if p.name != "position_gain"})
+    segments = pinned.segments(records, 2.0)
+    start = np.array([pinned.parameters[0].to_unit(1.3 * TRUTH["position_gain"])])
+    unit, sens, evaluations, history = polish(pinned, segments, start, 3)
+    gain = pinned.parameters[0].from_unit(unit[0])
+    assert abs(gain / TRUTH["position_gain"] - 1) < 0.1, gain
+    assert history and history[-1] < set_error(pinned, segments, {"position_gain": 1.3 * TRUTH["position_gain"]})
+    assert evaluations >= 3 + len(history) * 3  # sensitivities (2 n + 1 replays) and the steps tried
+    pinned.close()
 
 
 def pan_table(amplitude: float, steps: int = 75) -> np.ndarray:
