@@ -28,8 +28,8 @@ generic-setpoint types):
 * firmware watchdog: a low-level setpoint older than 0.5 s is replaced by a level attitude (thrust or altitude
   kept), older than 2 s by motors off; a body z axis below the horizon for 0.2 s stops the motors (tumbled).
 * the lab's operator (:meth:`EmulatedQuad.operator`, as on the MAVLink vehicle): a vehicle that has lain still on the
-  floor with its motors off, tipped past 45 deg, for 1 s is set back on its feet (journal ``righted``); a tumble
-  lock then still needs the supervisor's crash recovery, as on the real firmware.
+  floor with its motors off, tipped past 45 deg, for 1 s is set back on its feet on its start mark (journal
+  ``righted``); a tumble lock then still needs the supervisor's crash recovery, as on the real firmware.
 
 Thrust: the commander's uint16 PWM drives the motors through the vehicle's own quadratic PWM ↔ thrust curve
 (:func:`sim2real.hal.thrust_map.thrust_map_for`: the Crazyflie 2.x's published fit, 0 N at pwm 0) — the vehicle's

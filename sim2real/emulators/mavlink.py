@@ -37,8 +37,8 @@ PX4 onboard (companion) link. System 1, component 1 (autopilot).
   denied while the attitude is past those limits (a vehicle lying on its side or back), as PX4's failure-detector
   arming check.
 * The lab's operator (:meth:`EmulatedQuad.operator`): a vehicle that has lain still on the floor with its motors off,
-  tipped past 45 deg, for 1 s is set back on its feet where it lies (journal ``righted``), so the next deployment
-  can arm and take off from the floor.
+  tipped past 45 deg, for 1 s is set back on its feet on its start mark (journal ``righted``), so the next
+  deployment can arm and take off from the floor.
 
 Frames on the wire: world NED, body FRD; inside: world ENU, body FLU (:mod:`sim2real.frames` converts).
 """

@@ -264,9 +264,9 @@ class EmulatedQuad:
 
     def operator(self) -> float | None:
         """The lab's operator, once per physics step: a vehicle that has lain still on the floor with its motors
-        off, tipped past 45°, for :data:`RIGHTED_AFTER_S` s (emulated time) is set back on its feet where it lies,
-        heading kept, as a person does after a crash. Returns the tilt (rad) it lay at when it was righted, else
-        None."""
+        off, tipped past 45°, for :data:`RIGHTED_AFTER_S` s (emulated time) is picked up and set back on its feet on
+        its start mark (``home``), heading kept, as a person does after a crash. Returns the tilt (rad) it lay at
+        when it was righted, else None."""
         kin = self.sim.true_kinematics() if self.setpoint is None else None
         resting = (kin is not None and self.clearance() < 0.01 and self.tilt > TIPPED_RAD
                    and math.hypot(*kin.velocity) < 0.05 and math.hypot(*kin.body_rates) < 0.5)
@@ -280,7 +280,7 @@ class EmulatedQuad:
         tilt, r = self.tilt, kin.rotation
         heading = math.atan2(r[3], r[0]) if math.hypot(r[0], r[3]) > 0.1 else math.atan2(-r[1], r[4])
         physics = self.sim.physics
-        p.resetBasePositionAndOrientation(physics.body, [kin.position[0], kin.position[1], self.home[2]],
+        p.resetBasePositionAndOrientation(physics.body, [float(v) for v in self.home],
                                           [0.0, 0.0, math.sin(heading / 2), math.cos(heading / 2)],
                                           physicsClientId=physics.client)
         p.resetBaseVelocity(physics.body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], physicsClientId=physics.client)

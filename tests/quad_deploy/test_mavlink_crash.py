@@ -149,6 +149,8 @@ def test_tipped_past_the_failure_detector_limit_disarms_falls_and_is_righted(emu
     righted = [r for r in _journal(tmp_path) if r["kind"] == "righted"]
     assert len(righted) == int(lying) and all(r["tilt_deg"] > 45 for r in righted), righted
     assert em.quad.tilt < math.radians(5) and em.quad.clearance() < 0.01
+    if lying:  # picked up and put back on its start mark
+        assert np.allclose(em.quad.sim.true_kinematics().position[:2], em.quad.home[:2], atol=0.01)
     _fly_up(master, 0.5, 2.5)
     master.close()
 
