@@ -4,11 +4,14 @@
 demo launch file with the fitted ranges and deploys again on the same emulator.
 
     nice -n 5 .venv/bin/python benchmarks/sysid_arm_loop.py --policy RUN_DIR [--episodes 10] [--timesteps 8000] \
+        [--reality PROFILE.yaml] [--evaluations 250] [--factor 3] [--rate-limit 1] [--bus-watchdog 0] \
         [--rt-nice -10] [--out /tmp/sysid-loop]
 
 Prints the loop's own lines (success before/after, wall time per stage). With ``--rt-nice`` (root only; a starved
 emulator on a loaded machine trips the watchdog) the emulator runs at that niceness and the deploy/collect control
-loops at ``--priority nice``; the fit and the training at this script's niceness.
+loops at ``--priority nice``; the fit and the training at this script's niceness. The collect runs at
+``--rate-limit`` (default 1: the loaded swings); the servos' bus watchdog is off by default (``--bus-watchdog``:
+a loaded machine's pauses trip it, as in the recovery benchmark).
 """
 from __future__ import annotations
 
@@ -36,12 +39,19 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=8000)
     parser.add_argument("--evaluations", type=int, default=250)
     parser.add_argument("--rt-nice", type=int, default=None)
+    parser.add_argument("--factor", type=float, default=3.0, help="the replay gate's factor (default 3)")
+    parser.add_argument("--rate-limit", type=float, default=1.0,
+                        help="the excitation's rate limit, fraction of the joint speed limit (default 1)")
+    parser.add_argument("--reality", help="reality profile YAML to serve instead of the built-in `hard` one")
+    parser.add_argument("--bus-watchdog", type=float, default=0.0,
+                        help="the servos' bus watchdog, s (default 0: off; a loaded machine's pauses trip it)")
     parser.add_argument("--out", default="/tmp/sysid-loop")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    reality = os.path.join(args.out, "hard.yaml")
-    with open(reality, "w") as handle:
-        yaml.safe_dump(HARD, handle)
+    reality = args.reality or os.path.join(args.out, "hard.yaml")
+    if not args.reality:
+        with open(reality, "w") as handle:
+            yaml.safe_dump(HARD, handle)
     calibration = os.path.join(args.out, "calibration.json")
     with open(calibration, "w") as handle:
         handle.write(calibration_from_spec(so101_spec()).to_json())
@@ -50,13 +60,13 @@ def main() -> None:
                                           reality], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         port = emulator.stdout.readline().split()[-1]
-        code = subprocess.call([sys.executable, "-m", "sim2real.cli", "sysid", "loop", "--launch",
-                                         "demo_so101_reach", "--policy", args.policy, "--driver", "dynamixel",
-                                         "--port", port, "--calibration", calibration, "--out", args.out,
-                                         "--episodes", str(args.episodes), "--timesteps", str(args.timesteps),
-                                         "--evaluations", str(args.evaluations), "--overrun-periods", "25",
-                                         "--stale-periods", "25", "--latency-ms", "30"]
-                               + (["--priority", "nice"] if args.rt_nice is not None else []))
+        command = [sys.executable, "-m", "sim2real.cli", "sysid", "loop", "--launch", "demo_so101_reach",
+                   "--policy", args.policy, "--driver", "dynamixel", "--port", port, "--calibration", calibration,
+                   "--out", args.out, "--episodes", str(args.episodes), "--timesteps", str(args.timesteps),
+                   "--evaluations", str(args.evaluations), "--factor", str(args.factor),
+                   "--rate-limit", str(args.rate_limit), "--overrun-periods", "25", "--stale-periods", "25",
+                   "--latency-ms", "30", "--bus-watchdog", str(args.bus_watchdog)]
+        code = subprocess.call(command + (["--priority", "nice"] if args.rt_nice is not None else []))
     finally:
         stop_process(emulator)
     sys.exit(code)
