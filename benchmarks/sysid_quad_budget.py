@@ -116,15 +116,16 @@ def hold(model_path: str, profile: str, vehicles: int, steps: int, seed: int) ->
         obs, _, done, infos = env.step(action)
         alive &= ~np.array([bool(done[i] and infos[i].get("termination")) for i in range(vehicles)])
         errors[k, alive] = np.linalg.norm(env.sim.position - env._reference.position, axis=1)[alive]
+    if not alive.any():
+        return {"model": model_path, "profile": os.path.basename(profile), "vehicles": vehicles, "crashes": vehicles}
     rms = np.sqrt(np.mean(errors[48:, alive] ** 2, axis=0))
     late = np.sqrt(np.mean(errors[steps // 2:, alive] ** 2))
     return {"model": model_path, "profile": os.path.basename(profile), "vehicles": vehicles,
             "crashes": int((~alive).sum()), "hold_rms_cm": {"mean": round(float(rms.mean()) * 100, 2),
                                                             "median": round(float(np.median(rms)) * 100, 2),
-                                                            "p90": round(float(np.percentile(rms, 90)) * 100, 2)}
-            if alive.any() else None,
-            "late_rms_cm": round(float(late) * 100, 2) if alive.any() else None,
-            "rate_limit_fraction": round(float(limited[:, alive].mean()), 4) if alive.any() else None}
+                                                            "p90": round(float(np.percentile(rms, 90)) * 100, 2)},
+            "late_rms_cm": round(float(late) * 100, 2),
+            "rate_limit_fraction": round(float(limited[:, alive].mean()), 4)}
 
 
 def main() -> None:
