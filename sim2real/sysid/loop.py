@@ -109,11 +109,12 @@ def training_command(launch: str, runs: str, timesteps: int | None) -> list[str]
 
 def _ranges(config: dict) -> dict[tuple[str, str], tuple[float, float]]:
     """(group, Param) → sampling range of a resolved launch mapping's ``randomizers:`` (each group's declared
-    defaults for the Params it leaves out)."""
+    defaults for the Params it leaves out). Parsed as for an env with an object and cameras, so that every Param a
+    launch file may name is known; both sides of a comparison get the same defaults."""
     from randomizers.launch import parse_randomizers
     from randomizers.wrappers.base import EnvTraits
 
-    entries = parse_randomizers(config.get("randomizers") or [], EnvTraits())
+    entries = parse_randomizers(config.get("randomizers") or [], EnvTraits(has_object=True, rgb=True))
     return {(e.group, p.name): tuple(p.range) for e in entries if e.enabled for p in e.space if p.range is not None}
 
 

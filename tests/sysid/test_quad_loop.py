@@ -123,3 +123,6 @@ def test_a_fit_outside_the_launch_files_ranges_trains_a_larger_budget(tmp_path):
                    "quadrotor.latency": [0.026, 0.034]})
     assert retraining_budget(launch, slow) == (budget * OUTSIDE_BUDGET_SCALE,
                                                ["quadrotor.motor.time_constant", "quadrotor.latency"])
+    # an arm launch file whose randomizers name object Params: compared, not refused
+    push = find_launch_file("panda_push_dr")
+    assert retraining_budget(push, push) == (resolve(push)["budget"]["total_timesteps"], [])
