@@ -54,10 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="arms: step and chirp amplitude around home, rad (default 0.35)")
     collect.add_argument("--rate-hz", type=positive_float,
                          help="arms: excitation rate (default: the robot's control rate, lower on a slow bus)")
-    collect.add_argument("--rate-limit", type=_speed_fraction,
-                         help="arms: the safety layer's command-rate limit for this collect only, as a fraction "
-                              "(0..1] of each joint's speed limit (default: deploy's 0.75; 1 lets the excitation "
-                              "load the servos; joint limits, step limit and workspace box stay on)")
+    _rate_limit(collect)
     collect.add_argument("--seed", type=seed, default=0, help="quadcopters: seed of the start positions")
     collect.set_defaults(handler=run_collect)
 
@@ -79,7 +76,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="training budget (default: the launch file's, 4x it when a fitted range lies outside "
                            "the launch file's)")
     loop.add_argument("--steps", type=positive_int, help="control steps per evaluation episode (default: deploy's)")
+    _rate_limit(loop)
     loop.set_defaults(handler=run_loop)
+
+
+def _rate_limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rate-limit", type=_speed_fraction,
+                        help="arms: the safety layer's command-rate limit for the excitation only, as a fraction "
+                             "(0..1] of each joint's speed limit (default: deploy's 0.75; 1 lets the excitation "
+                             "load the servos; joint limits, step limit and workspace box stay on)")
 
 
 def _speed_fraction(text: str) -> float:
