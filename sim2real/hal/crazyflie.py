@@ -44,6 +44,7 @@ SILENT_LINK_S = 1.0  # s without state while landing: the link is given up
 CONNECT_ATTEMPTS = 3  # whole connect handshakes tried before giving up
 CONNECT_STALL_S = 1.0  # s without any packet from the vehicle: this connect attempt is stuck
 HOLD_BEFORE_LAND_S = 0.4  # s of position hold that end a CTBR/attitude setpoint before landing
+DISARM_WITHIN_S = 2.0  # s of disarm requests resent until the supervisor reports the vehicle disarmed
 _BLOCKS = {
     "pose": ("stateEstimate.x", "stateEstimate.y", "stateEstimate.z", "stateEstimate.vx", "stateEstimate.vy",
              "stateEstimate.vz"),
@@ -355,7 +356,15 @@ class CrazyflieDriver(FlightVehicle):
                     self._start_landing(again=True)
                 check_at, height = now + 0.5, float(state.position[2])
             time.sleep(0.02)
-        for _ in range(2):  # twice: a lost datagram must not leave the motors idling
+        self._disarm()
+        return down
+
+    def _disarm(self, within_s: float = DISARM_WITHIN_S) -> None:
+        """Motors off and disarm, resent until the supervisor reports the vehicle disarmed (a lost datagram must not
+        leave the motors idling) or ``within_s`` (s) passes."""
+        deadline = time.monotonic() + within_s
+        while True:
             self.cf.high_level_commander.stop()
             self.cf.supervisor.send_arming_request(False)
-        return down
+            if wait_until(lambda: not self.cf.supervisor.is_armed, 0.25, 0.05) or time.monotonic() >= deadline:
+                return
