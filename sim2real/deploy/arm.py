@@ -75,12 +75,17 @@ class ArmEpisodes(EpisodeRunner):
             raise Trip("link", f"take control failed: {err}") from None
 
     def go_home(self, loop: RateLoop, episode: int) -> None:
-        """Drive the arm to the spec's home pose through the safety layer (``home_steps`` at most)."""
-        home = np.asarray(self.task.spec.home, dtype=float)
+        """Drive the arm to the spec's home pose through the safety layer (``home_steps`` at most). Reached when
+        every arm joint is within ``home_tolerance``; the gripper's joints count only for tasks that use the gripper
+        (a weak gripper servo that stops short of closed does not change where the tool starts)."""
+        spec = self.task.spec
+        home = np.asarray(spec.home, dtype=float)
+        counted = np.array([name in spec.arm_joint_names or self.task.uses_gripper
+                            for name in spec.joint_names])
         for step in range(loop.config.home_steps):
             deadline, lateness = loop.wait()
             state = loop.read(lateness)
-            if np.max(np.abs(state.positions - home)) < loop.config.home_tolerance:
+            if np.max(np.abs(state.positions - home)[counted]) < loop.config.home_tolerance:
                 return
             if step == loop.config.home_steps - 1:
                 raise Trip("home", f"home pose not reached in {step + 1} steps: joints at "

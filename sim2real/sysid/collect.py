@@ -36,6 +36,7 @@ class ExcitationTask:
     spec: RobotSpec
     name: str = "sysid-excitation"
     distance_threshold: float = 0.0
+    uses_gripper: bool = False  # home is reached with the arm joints there (the excitation starts from any gripper)
 
 
 class HoldStill:
