@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from robots.spec import RobotSpec
 from sim2real.agents import Policy
 from sim2real.deploy.estop import EStop
 from sim2real.deploy.goals import GoalSource
@@ -29,6 +30,13 @@ from sim2real.hal.types import JointCommand, RobotState
 from sim2real.tasks.base import ArmTask
 from sim2real.tasks.control import Controller
 
+
+def at_home(spec: RobotSpec, uses_gripper: bool, positions: np.ndarray, tolerance: float) -> bool:
+    """Every arm joint within ``tolerance`` (rad) of ``spec.home``, and the gripper's joints too when the task uses
+    the gripper (a weak gripper servo that stops short of closed does not change where the tool starts)."""
+    counted = [i for i, name in enumerate(spec.joint_names) if uses_gripper or name in spec.arm_joint_names]
+    error = np.abs(np.asarray(positions, dtype=float) - np.asarray(spec.home, dtype=float))[counted]
+    return bool(np.max(error) < tolerance)
 
 class ArmEpisodes(EpisodeRunner):
     """``task``'s episodes on an arm: goals from ``goals``, actions through ``controller``; ``scene`` is the
@@ -75,17 +83,12 @@ class ArmEpisodes(EpisodeRunner):
             raise Trip("link", f"take control failed: {err}") from None
 
     def go_home(self, loop: RateLoop, episode: int) -> None:
-        """Drive the arm to the spec's home pose through the safety layer (``home_steps`` at most). Reached when
-        every arm joint is within ``home_tolerance``; the gripper's joints count only for tasks that use the gripper
-        (a weak gripper servo that stops short of closed does not change where the tool starts)."""
-        spec = self.task.spec
-        home = np.asarray(spec.home, dtype=float)
-        counted = np.array([name in spec.arm_joint_names or self.task.uses_gripper
-                            for name in spec.joint_names])
+        """Drive the arm to the spec's home pose through the safety layer (``home_steps`` at most; :func:`at_home`)."""
+        home = np.asarray(self.task.spec.home, dtype=float)
         for step in range(loop.config.home_steps):
             deadline, lateness = loop.wait()
             state = loop.read(lateness)
-            if np.max(np.abs(state.positions - home)[counted]) < loop.config.home_tolerance:
+            if at_home(self.task.spec, self.task.uses_gripper, state.positions, loop.config.home_tolerance):
                 return
             if step == loop.config.home_steps - 1:
                 raise Trip("home", f"home pose not reached in {step + 1} steps: joints at "

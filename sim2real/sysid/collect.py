@@ -36,7 +36,7 @@ class ExcitationTask:
     spec: RobotSpec
     name: str = "sysid-excitation"
     distance_threshold: float = 0.0
-    uses_gripper: bool = False  # home is reached with the arm joints there (the excitation starts from any gripper)
+    uses_gripper: bool = True  # the way home counts every joint (the excitation moves the gripper too)
 
 
 class HoldStill:
