@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "the launch file's)")
     loop.add_argument("--steps", type=positive_int, help="control steps per evaluation episode (default: deploy's)")
     _rate_limit(loop)
+    loop.add_argument("--min-sim-success", type=_fraction, default=0.5,
+                      help="deploy the retrained policy only if its last evaluation in simulation reaches this "
+                           "success rate (default 0.5; 0: always)")
     loop.set_defaults(handler=run_loop)
 
 
@@ -85,6 +88,17 @@ def _rate_limit(parser: argparse.ArgumentParser) -> None:
                         help="arms: the safety layer's command-rate limit for the excitation only, as a fraction "
                              "(0..1] of each joint's speed limit (default: deploy's 0.75; 1 lets the excitation "
                              "load the servos; joint limits, step limit and workspace box stay on)")
+
+
+def _fraction(text: str) -> float:
+    """A number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
 
 
 def _speed_fraction(text: str) -> float:

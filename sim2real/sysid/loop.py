@@ -5,7 +5,9 @@
 2. collect an excitation log; 3. fit it (the replay gate must accept, else the loop stops and says why);
 4. train from the launch file with the fitted ranges (``sim2real train``, a child process, at ``--timesteps`` or
    :func:`retraining_budget`: the launch file's budget, ``OUTSIDE_BUDGET_SCALE`` times it when a fitted range leaves
-   the launch file's); 5. deploy the new policy for the same episodes: the gap after.
+   the launch file's); the new run's last evaluation in simulation must reach ``--min-sim-success`` (default
+   ``MIN_SIM_SUCCESS``), else it is not deployed (exit code 4); 5. deploy the new policy for the same episodes: the
+   gap after.
 Deployments and training run as child ``sim2real`` processes (each its own safe stop, log and exit code); their
 success rates are read from the deployment logs' summary records; for quadcopters also each episode's hold RMS
 (after its first second) and the episodes a trip ended early (a crash, a tilt or geofence trip). Training uses
@@ -33,6 +35,7 @@ from sim2real.io import atomic_write_json
 # crazyflie_sysid_slow's fit (BENCHMARKS.md, quad "Loop closure"): 1x crashes, 2x holds 3.7 cm, 4x is the
 # measured default.
 OUTSIDE_BUDGET_SCALE = 4
+MIN_SIM_SUCCESS = 0.5  # the retrained policy's own evaluation in simulation must reach this before it is deployed
 
 
 def _cli(*arguments: str) -> list[str]:
@@ -141,6 +144,17 @@ def retraining_budget(launch: str, fitted_launch: str) -> tuple[int, list[str]]:
     return (budget * OUTSIDE_BUDGET_SCALE if outside else budget), outside
 
 
+def simulated_success(run: str) -> float | None:
+    """The success rate of ``run``'s last evaluation in simulation (its ``evaluations.jsonl``); None without one."""
+    from sim2real.deploy.log import read_log
+
+    path = os.path.join(run, "evaluations.jsonl")
+    if not os.path.exists(path):
+        return None
+    rates = [r["success_rate"] for r in read_log(path) if isinstance(r.get("success_rate"), (int, float))]
+    return float(rates[-1]) if rates else None
+
+
 def trained(launch: str, runs: str, timesteps: int | None) -> str:
     """Train from ``launch`` in a child ``sim2real train``; the new run's directory."""
     if subprocess.call(training_command(launch, runs, timesteps)) != 0:
@@ -211,6 +225,13 @@ def close_the_loop(args: argparse.Namespace, collect: Callable[[argparse.Namespa
     except UserError:
         finish(1)
         raise
+    learned = simulated_success(run)
+    record["simulated_success"] = learned
+    floor = getattr(args, "min_sim_success", MIN_SIM_SUCCESS)
+    if learned is not None and learned < floor:
+        print(f"the retrained policy succeeds {learned:.0%} in its own evaluation under the fitted ranges (needs "
+              f"{floor:.0%}): not deploying it; train longer (--timesteps) or see {run}", flush=True)
+        return finish(4)
     after = stage("deploy after", lambda: deploy(run, launch, args, os.path.join(args.out, "after.jsonl")))
     record.update(after=asdict(after), run=run)
     print(f"before: {before.describe()}\nafter:  {after.describe()}")

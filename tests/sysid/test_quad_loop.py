@@ -60,7 +60,8 @@ def collect(args: argparse.Namespace, log: str) -> int:
 def loop_args(out: str, factor: float, evaluations: int = 30) -> argparse.Namespace:
     return argparse.Namespace(launch="crazyflie_hover_fast", policy=os.path.join(HOVER_POLICY, "model.zip"), out=out,
                               episodes=1, steps=144, timesteps=16384, segment_s=1.5, evaluations=evaluations,
-                              factor=factor, fit_seed=0, fixed=f"mass_scale={SLOW['mass_scale']}")
+                              factor=factor, fit_seed=0, fixed=f"mass_scale={SLOW['mass_scale']}",
+                              min_sim_success=0.0)  # one update trains no pilot: deployed all the same
 
 
 def test_the_loop_retrains_on_the_batched_model_with_the_fitted_ranges(tmp_path, capsys):
@@ -126,3 +127,24 @@ def test_a_fit_outside_the_launch_files_ranges_trains_a_larger_budget(tmp_path):
     # an arm launch file whose randomizers name object Params: compared, not refused
     push = find_launch_file("panda_push_dr")
     assert retraining_budget(push, push) == (resolve(push)["budget"]["total_timesteps"], [])
+
+
+def test_a_retrained_policy_that_fails_in_simulation_is_not_deployed(tmp_path, capsys):
+    out = str(tmp_path / "loop")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "evaluations.jsonl").write_text('{"timesteps": 8000, "success_rate": 0.3}\n')
+    deployed = []
+
+    def deploy(policy, launch, args, log):
+        deployed.append(policy)
+        return fly(policy, launch, args, log)
+
+    args = loop_args(out, 1.5)
+    args.min_sim_success = 0.5
+    assert close_the_loop(args, collect, fit_logs, deploy, lambda launch, runs, steps: str(run)) == 4
+    with open(os.path.join(out, "loop.json"), encoding="utf-8") as handle:
+        record = json.load(handle)
+    assert record["simulated_success"] == 0.3 and "after" not in record
+    assert deployed == [args.policy]  # only the deployment before
+    assert "succeeds 30% in its own evaluation" in capsys.readouterr().out
