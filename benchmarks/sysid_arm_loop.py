@@ -3,7 +3,7 @@
 (heavier links, slower and weaker servos, latency), then ``sim2real sysid loop`` collects, fits, retrains from the
 demo launch file with the fitted ranges and deploys again on the same emulator.
 
-    nice -n 5 .venv/bin/python benchmarks/sysid_arm_loop.py --policy RUN_DIR [--episodes 10] [--timesteps 8000] \
+    nice -n 5 .venv/bin/python benchmarks/sysid_arm_loop.py --policy RUN_DIR [--episodes 10] [--timesteps N] \
         [--reality PROFILE.yaml] [--evaluations 250] [--factor 3] [--rate-limit 1] [--bus-watchdog 0] \
         [--rt-nice -10] [--out /tmp/sysid-loop]
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", required=True)
     parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--timesteps", type=int, default=8000)
+    parser.add_argument("--timesteps", type=int, help="training budget (default: the loop's rule)")
     parser.add_argument("--evaluations", type=int, default=250)
     parser.add_argument("--rt-nice", type=int, default=None)
     parser.add_argument("--factor", type=float, default=3.0, help="the replay gate's factor (default 3)")
@@ -62,10 +62,11 @@ def main() -> None:
         port = emulator.stdout.readline().split()[-1]
         command = [sys.executable, "-m", "sim2real.cli", "sysid", "loop", "--launch", "demo_so101_reach",
                    "--policy", args.policy, "--driver", "dynamixel", "--port", port, "--calibration", calibration,
-                   "--out", args.out, "--episodes", str(args.episodes), "--timesteps", str(args.timesteps),
+                   "--out", args.out, "--episodes", str(args.episodes),
                    "--evaluations", str(args.evaluations), "--factor", str(args.factor),
                    "--rate-limit", str(args.rate_limit), "--overrun-periods", "25", "--stale-periods", "25",
                    "--latency-ms", "30", "--bus-watchdog", str(args.bus_watchdog)]
+        command += ["--timesteps", str(args.timesteps)] if args.timesteps else []
         code = subprocess.call(command + (["--priority", "nice"] if args.rt_nice is not None else []))
     finally:
         stop_process(emulator)
