@@ -92,11 +92,8 @@ def _rate_limit(parser: argparse.ArgumentParser) -> None:
 
 def _fraction(text: str) -> float:
     """A number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
+    value = nonnegative_float(text)
+    if value > 1.0:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
     return value
 
